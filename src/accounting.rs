@@ -8,7 +8,7 @@
 //! notifications). `SummaryDelta::merge` is that rule in Rust; the SQL upsert in `store` states
 //! the same rule for rows already in the table. Pure code, unit-tested.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use time::OffsetDateTime;
 
@@ -19,52 +19,99 @@ use crate::ses::{BounceType, EventKind, SesEvent};
 pub struct Applied {
     /// (notification id, recipient)
     pub pairs: HashSet<(String, String)>,
-    /// (feedback id, recipient)
-    pub feedback: HashSet<(String, String)>,
+    /// (feedback id, recipient) -> the notification id whose row holds it
+    pub feedback: HashMap<(String, String), String>,
+}
+
+/// One recipient an event is applied to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    /// Index into `event.recipients`.
+    pub recipient: usize,
+    /// The notification id of a detail row this one replaces: the same bounce or complaint
+    /// (same `feedbackId`) stored earlier under a larger notification id.
+    pub supersedes: Option<String>,
 }
 
 /// What a batch does with one event.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fate {
-    /// Apply to these recipients (indexes into `event.recipients`).
-    Apply(Vec<usize>),
+    Apply(Vec<Claim>),
     /// Everything it says is already applied.
     Duplicate,
 }
 
-/// Decides each event's fate against what is applied and what earlier events in the batch claim.
+impl Fate {
+    pub fn recipients<'a>(&'a self, event: &'a SesEvent) -> impl Iterator<Item = &'a str> + 'a {
+        let claims: &[Claim] = match self {
+            Fate::Apply(claims) => claims,
+            Fate::Duplicate => &[],
+        };
+        claims
+            .iter()
+            .map(move |c| event.recipients[c.recipient].as_str())
+    }
+}
+
+/// Decides each event's fate against what is applied and what the other events in the batch
+/// claim. A (notification, recipient) pair is applied once. A bounce or complaint reaching the
+/// store by several routes (same `feedbackId`, several notification ids) is applied once, under
+/// the smallest notification id, so the rows do not depend on which route arrived first.
 pub fn plan(events: &[&SesEvent], applied: &Applied) -> Vec<Fate> {
-    let mut claimed_pairs: HashSet<(&str, &str)> = HashSet::new();
-    let mut claimed_feedback: HashSet<(&str, &str)> = HashSet::new();
+    // The smallest notification id per (feedback id, recipient) among the batch.
+    let mut smallest: HashMap<(&str, &str), &str> = HashMap::new();
+    for event in events {
+        let Some(feedback) = event.feedback_id.as_deref() else {
+            continue;
+        };
+        for recipient in &event.recipients {
+            let id = event.notification_id.as_str();
+            smallest
+                .entry((feedback, recipient.as_str()))
+                .and_modify(|s| {
+                    if id < *s {
+                        *s = id
+                    }
+                })
+                .or_insert(id);
+        }
+    }
+    let mut claimed: HashSet<(&str, &str)> = HashSet::new();
     events
         .iter()
         .map(|event| {
-            let mut fresh = Vec::new();
+            let id = event.notification_id.as_str();
+            let mut claims = Vec::new();
             for (i, recipient) in event.recipients.iter().enumerate() {
-                let id = event.notification_id.as_str();
-                let pair_seen = applied.pairs.contains(&(id.to_string(), recipient.clone()))
-                    || claimed_pairs.contains(&(id, recipient.as_str()));
-                let feedback_seen = event.feedback_id.as_deref().is_some_and(|f| {
-                    applied
+                if claimed.contains(&(id, recipient.as_str()))
+                    || applied.pairs.contains(&(id.to_string(), recipient.clone()))
+                {
+                    continue;
+                }
+                let mut supersedes = None;
+                if let Some(feedback) = event.feedback_id.as_deref() {
+                    if smallest.get(&(feedback, recipient.as_str())) != Some(&id) {
+                        continue;
+                    }
+                    match applied
                         .feedback
-                        .contains(&(f.to_string(), recipient.clone()))
-                        || claimed_feedback.contains(&(f, recipient.as_str()))
+                        .get(&(feedback.to_string(), recipient.clone()))
+                    {
+                        Some(existing) if existing.as_str() <= id => continue,
+                        Some(existing) => supersedes = Some(existing.clone()),
+                        None => {}
+                    }
+                }
+                claimed.insert((id, recipient.as_str()));
+                claims.push(Claim {
+                    recipient: i,
+                    supersedes,
                 });
-                if !pair_seen && !feedback_seen {
-                    fresh.push(i);
-                }
             }
-            for &i in &fresh {
-                claimed_pairs
-                    .insert((event.notification_id.as_str(), event.recipients[i].as_str()));
-                if let Some(f) = event.feedback_id.as_deref() {
-                    claimed_feedback.insert((f, event.recipients[i].as_str()));
-                }
-            }
-            if fresh.is_empty() {
+            if claims.is_empty() {
                 Fate::Duplicate
             } else {
-                Fate::Apply(fresh)
+                Fate::Apply(claims)
             }
         })
         .collect()
@@ -178,11 +225,9 @@ pub fn summarize(
 ) -> Vec<SummaryDelta> {
     let mut rows: BTreeMap<(String, String), SummaryDelta> = BTreeMap::new();
     for (event, fate) in events.iter().zip(fates) {
-        let Fate::Apply(indexes) = fate else { continue };
-        for &i in indexes {
-            let recipient = &event.recipients[i];
+        for recipient in fate.recipients(event) {
             let delta = SummaryDelta::from_pair(event, recipient, user_of(event, recipient));
-            match rows.entry((event.message_id.clone(), recipient.clone())) {
+            match rows.entry((event.message_id.clone(), recipient.to_string())) {
                 std::collections::btree_map::Entry::Vacant(v) => {
                     v.insert(delta);
                 }
@@ -232,27 +277,60 @@ mod tests {
         let mut applied = Applied::default();
         applied.pairs.insert(("n1".into(), "b@x".into()));
         let fates = plan(&[&a, &again], &applied);
-        assert_eq!(fates, vec![Fate::Apply(vec![0]), Fate::Duplicate]);
+        assert_eq!(
+            fates,
+            vec![
+                Fate::Apply(vec![Claim {
+                    recipient: 0,
+                    supersedes: None
+                }]),
+                Fate::Duplicate
+            ]
+        );
     }
 
     #[test]
-    fn the_same_feedback_by_a_second_route_is_a_duplicate() {
+    fn the_same_feedback_by_two_routes_is_kept_once_under_the_smaller_id() {
         let mut first = event(
-            "n1",
+            "n2",
             EventKind::Bounce,
             datetime!(2026-11-27 10:00 UTC),
             &["a@x"],
         );
         first.feedback_id = Some("fb".into());
         let mut second = first.clone();
-        second.notification_id = "n2".into();
+        second.notification_id = "n1".into();
+        let keep_n1 = |fates: Vec<Fate>, n1_at: usize| {
+            assert_eq!(
+                fates[n1_at],
+                Fate::Apply(vec![Claim {
+                    recipient: 0,
+                    supersedes: None
+                }])
+            );
+            assert_eq!(fates[1 - n1_at], Fate::Duplicate);
+        };
+        keep_n1(plan(&[&first, &second], &Applied::default()), 1);
+        keep_n1(plan(&[&second, &first], &Applied::default()), 0);
+
+        // n2 applied in an earlier run: n1 replaces it; once n1 is applied, n2 is a duplicate.
+        let mut applied = Applied::default();
+        applied
+            .feedback
+            .insert(("fb".into(), "a@x".into()), "n2".into());
+        applied.pairs.insert(("n2".into(), "a@x".into()));
         assert_eq!(
-            plan(&[&first, &second], &Applied::default())[1],
-            Fate::Duplicate
+            plan(&[&second], &applied),
+            vec![Fate::Apply(vec![Claim {
+                recipient: 0,
+                supersedes: Some("n2".into())
+            }])]
         );
         let mut applied = Applied::default();
-        applied.feedback.insert(("fb".into(), "a@x".into()));
-        assert_eq!(plan(&[&second], &applied), vec![Fate::Duplicate]);
+        applied
+            .feedback
+            .insert(("fb".into(), "a@x".into()), "n1".into());
+        assert_eq!(plan(&[&first], &applied), vec![Fate::Duplicate]);
     }
 
     #[test]

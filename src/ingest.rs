@@ -318,14 +318,7 @@ impl Ingest {
         let applied =
             store::applied_among(&mut self.conn, &events).sql_context("checking for duplicates")?;
         let fates = accounting::plan(&events, &applied);
-        let to_resolve = events
-            .iter()
-            .zip(&fates)
-            .filter_map(|(e, f)| match f {
-                Fate::Apply(ix) => Some(ix.iter().map(move |&i| e.recipients[i].as_str())),
-                Fate::Duplicate => None,
-            })
-            .flatten();
+        let to_resolve = events.iter().zip(&fates).flat_map(|(e, f)| f.recipients(e));
         self.users
             .prefetch(&mut self.conn, to_resolve)
             .sql_context("looking up auth_users")?;
@@ -377,16 +370,11 @@ impl Ingest {
             }
             match fate {
                 Fate::Duplicate => self.counts.duplicates += 1,
-                Fate::Apply(ix) => {
+                Fate::Apply(_) => {
                     self.counts.applied += 1;
-                    self.counts.users_resolved += ix
-                        .iter()
-                        .filter(|&&i| {
-                            self.users
-                                .link(event, &event.recipients[i])
-                                .user_id
-                                .is_some()
-                        })
+                    self.counts.users_resolved += fate
+                        .recipients(event)
+                        .filter(|r| self.users.link(event, r).user_id.is_some())
                         .count() as u64;
                 }
             }

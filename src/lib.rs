@@ -8,6 +8,7 @@ pub mod accounting;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod fixtures;
 pub mod ingest;
 pub mod redact;
 pub mod ses;

@@ -342,9 +342,9 @@ pub fn unresolved_failure_ids(conn: &mut Conn) -> Result<HashSet<String>, mysql:
     Ok(ids.into_iter().collect())
 }
 
-pub fn mark_resolved<'a>(
+pub fn mark_resolved(
     conn: &mut Conn,
-    ids: &[&'a str],
+    ids: &[&str],
     now: OffsetDateTime,
 ) -> Result<(), mysql::Error> {
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
@@ -497,7 +497,7 @@ pub fn applied_among(conn: &mut Conn, events: &[&SesEvent]) -> Result<Applied, m
         )?;
         for (id, to, feedback) in rows {
             if let Some(f) = feedback {
-                applied.feedback.insert((f, to.clone()));
+                applied.feedback.insert((f, to.clone()), id.clone());
             }
             applied.pairs.insert((id, to));
         }
@@ -509,14 +509,16 @@ pub fn applied_among(conn: &mut Conn, events: &[&SesEvent]) -> Result<Applied, m
     feedback_ids.sort_unstable();
     feedback_ids.dedup();
     for chunk in feedback_ids.chunks(1000) {
-        let rows: Vec<(String, String)> = conn.exec(
+        let rows: Vec<(String, String, String)> = conn.exec(
             format!(
-                "SELECT feedback_id, `to` FROM aws_report_details WHERE feedback_id IN ({})",
+                "SELECT feedback_id, `to`, notification_message_id FROM aws_report_details WHERE feedback_id IN ({})",
                 placeholders(chunk.len())
             ),
             chunk.iter().map(|a| Value::from(*a)).collect::<Vec<_>>(),
         )?;
-        applied.feedback.extend(rows);
+        for (feedback, to, id) in rows {
+            applied.feedback.insert((feedback, to), id);
+        }
     }
     Ok(applied)
 }
@@ -620,11 +622,22 @@ pub fn apply_batch<Q: Queryable>(
         }
     }
 
+    // The same bounce or complaint stored earlier under a larger notification id gives way.
+    for (event, fate) in events.iter().zip(fates) {
+        let Fate::Apply(claims) = fate else { continue };
+        for claim in claims {
+            if let Some(old) = &claim.supersedes {
+                conn.exec_drop(
+                    "DELETE FROM aws_report_details WHERE notification_message_id = ? AND `to` = ?",
+                    (old, event.recipients[claim.recipient].as_str()),
+                )?;
+            }
+        }
+    }
+
     let mut pairs: Vec<(&SesEvent, &str, u64)> = Vec::new();
     for (event, fate) in events.iter().zip(fates) {
-        let Fate::Apply(indexes) = fate else { continue };
-        for &i in indexes {
-            let recipient = event.recipients[i].as_str();
+        for recipient in fate.recipients(event) {
             let report_id = *report_ids
                 .get(&(event.message_id.clone(), recipient.to_string()))
                 .ok_or_else(|| {

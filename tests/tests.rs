@@ -1,1 +1,12 @@
+//! One integration-test binary: each module runs the real `ses-report` against real MySQL and
+//! MongoDB servers, each test in databases of its own.
 
+mod notifications;
+mod util;
+
+mod accounting;
+mod cli;
+mod files;
+mod scenarios;
+mod users;
+mod windows;

@@ -1,0 +1,177 @@
+//! The command line's contract: every exit code, migrate, the lock, fast failure on dead
+//! servers, and no password in any output.
+
+use std::time::{Duration, Instant};
+
+use mysql::prelude::Queryable;
+
+use crate::notifications::*;
+use crate::util::TestEnv;
+
+#[test]
+fn help_documents_the_exit_codes_and_exits_0() {
+    let env = TestEnv::unmigrated("help");
+    let run = env.run(&["--help"]);
+    run.expect_code(0);
+    let codes = run
+        .stdout()
+        .split("Error codes:")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    for code in ["0", "1", "2", "3", "4"] {
+        assert!(
+            codes.contains(&format!("\n  {code} ")),
+            "exit code {code} undocumented\n{run}"
+        );
+    }
+    env.run(&["ingest", "--help"]).expect_code(0);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let env = TestEnv::new("usage");
+    for args in [
+        vec!["ingest", "--bogus"],
+        vec!["frobnicate"],
+        vec!["ingest", "--to", "2026-11-27"],
+        vec!["ingest", "--date", "27/11/2026"],
+        vec!["ingest", "--date", "2026-11-27", "--from", "2026-11-26"],
+        vec!["ingest", "--tz", "Mars/Olympus", "--date", "2026-11-27"],
+    ] {
+        let run = env.run(&args);
+        run.expect_code(2);
+        assert!(!run.stderr().is_empty(), "no message\n{run}");
+    }
+}
+
+#[test]
+fn migrate_is_idempotent_and_leaves_auth_users_alone() {
+    let env = TestEnv::unmigrated("migrate");
+    let first = env.run(&["migrate"]);
+    first.expect_code(0);
+    assert!(
+        first.stdout().contains("applied schema versions"),
+        "{first}"
+    );
+    env.execute("CREATE TABLE auth_users (id BIGINT PRIMARY KEY, common_email VARCHAR(255)); INSERT INTO auth_users VALUES (1, 'a@b.c')");
+    let second = env.run(&["migrate"]);
+    second.expect_code(0);
+    assert!(second.stdout().contains("up to date"), "{second}");
+    assert_eq!(env.count("auth_users"), 1);
+    assert_eq!(
+        env.scalar("SELECT COUNT(*) FROM ses_report_migrations"),
+        "1"
+    );
+}
+
+#[test]
+fn an_unmigrated_database_fails_saying_what_to_run() {
+    let env = TestEnv::unmigrated("unmigrated");
+    let mut admin =
+        mysql::Conn::new(mysql::Opts::from_url(&crate::util::mysql_server_url()).unwrap()).unwrap();
+    admin
+        .query_drop(format!("CREATE DATABASE `{}`", env.name))
+        .unwrap();
+    let run = env.ingest(&["--date", "2026-11-27"]);
+    run.expect_code(1);
+    assert!(run.stderr().contains("run `ses-report migrate`"), "{run}");
+}
+
+#[test]
+fn dead_servers_fail_fast_with_what_to_check() {
+    let mut env = TestEnv::new("dead_servers");
+    env.vars
+        .push(("SES_REPORT_CONNECT_TIMEOUT_SECS".into(), "2".into()));
+    let mut dead_mysql = env.command(&["ingest", "--date", "2026-11-27"]);
+    dead_mysql.env("SES_REPORT_MYSQL_URL", "mysql://root@127.0.0.1:1/x");
+    let started = Instant::now();
+    let run = env.run_command(dead_mysql, &["ingest"], None);
+    run.expect_code(1);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        run.stderr().contains("cannot connect to MySQL")
+            && run.stderr().contains("SES_REPORT_MYSQL_URL"),
+        "{run}"
+    );
+
+    let mut dead_mongo = env.command(&["ingest", "--date", "2026-11-27"]);
+    dead_mongo.env("SES_REPORT_MONGO_URL", "mongodb://127.0.0.1:1");
+    let started = Instant::now();
+    let run = env.run_command(dead_mongo, &["ingest"], None);
+    run.expect_code(1);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        run.stderr().contains("MongoDB") && run.stderr().contains("SES_REPORT_MONGO_URL"),
+        "{run}"
+    );
+
+    let mut bad_setting = env.command(&["ingest"]);
+    bad_setting.env("SES_REPORT_IO_TIMEOUT_SECS", "soon");
+    let run = env.run_command(bad_setting, &["ingest"], None);
+    run.expect_code(1);
+    assert!(run.stderr().contains("SES_REPORT_IO_TIMEOUT_SECS"), "{run}");
+}
+
+#[test]
+fn a_second_ingest_on_the_same_database_exits_4() {
+    let env = TestEnv::new("lock");
+    env.insert(&[send(
+        "n-1",
+        &mail("m-1", "2026-11-27T10:00:00.000Z", &["a@x.org"]),
+    )]);
+    let mut holder = env.conn();
+    let lock = format!("ses-report.ingest.{}", env.name);
+    let got: Option<i64> = holder
+        .exec_first("SELECT GET_LOCK(?, 0)", (&lock,))
+        .unwrap();
+    assert_eq!(got, Some(1));
+    let run = env.ingest(&["--date", "2026-11-27"]);
+    run.expect_code(4);
+    assert!(run.stderr().contains("another ingest is running"), "{run}");
+    assert_eq!(env.count("aws_report_runs"), 0);
+    drop(holder);
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+}
+
+#[test]
+fn passwords_never_reach_the_output() {
+    let env = TestEnv::new("secrets");
+    let secret = "Tr0ub4dor-s3cret";
+    for (var, url) in [
+        (
+            "SES_REPORT_MYSQL_URL",
+            format!("mysql://root:{secret}@127.0.0.1:3306/{}", env.name),
+        ),
+        (
+            "SES_REPORT_MYSQL_URL",
+            format!("mysql://nobody:{secret}@127.0.0.1:1/x"),
+        ),
+        (
+            "SES_REPORT_MYSQL_URL",
+            format!("postgres://nobody:{secret}@127.0.0.1/x"),
+        ),
+        (
+            "SES_REPORT_MONGO_URL",
+            format!("mongodb://nobody:{secret}@127.0.0.1:1/?connectTimeoutMS=500"),
+        ),
+    ] {
+        let mut cmd = env.command(&["ingest", "--date", "2026-11-27"]);
+        cmd.env(var, &url)
+            .env("SES_REPORT_CONNECT_TIMEOUT_SECS", "2")
+            .env("RUST_LOG", "trace");
+        let run = env.run_command(cmd, &["ingest"], None);
+        run.expect_code(1);
+        let all = format!("{}{}", run.stdout(), run.stderr());
+        assert!(!all.contains(secret), "password leaked for {var}\n{run}");
+        assert!(all.contains("***") || all.contains("denied"), "{run}");
+    }
+}

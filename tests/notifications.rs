@@ -1,0 +1,105 @@
+//! Builders for SNS notifications in tests: small, explicit, and shaped like SES-EVENTS.md.
+
+use serde_json::{json, Value};
+
+/// An SES `mail` object.
+pub fn mail(message_id: &str, at: &str, destination: &[&str]) -> Value {
+    json!({
+        "timestamp": at,
+        "source": "Shop <news@shop.example>",
+        "messageId": message_id,
+        "destination": destination,
+        "headersTruncated": false,
+        "headers": [],
+        "commonHeaders": {"from": ["Shop <news@shop.example>"], "to": destination, "subject": "Hello"},
+    })
+}
+
+/// The mail with these custom headers.
+pub fn with_headers(mut mail: Value, headers: &[(&str, &str)]) -> Value {
+    mail["headers"] = Value::Array(
+        headers
+            .iter()
+            .map(|(n, v)| json!({"name": n, "value": v}))
+            .collect(),
+    );
+    mail
+}
+
+/// An event-publishing record.
+pub fn record(event_type: &str, mail: &Value, key: &str, object: Value) -> Value {
+    json!({"eventType": event_type, "mail": mail, key: object})
+}
+
+/// An SNS envelope as the app stores it: Message as JSON text, Timestamp as a BSON date.
+pub fn notification(sns_id: &str, published: &str, record: &Value) -> Value {
+    json!({
+        "Type": "Notification",
+        "MessageId": sns_id,
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:ses-events",
+        "Subject": "Amazon SES Email Event Notification",
+        "Message": record.to_string(),
+        "Timestamp": {"$date": published},
+    })
+}
+
+/// The same with `Timestamp` stored as the SNS ISO string.
+pub fn notification_string_time(sns_id: &str, published: &str, record: &Value) -> Value {
+    let mut n = notification(sns_id, published, record);
+    n["Timestamp"] = json!(published);
+    n
+}
+
+pub fn send(sns_id: &str, mail: &Value) -> Value {
+    let at = mail["timestamp"].as_str().unwrap().to_string();
+    notification(sns_id, &at, &record("Send", mail, "send", json!({})))
+}
+
+pub fn delivery(sns_id: &str, mail: &Value, at: &str, recipients: &[&str]) -> Value {
+    let object = json!({"timestamp": at, "recipients": recipients, "smtpResponse": "250 OK"});
+    notification(sns_id, at, &record("Delivery", mail, "delivery", object))
+}
+
+pub fn open(sns_id: &str, mail: &Value, at: &str) -> Value {
+    let object = json!({"timestamp": at, "ipAddress": "192.0.2.1", "userAgent": "Mozilla/5.0"});
+    notification(sns_id, at, &record("Open", mail, "open", object))
+}
+
+pub fn click(sns_id: &str, mail: &Value, at: &str) -> Value {
+    let object =
+        json!({"timestamp": at, "ipAddress": "192.0.2.1", "link": "https://shop.example/x"});
+    notification(sns_id, at, &record("Click", mail, "click", object))
+}
+
+pub fn bounce(
+    sns_id: &str,
+    mail: &Value,
+    at: &str,
+    bounce_type: &str,
+    feedback_id: &str,
+    recipients: &[&str],
+) -> Value {
+    let bounced: Vec<Value> = recipients
+        .iter()
+        .map(|r| json!({"emailAddress": r, "status": "5.1.1"}))
+        .collect();
+    let object = json!({"timestamp": at, "bounceType": bounce_type, "bounceSubType": "General",
+                        "feedbackId": feedback_id, "bouncedRecipients": bounced});
+    notification(sns_id, at, &record("Bounce", mail, "bounce", object))
+}
+
+pub fn complaint(
+    sns_id: &str,
+    mail: &Value,
+    at: &str,
+    feedback_id: &str,
+    recipients: &[&str],
+) -> Value {
+    let complained: Vec<Value> = recipients
+        .iter()
+        .map(|r| json!({"emailAddress": r}))
+        .collect();
+    let object = json!({"timestamp": at, "feedbackId": feedback_id, "complainedRecipients": complained,
+                        "complaintFeedbackType": "abuse"});
+    notification(sns_id, at, &record("Complaint", mail, "complaint", object))
+}

@@ -1,0 +1,118 @@
+//! Which user account each recipient row is linked to, and its report_type.
+
+use crate::notifications::*;
+use crate::util::TestEnv;
+
+const AUTH_USERS: &str = "CREATE TABLE auth_users (id BIGINT UNSIGNED PRIMARY KEY, common_email VARCHAR(255) NOT NULL, KEY (common_email));
+INSERT INTO auth_users VALUES (10, 'Known@Example.com'), (20, 'twice@example.com'), (21, 'Twice@Example.com'), (30, 'second@example.com')";
+
+fn users_of(env: &TestEnv) -> Vec<Vec<String>> {
+    env.rows("SELECT message_id, user_email, COALESCE(user_id, 'NULL'), report_type FROM aws_reports ORDER BY message_id, user_email")
+}
+
+#[test]
+fn header_then_email_case_insensitive_smallest_of_several_then_none() {
+    let env = TestEnv::new("user_resolution");
+    env.execute(AUTH_USERS);
+    let header = with_headers(
+        mail(
+            "m-1",
+            "2026-11-27T10:00:00.000Z",
+            &["first@example.com", "Second@Example.com"],
+        ),
+        &[("user_id", "99"), ("report_type", "4")],
+    );
+    let by_email = mail("m-2", "2026-11-27T10:00:00.000Z", &["KNOWN@example.com"]);
+    let ambiguous = mail("m-3", "2026-11-27T10:00:00.000Z", &["twice@example.com"]);
+    let unknown = mail("m-4", "2026-11-27T10:00:00.000Z", &["nobody@example.com"]);
+    let bad_header = with_headers(
+        mail("m-5", "2026-11-27T10:00:00.000Z", &["known@example.com"]),
+        &[("user_id", "10; DROP TABLE"), ("report_type", "seven")],
+    );
+    env.insert(&[
+        send("n-1", &header),
+        send("n-2", &by_email),
+        send("n-3", &ambiguous),
+        send("n-4", &unknown),
+        send("n-5", &bad_header),
+    ]);
+    let run = env.ingest(&["--date", "2026-11-27"]);
+    run.expect_code(0);
+    assert_eq!(
+        users_of(&env),
+        vec![
+            vec!["m-1", "first@example.com", "99", "4"],
+            vec!["m-1", "second@example.com", "30", "4"],
+            vec!["m-2", "known@example.com", "10", "0"],
+            vec!["m-3", "twice@example.com", "20", "0"],
+            vec!["m-4", "nobody@example.com", "NULL", "0"],
+            vec!["m-5", "known@example.com", "10", "0"],
+        ]
+    );
+    let log = run.stderr();
+    assert!(
+        log.contains("twice@example.com") && log.contains("smallest"),
+        "{run}"
+    );
+    assert!(
+        log.contains("user_id header") && log.contains("report_type header"),
+        "{run}"
+    );
+    assert_eq!(run.count("users_resolved"), 5, "{run}");
+}
+
+#[test]
+fn without_auth_users_only_headers_link_users() {
+    let env = TestEnv::new("no_auth_users");
+    let header = with_headers(
+        mail("m-1", "2026-11-27T10:00:00.000Z", &["a@example.com"]),
+        &[("user_id", "5")],
+    );
+    let plain = mail("m-2", "2026-11-27T10:00:00.000Z", &["b@example.com"]);
+    env.insert(&[send("n-1", &header), send("n-2", &plain)]);
+    let run = env.ingest(&["--date", "2026-11-27"]);
+    run.expect_code(0);
+    assert_eq!(
+        run.stderr().matches("no auth_users table").count(),
+        1,
+        "{run}"
+    );
+    assert_eq!(
+        users_of(&env),
+        vec![
+            vec!["m-1", "a@example.com", "5", "0"],
+            vec!["m-2", "b@example.com", "NULL", "0"]
+        ]
+    );
+}
+
+#[test]
+fn a_header_outranks_an_email_match_whichever_arrives_first() {
+    let env = TestEnv::new("user_precedence");
+    env.execute(AUTH_USERS);
+    let with_header = with_headers(
+        mail("m-1", "2026-11-27T10:00:00.000Z", &["known@example.com"]),
+        &[("user_id", "77")],
+    );
+    let classic = mail("m-1", "2026-11-27T10:00:00.000Z", &["known@example.com"]);
+    // The delivery (no headers: email match, 10) is read in an earlier window than the send (header, 77).
+    env.insert(&[
+        delivery(
+            "n-2",
+            &classic,
+            "2026-11-27T09:00:00.000Z",
+            &["known@example.com"],
+        ),
+        send("n-1", &with_header),
+    ]);
+    env.ingest(&[
+        "--from",
+        "2026-11-27T09:00:00Z",
+        "--to",
+        "2026-11-27T09:30:00Z",
+    ])
+    .expect_code(0);
+    assert_eq!(users_of(&env)[0][2], "10");
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    assert_eq!(users_of(&env)[0][2], "77");
+}

@@ -1,0 +1,343 @@
+//! The test harness: every test gets its own MySQL database and Mongo database (dropped after),
+//! runs the real `ses-report` binary against the real servers, and reads the resulting rows.
+//!
+//! Servers: `SES_REPORT_TEST_MYSQL_URL` (default mysql://root@127.0.0.1:3306) and
+//! `SES_REPORT_TEST_MONGO_URL` (default mongodb://127.0.0.1:27017); `scripts/test.sh` starts them.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use mongodb::bson::Document;
+use mongodb::sync::Client;
+use mysql::prelude::Queryable;
+use mysql::{Conn, Opts, OptsBuilder, Value};
+use serde_json::Value as Json;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_ses-report");
+
+pub fn mysql_server_url() -> String {
+    std::env::var("SES_REPORT_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+pub fn mongo_server_url() -> String {
+    std::env::var("SES_REPORT_TEST_MONGO_URL")
+        .unwrap_or_else(|_| "mongodb://127.0.0.1:27017".into())
+}
+
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// A finished run of the binary, printable in full when an assertion fails.
+pub struct Run {
+    pub command: String,
+    pub output: Output,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+    /// The last line on stdout: the run's summary.
+    pub fn summary(&self) -> String {
+        self.stdout().lines().last().unwrap_or("").to_string()
+    }
+    /// One `key=value` of the summary line, as a number.
+    pub fn count(&self, key: &str) -> u64 {
+        let summary = self.summary();
+        let prefix = format!("{key}=");
+        summary
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(&prefix))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key}= in summary\n{self}"))
+    }
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(self.code(), code, "unexpected exit code\n{self}");
+        self
+    }
+}
+
+impl fmt::Display for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "command: {}\nstatus: {}\n--- stdout\n{}--- stderr\n{}",
+            self.command,
+            self.output.status,
+            self.stdout(),
+            self.stderr()
+        )
+    }
+}
+
+/// One test's databases. Dropped (both) when the value goes out of scope.
+pub struct TestEnv {
+    pub name: String,
+    admin: Conn,
+    mongo: Client,
+    /// Extra environment for every run (e.g. SES_REPORT_NOW).
+    pub vars: Vec<(String, String)>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestEnv {
+    /// New, empty databases named after the test; the MySQL one is migrated.
+    pub fn new(test: &str) -> TestEnv {
+        let env = TestEnv::unmigrated(test);
+        env.run(&["migrate"]).expect_code(0);
+        env
+    }
+
+    pub fn unmigrated(test: &str) -> TestEnv {
+        let short: String = test
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(40)
+            .collect();
+        let name = format!(
+            "srt_{short}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let opts = Opts::from_url(&mysql_server_url()).expect("SES_REPORT_TEST_MYSQL_URL");
+        let mut admin = Conn::new(
+            OptsBuilder::from_opts(opts).tcp_connect_timeout(Some(Duration::from_secs(5))),
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "MySQL is not reachable at {} ({e}): run scripts/services.sh",
+                mysql_server_url()
+            )
+        });
+        admin
+            .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+            .unwrap();
+        let mongo = Client::with_uri_str(format!(
+            "{}/?serverSelectionTimeoutMS=5000",
+            mongo_server_url()
+        ))
+        .unwrap();
+        mongo
+            .database(&name)
+            .run_command(mongodb::bson::doc! {"ping": 1})
+            .run()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "Mongo is not reachable at {} ({e}): run scripts/services.sh",
+                    mongo_server_url()
+                )
+            });
+        mongo.database(&name).drop().run().unwrap();
+        TestEnv {
+            name,
+            admin,
+            mongo,
+            vars: Vec::new(),
+        }
+    }
+
+    pub fn mysql_url(&self) -> String {
+        format!("{}/{}", mysql_server_url(), self.name)
+    }
+
+    /// The environment every run gets: this test's databases and nothing from the caller's.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env_remove("SES_REPORT_TZ")
+            .env_remove("SES_REPORT_NOW")
+            .env("SES_REPORT_MYSQL_URL", self.mysql_url())
+            .env("SES_REPORT_MONGO_URL", mongo_server_url())
+            .env("SES_REPORT_MONGO_DB", &self.name)
+            .env("SES_REPORT_MONGO_COLLECTION", "sesevents")
+            .env("RUST_LOG", "info");
+        for (k, v) in &self.vars {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_command(self.command(args), args, None)
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Run {
+        self.run_command(self.command(args), args, Some(stdin))
+    }
+
+    pub fn run_command(&self, mut cmd: Command, args: &[&str], stdin: Option<&[u8]>) -> Run {
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run ses-report");
+        if let Some(bytes) = stdin {
+            child.stdin.take().unwrap().write_all(bytes).unwrap();
+        }
+        let output = child.wait_with_output().unwrap();
+        Run {
+            command: format!("ses-report {}", args.join(" ")),
+            output,
+        }
+    }
+
+    pub fn ingest(&self, args: &[&str]) -> Run {
+        let mut all = vec!["ingest"];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+
+    // --- Mongo
+
+    pub fn insert(&self, documents: &[Json]) {
+        if documents.is_empty() {
+            return;
+        }
+        let docs: Vec<Document> = documents
+            .iter()
+            .map(
+                |d| match mongodb::bson::Bson::try_from(d.clone()).unwrap() {
+                    mongodb::bson::Bson::Document(doc) => doc,
+                    other => panic!("not a document: {other}"),
+                },
+            )
+            .collect();
+        self.mongo
+            .database(&self.name)
+            .collection::<Document>("sesevents")
+            .insert_many(docs)
+            .run()
+            .unwrap();
+    }
+
+    /// Inserts an NDJSON file of notifications (Mongo extended JSON).
+    pub fn load_ndjson(&self, path: &Path) {
+        let text = std::fs::read_to_string(path).unwrap();
+        let docs: Vec<Json> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        for chunk in docs.chunks(1000) {
+            self.insert(chunk);
+        }
+    }
+
+    // --- MySQL
+
+    pub fn conn(&self) -> Conn {
+        let opts = Opts::from_url(&self.mysql_url()).unwrap();
+        let mut conn = Conn::new(opts).unwrap();
+        conn.query_drop("SET time_zone = '+00:00'").unwrap();
+        conn
+    }
+
+    pub fn execute(&self, sql: &str) {
+        let mut conn = self.conn();
+        for statement in sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+            conn.query_drop(statement)
+                .unwrap_or_else(|e| panic!("{statement}: {e}"));
+        }
+    }
+
+    /// Rows as text (NULL as "NULL", DATETIME as `YYYY-MM-DD HH:MM:SS.mmm`), in the query's order.
+    pub fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        let mut conn = self.conn();
+        let rows: Vec<mysql::Row> = conn.query(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows.into_iter()
+            .map(|row| row.unwrap().into_iter().map(text).collect())
+            .collect()
+    }
+
+    pub fn scalar(&self, sql: &str) -> String {
+        self.rows(sql)
+            .first()
+            .and_then(|r| r.first())
+            .cloned()
+            .unwrap_or_else(|| "NULL".into())
+    }
+
+    pub fn count(&self, table: &str) -> u64 {
+        self.scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .parse()
+            .unwrap()
+    }
+
+    /// Both report tables without their surrogate ids and bookkeeping times, sorted: equal
+    /// snapshots mean equal reports.
+    pub fn snapshot(&self) -> Snapshot {
+        let reports = self.rows(
+            "SELECT message_id, user_email, report_type, COALESCE(user_id, 'NULL'), user_source, source_email, subject,
+                    send_at, delivery_at, bounce_at, complaint_at, reject_at, open_at, click_at,
+                    rendering_failure_at, delivery_delay_at, subscription_at, open_count, click_count, bounce_type
+             FROM aws_reports ORDER BY message_id, user_email",
+        );
+        let details = self.rows(
+            "SELECT d.notification_message_id, d.`to`, d.event_type, d.message_id, d.timestamp, d.`from`, d.subject,
+                    d.other_info, d.feedback_id, r.message_id, r.user_email
+             FROM aws_report_details d JOIN aws_reports r ON r.id = d.report_id
+             ORDER BY d.notification_message_id, d.`to`",
+        );
+        Snapshot { reports, details }
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let _ = self
+            .admin
+            .query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name));
+        let _ = self.mongo.database(&self.name).drop().run();
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub reports: Vec<Vec<String>>,
+    pub details: Vec<Vec<String>>,
+}
+
+fn text(value: Value) -> String {
+    match value {
+        Value::NULL => "NULL".into(),
+        Value::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
+        Value::Int(i) => i.to_string(),
+        Value::UInt(u) => u.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Double(d) => d.to_string(),
+        Value::Date(y, mo, d, h, mi, s, us) => format!(
+            "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{:03}",
+            us / 1000
+        ),
+        Value::Time(neg, d, h, m, s, us) => {
+            format!("{}{d} {h}:{m}:{s}.{us}", if neg { "-" } else { "" })
+        }
+    }
+}
+
+/// Reads a tab-separated expected-rows file (first line: column names, ignored).
+pub fn expected_rows(path: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
