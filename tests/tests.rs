@@ -5,7 +5,9 @@ mod notifications;
 mod util;
 
 mod accounting;
+mod bad_input;
 mod cli;
+mod faults;
 mod files;
 mod scenarios;
 mod users;

@@ -1,0 +1,159 @@
+//! Bad input: each kind becomes a failures row naming the record and keeping its document, the
+//! run goes on and exits 3; over-long fields are stored truncated with a warning.
+
+use serde_json::json;
+
+use crate::notifications::*;
+use crate::util::TestEnv;
+
+#[test]
+fn each_bad_record_is_kept_with_its_reason_and_the_run_goes_on() {
+    let env = TestEnv::new("bad_input");
+    let m = mail("m-ok", "2026-11-27T10:00:00.000Z", &["a@x.org"]);
+    let at = "2026-11-27T10:00:00.000Z";
+    let mut no_mail_id = m.clone();
+    no_mail_id.as_object_mut().unwrap().remove("messageId");
+    let mut no_destination = m.clone();
+    no_destination
+        .as_object_mut()
+        .unwrap()
+        .remove("destination");
+    let mut empty_recipient = m.clone();
+    empty_recipient["destination"] = json!(["  "]);
+    let mut not_json = send("n-not-json", &m);
+    not_json["Message"] = json!("{\"eventType\": \"Send\", \"mail\":");
+    let mut no_message_id = send("unused", &m);
+    no_message_id.as_object_mut().unwrap().remove("MessageId");
+    let mut no_timestamp = send("n-no-ts", &m);
+    no_timestamp.as_object_mut().unwrap().remove("Timestamp");
+    let cases: Vec<(serde_json::Value, &str, &str)> = vec![
+        (not_json, "n-not-json", "Message is not JSON"),
+        (
+            notification("n-array", at, &json!([1, 2])),
+            "n-array",
+            "not an SES record",
+        ),
+        (
+            notification("n-no-mail", at, &json!({"eventType": "Send", "send": {}})),
+            "n-no-mail",
+            "no mail object",
+        ),
+        (
+            notification(
+                "n-no-mail-id",
+                at,
+                &record("Send", &no_mail_id, "send", json!({})),
+            ),
+            "n-no-mail-id",
+            "mail.messageId is missing",
+        ),
+        (
+            notification(
+                "n-no-dest",
+                at,
+                &record("Send", &no_destination, "send", json!({})),
+            ),
+            "n-no-dest",
+            "mail.destination is missing",
+        ),
+        (
+            notification(
+                "n-unknown",
+                at,
+                &record("Teleport", &m, "teleport", json!({})),
+            ),
+            "n-unknown",
+            "unknown eventType \"Teleport\"",
+        ),
+        (
+            notification(
+                "n-bad-time",
+                at,
+                &record(
+                    "Open",
+                    &m,
+                    "open",
+                    json!({"timestamp": "2026-13-45T99:00:00Z"}),
+                ),
+            ),
+            "n-bad-time",
+            "open.timestamp",
+        ),
+        (no_timestamp, "n-no-ts", "no Timestamp"),
+        (
+            notification(
+                "n-empty",
+                at,
+                &record("Send", &empty_recipient, "send", json!({})),
+            ),
+            "n-empty",
+            "empty address",
+        ),
+    ];
+    let mut docs: Vec<serde_json::Value> = cases.iter().map(|c| c.0.clone()).collect();
+    docs.push(no_message_id);
+    docs.push(send("n-good", &m));
+    env.insert(&docs);
+    // An envelope without a Timestamp cannot be selected by a Mongo window: it is checked by file below.
+    let run = env.ingest(&["--date", "2026-11-27"]);
+    run.expect_code(3);
+    assert_eq!(run.count("applied"), 1, "{run}");
+    // Every case but the Timestamp-less one, plus the envelope without a MessageId.
+    assert_eq!(run.count("failed"), cases.len() as u64, "{run}");
+    for (_, id, reason) in cases.iter().filter(|c| c.1 != "n-no-ts") {
+        let row = env.rows(&format!(
+            "SELECT error, document FROM aws_report_failures WHERE notification_id = '{id}'"
+        ));
+        assert_eq!(row.len(), 1, "no failures row for {id}\n{run}");
+        assert!(
+            row[0][0].contains(reason),
+            "{id}: {:?} does not say {reason:?}",
+            row[0][0]
+        );
+        assert!(
+            row[0][1].contains(id),
+            "{id}: the document is not kept whole: {}",
+            row[0][1]
+        );
+        assert!(
+            run.stderr().contains(id),
+            "{id} not named in the log\n{run}"
+        );
+    }
+    let stand_in = env.scalar(
+        "SELECT notification_id FROM aws_report_failures WHERE error LIKE '%no MessageId%'",
+    );
+    assert!(
+        stand_in.starts_with(&format!("mongo:{}.sesevents:", env.name)),
+        "{stand_in}"
+    );
+
+    // Read by file, the envelope without a Timestamp fails too (Mongo's window cannot select it).
+    let path = std::env::temp_dir().join(format!("{}-no-ts.ndjson", env.name));
+    std::fs::write(&path, format!("{}\n", cases[7].0)).unwrap();
+    let by_file = env.ingest(&["--file", path.to_str().unwrap()]);
+    by_file.expect_code(3);
+    assert!(env
+        .scalar("SELECT error FROM aws_report_failures WHERE notification_id = 'n-no-ts'")
+        .contains("no Timestamp"));
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn over_long_fields_are_stored_truncated_with_a_warning() {
+    let env = TestEnv::new("truncation");
+    let mut m = mail("m-long", "2026-11-27T10:00:00.000Z", &["a@x.org"]);
+    m["commonHeaders"]["subject"] = json!("é".repeat(1500));
+    env.insert(&[send("n-1", &m)]);
+    let run = env.ingest(&["--date", "2026-11-27"]);
+    run.expect_code(0);
+    assert!(
+        run.stderr()
+            .contains("subject is longer than 998 characters"),
+        "{run}"
+    );
+    assert_eq!(
+        env.scalar("SELECT CHAR_LENGTH(subject) FROM aws_reports"),
+        "998"
+    );
+}
