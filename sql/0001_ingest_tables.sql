@@ -55,8 +55,9 @@ CREATE TABLE IF NOT EXISTS aws_report_details (
   UNIQUE KEY uq_details_notification_recipient (notification_message_id, `to`),
   UNIQUE KEY uq_details_feedback_recipient (feedback_id, `to`),
   KEY idx_details_report (report_id),
-  KEY idx_details_type_time (event_type, timestamp),
-  KEY idx_details_created (created_at)
+  -- suppression lists and rollups read bounces, complaints and unsubscribes by type and time.
+  -- (No index on created_at: prune walks the primary key, which grows with it.)
+  KEY idx_details_type_time (event_type, timestamp)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
 -- Records that could not be applied, kept whole so nothing is lost; retried by later runs.

@@ -17,8 +17,8 @@ use crate::accounting::{self, Fate};
 use crate::config::{IngestConfig, Source, WindowChoice};
 use crate::error::{Exit, Fatal};
 use crate::redact;
-use crate::ses::{self, Interpretation, SesEvent};
-use crate::source::{Content, FileSource, MongoSource, SourceRecord};
+use crate::ses::{Interpretation, SesEvent};
+use crate::source::{FileSource, MongoSource, SourceRecord};
 use crate::store::{self, Counts, Failure, RunStatus, SqlContext, UserDirectory};
 use crate::timestamps;
 use crate::window::{self, Window};
@@ -271,17 +271,31 @@ impl Ingest {
     }
 
     fn apply_records(&mut self, records: Vec<SourceRecord>) -> Result<(), Fatal> {
+        // Envelopes whose notification id already has detail rows are duplicates, known without
+        // parsing their Message: an event's rows are written in one transaction, so one row
+        // means all of them. This is what makes a rerun cheap. (A file read with a window needs
+        // each line's time first, so it takes the full path.)
+        let ids: Vec<Option<String>> = match self.file_window {
+            None => records.iter().map(SourceRecord::notification_id).collect(),
+            Some(_) => records.iter().map(|_| None).collect(),
+        };
+        let known =
+            store::notifications_applied(&mut self.conn, ids.iter().flatten().map(String::as_str))
+                .sql_context("checking for duplicates")?;
+        let mut resolved: Vec<String> = Vec::new();
+
         let mut pending: Vec<Pending> = Vec::with_capacity(records.len());
         let mut failures: Vec<Failure> = Vec::new();
         for (index, record) in records.iter().enumerate() {
-            let interpretation = match &record.content {
-                Content::Json(value) => ses::interpret(value, &record.fallback_id),
-                Content::Unreadable { reason, .. } => Err(ses::RecordError {
-                    notification_id: record.fallback_id.clone(),
-                    reason: reason.clone(),
-                }),
-            };
-            match interpretation {
+            if let Some(id) = ids[index].as_ref().filter(|id| known.contains(*id)) {
+                self.counts.scanned += 1;
+                self.counts.duplicates += 1;
+                if self.unresolved.contains(id) {
+                    resolved.push(id.clone());
+                }
+                continue;
+            }
+            match record.interpret() {
                 Ok(Interpretation::Event(event)) => {
                     if self
                         .file_window
@@ -294,7 +308,7 @@ impl Ingest {
                         log::warn!(
                             "notification {} ({}): {warning}",
                             event.notification_id,
-                            record.origin
+                            record.origin()
                         );
                     }
                     pending.push(Pending {
@@ -305,7 +319,7 @@ impl Ingest {
                 Ok(Interpretation::Skip(why)) => {
                     self.counts.scanned += 1;
                     self.counts.skipped += 1;
-                    log::debug!("{}: skipped, {why}", record.origin);
+                    log::debug!("{}: skipped, {why}", record.origin());
                 }
                 Err(error) => {
                     self.counts.scanned += 1;
@@ -315,8 +329,9 @@ impl Ingest {
         }
 
         let events: Vec<&SesEvent> = pending.iter().map(|p| &p.event).collect();
-        let applied =
-            store::applied_among(&mut self.conn, &events).sql_context("checking for duplicates")?;
+        let looked_up: HashSet<&str> = ids.iter().flatten().map(String::as_str).collect();
+        let applied = store::applied_among(&mut self.conn, &events, &looked_up)
+            .sql_context("checking for duplicates")?;
         let fates = accounting::plan(&events, &applied);
         let to_resolve = events.iter().zip(&fates).flat_map(|(e, f)| f.recipients(e));
         self.users
@@ -327,43 +342,15 @@ impl Ingest {
         if self.dry_run {
             done.iter_mut().for_each(|d| *d = true);
         } else if !fates.iter().all(|f| *f == Fate::Duplicate) {
-            match self.apply_in_one_transaction(&events, &fates) {
-                Ok(()) => done.iter_mut().for_each(|d| *d = true),
-                Err(e) if store::is_connection_error(&e) => {
-                    return Err(store::sql_fatal("applying a batch", &e));
-                }
-                Err(e) => {
-                    log::warn!(
-                        "a batch of {} events failed ({}); applying them one by one",
-                        events.len(),
-                        redact::scrub(&e.to_string())
-                    );
-                    for (i, (event, fate)) in events.iter().zip(&fates).enumerate() {
-                        if done[i] {
-                            continue;
-                        }
-                        match self.apply_in_one_transaction(&[event], std::slice::from_ref(fate)) {
-                            Ok(()) => done[i] = true,
-                            Err(e) if store::is_connection_error(&e) => {
-                                return Err(store::sql_fatal("applying an event", &e));
-                            }
-                            Err(e) => {
-                                let record = &records[pending[i].record];
-                                let reason =
-                                    format!("MySQL rejected it: {}", redact::scrub(&e.to_string()));
-                                failures.push(self.failure(
-                                    record,
-                                    event.notification_id.clone(),
-                                    reason,
-                                ));
-                            }
-                        }
-                    }
-                }
+            let mut rejected = Vec::new();
+            self.apply_splitting(&events, &fates, 0, &mut done, &mut rejected)?;
+            for (i, error) in rejected {
+                let record = &records[pending[i].record];
+                let reason = format!("MySQL rejected it: {error}");
+                failures.push(self.failure(record, events[i].notification_id.clone(), reason));
             }
         }
 
-        let mut resolved: Vec<&str> = Vec::new();
         for ((event, fate), ok) in events.iter().zip(&fates).zip(&done) {
             if !ok {
                 continue;
@@ -379,7 +366,7 @@ impl Ingest {
                 }
             }
             if self.unresolved.contains(&event.notification_id) {
-                resolved.push(event.notification_id.as_str());
+                resolved.push(event.notification_id.clone());
             }
         }
         if !self.dry_run {
@@ -389,7 +376,7 @@ impl Ingest {
             store::mark_resolved(&mut self.conn, &resolved, now)
                 .sql_context("resolving failures")?;
         }
-        for id in resolved {
+        for id in &resolved {
             self.unresolved.remove(id);
         }
         Ok(())
@@ -402,15 +389,68 @@ impl Ingest {
         reason: String,
     ) -> Failure {
         self.counts.failed += 1;
-        log::error!(
-            "notification {notification_id} ({}) failed: {reason}",
-            record.origin
-        );
+        let origin = record.origin();
+        log::error!("notification {notification_id} ({origin}) failed: {reason}");
         Failure {
             notification_id,
-            source: record.origin.clone(),
+            source: origin,
             error: reason,
             document: record.document_text(),
+        }
+    }
+
+    /// Applies `events` in one transaction. If MySQL rejects it for its data, rolls it back
+    /// and applies each half in its own transaction, and so on down to single events: in the end
+    /// exactly the events MySQL refuses on their own fail, in about k·log2(n) transactions for k
+    /// bad events among n, rather than n. A lost connection is fatal.
+    fn apply_splitting(
+        &mut self,
+        events: &[&SesEvent],
+        fates: &[Fate],
+        offset: usize,
+        done: &mut [bool],
+        rejected: &mut Vec<(usize, String)>,
+    ) -> Result<(), Fatal> {
+        if fates.iter().all(|f| *f == Fate::Duplicate) {
+            return Ok(());
+        }
+        match self.apply_in_one_transaction(events, fates) {
+            Ok(()) => {
+                done[offset..offset + events.len()]
+                    .iter_mut()
+                    .for_each(|d| *d = true);
+                Ok(())
+            }
+            Err(e) if store::is_connection_error(&e) => {
+                Err(store::sql_fatal("applying a batch", &e))
+            }
+            Err(e) if events.len() == 1 => {
+                rejected.push((offset, redact::scrub(&e.to_string())));
+                Ok(())
+            }
+            Err(e) => {
+                let whole_batch = offset == 0 && events.len() == done.len();
+                let level = if whole_batch {
+                    log::Level::Warn
+                } else {
+                    log::Level::Debug
+                };
+                log::log!(
+                    level,
+                    "MySQL rejected a batch of {} events ({}); applying it in halves to find the events at fault",
+                    events.len(),
+                    redact::scrub(&e.to_string())
+                );
+                let middle = events.len() / 2;
+                self.apply_splitting(&events[..middle], &fates[..middle], offset, done, rejected)?;
+                self.apply_splitting(
+                    &events[middle..],
+                    &fates[middle..],
+                    offset + middle,
+                    done,
+                    rejected,
+                )
+            }
         }
     }
 

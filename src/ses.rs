@@ -7,6 +7,7 @@
 //! else that cannot become an event is a `RecordError` naming the record, so the caller can keep
 //! the document and carry on. No I/O here: every rule is unit-tested with plain JSON.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde_json::{Map, Value};
@@ -231,71 +232,142 @@ pub mod widths {
 /// The text SES posts once after a topic is subscribed for event publishing.
 const TOPIC_VALIDATION_PREFIX: &str = "Successfully validated SNS topic";
 
+/// A field of a stored envelope: absent (or null), present, or of the wrong type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Part<T> {
+    Absent,
+    Present(T),
+    /// Present with another type; names the type it has ("a number", ...).
+    WrongType(&'static str),
+}
+
+/// The SES record inside `Message`: JSON text as SNS sends it, or an already-parsed document.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MessageBody<'a> {
+    Text(Cow<'a, str>),
+    Record(Cow<'a, Value>),
+}
+
+/// The parts of an SNS envelope the job reads. Sources build it straight from their own
+/// storage (a JSON line, a BSON document) without converting the rest of the document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Envelope<'a> {
+    pub message_id: Part<Cow<'a, str>>,
+    pub kind: Part<Cow<'a, str>>,
+    pub timestamp: Part<Result<OffsetDateTime, String>>,
+    pub message: Part<MessageBody<'a>>,
+}
+
+impl<'a> Envelope<'a> {
+    /// Reads the envelope fields of a JSON object (`Timestamp` may be a string or `{"$date": ...}`).
+    pub fn from_json(object: &'a Map<String, Value>) -> Envelope<'a> {
+        let text = |key: &str| match object.get(key) {
+            None | Some(Value::Null) => Part::Absent,
+            Some(Value::String(s)) => Part::Present(Cow::Borrowed(s.as_str())),
+            Some(other) => Part::WrongType(json_kind(other)),
+        };
+        Envelope {
+            message_id: text("MessageId"),
+            kind: text("Type"),
+            timestamp: match object.get("Timestamp") {
+                None | Some(Value::Null) => Part::Absent,
+                Some(value) => Part::Present(envelope_time(value)),
+            },
+            message: match object.get("Message") {
+                None | Some(Value::Null) => Part::Absent,
+                Some(Value::String(s)) => {
+                    Part::Present(MessageBody::Text(Cow::Borrowed(s.as_str())))
+                }
+                Some(v @ Value::Object(_)) => Part::Present(MessageBody::Record(Cow::Borrowed(v))),
+                Some(other) => Part::WrongType(json_kind(other)),
+            },
+        }
+    }
+
+    /// Whether a document with these fields is an envelope at all (else: a bare SES record).
+    pub fn is_envelope(&self) -> bool {
+        self.message != Part::Absent || self.kind != Part::Absent
+    }
+
+    /// The notification id, when the envelope has a usable one.
+    pub fn notification_id(&self) -> Option<String> {
+        match &self.message_id {
+            Part::Present(id) if !id.trim().is_empty() => {
+                Some(truncate(id.trim(), widths::NOTIFICATION_ID).0.into_owned())
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Reads one stored document: an SNS envelope, or (Firehose exports) a bare SES record, in
 /// which case `fallback_id` becomes its notification id.
 pub fn interpret(document: &Value, fallback_id: &str) -> Result<Interpretation, RecordError> {
+    let fail = |reason: String| RecordError {
+        notification_id: fallback_id.to_string(),
+        reason,
+    };
+    let Some(object) = document.as_object() else {
+        return Err(fail(format!(
+            "document is {}, not an object",
+            json_kind(document)
+        )));
+    };
+    let envelope = Envelope::from_json(object);
+    if envelope.is_envelope() {
+        return interpret_envelope(&envelope, fallback_id);
+    }
+    if object.contains_key("eventType")
+        || object.contains_key("notificationType")
+        || object.contains_key("mail")
+    {
+        return interpret_record(object, fallback_id, None).map_err(fail);
+    }
+    Err(fail(
+        "neither an SNS envelope (no Message) nor an SES record".into(),
+    ))
+}
+
+/// Reads an SNS envelope and the SES record in its `Message`.
+pub fn interpret_envelope(
+    envelope: &Envelope<'_>,
+    fallback_id: &str,
+) -> Result<Interpretation, RecordError> {
     let fail = |id: &str, reason: String| RecordError {
         notification_id: id.to_string(),
         reason,
     };
-    let Some(object) = document.as_object() else {
-        return Err(fail(
-            fallback_id,
-            format!("document is {}, not an object", json_kind(document)),
-        ));
-    };
-    let is_envelope = object.contains_key("Message") || object.contains_key("Type");
-    if !is_envelope {
-        if object.contains_key("eventType")
-            || object.contains_key("notificationType")
-            || object.contains_key("mail")
-        {
-            return interpret_record(object, fallback_id, None).map_err(|r| fail(fallback_id, r));
-        }
-        return Err(fail(
-            fallback_id,
-            "neither an SNS envelope (no Message) nor an SES record".into(),
-        ));
-    }
-
-    // The envelope. MessageId comes first so that every later error names the notification.
-    let notification_id = match object.get("MessageId") {
-        Some(Value::String(id)) if !id.trim().is_empty() => {
-            truncate(id.trim(), widths::NOTIFICATION_ID).0.into_owned()
-        }
-        Some(Value::String(_)) | None | Some(Value::Null) => {
-            return Err(fail(fallback_id, "envelope has no MessageId".into()))
-        }
-        Some(other) => {
+    // MessageId comes first so that every later error names the notification.
+    let notification_id = match (envelope.notification_id(), &envelope.message_id) {
+        (Some(id), _) => id,
+        (None, Part::WrongType(kind)) => {
             return Err(fail(
                 fallback_id,
-                format!("envelope MessageId is {}, not a string", json_kind(other)),
+                format!("envelope MessageId is {kind}, not a string"),
             ))
         }
+        (None, _) => return Err(fail(fallback_id, "envelope has no MessageId".into())),
     };
     let id = notification_id.as_str();
-    match object.get("Type") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(t)) if t == "Notification" => {}
-        Some(Value::String(t)) => {
-            return Ok(Interpretation::Skip(Skip::NotANotification(t.clone())))
-        }
-        Some(other) => {
-            return Err(fail(
-                id,
-                format!("envelope Type is {}, not a string", json_kind(other)),
-            ))
+    match &envelope.kind {
+        Part::Absent => {}
+        Part::Present(t) if t == "Notification" => {}
+        Part::Present(t) => return Ok(Interpretation::Skip(Skip::NotANotification(t.to_string()))),
+        Part::WrongType(kind) => {
+            return Err(fail(id, format!("envelope Type is {kind}, not a string")))
         }
     }
-    let published_at = match object.get("Timestamp") {
-        None | Some(Value::Null) => return Err(fail(id, "envelope has no Timestamp".into())),
-        Some(value) => envelope_time(value)
+    let published_at = match &envelope.timestamp {
+        Part::Absent => return Err(fail(id, "envelope has no Timestamp".into())),
+        Part::WrongType(kind) => return Err(fail(id, format!("envelope Timestamp is {kind}"))),
+        Part::Present(time) => time
+            .clone()
             .and_then(timestamps::check_storable)
             .map_err(|e| fail(id, format!("envelope Timestamp: {e}")))?,
     };
     let parsed;
-    let record = match object.get("Message") {
-        Some(Value::String(text)) => {
+    let record = match &envelope.message {
+        Part::Present(MessageBody::Text(text)) => {
             let text = text.trim();
             if text.starts_with(TOPIC_VALIDATION_PREFIX) {
                 return Ok(Interpretation::Skip(Skip::TopicValidation));
@@ -312,20 +384,25 @@ pub fn interpret(document: &Value, fallback_id: &str) -> Result<Interpretation, 
                 }
             }
         }
-        Some(Value::Object(record)) => record,
-        None | Some(Value::Null) => return Err(fail(id, "envelope has no Message".into())),
-        Some(other) => {
-            return Err(fail(
-                id,
-                format!("Message is {}, not an SES record", json_kind(other)),
-            ))
+        Part::Present(MessageBody::Record(value)) => match value.as_object() {
+            Some(record) => record,
+            None => {
+                return Err(fail(
+                    id,
+                    format!("Message is {}, not an SES record", json_kind(value)),
+                ))
+            }
+        },
+        Part::Absent => return Err(fail(id, "envelope has no Message".into())),
+        Part::WrongType(kind) => {
+            return Err(fail(id, format!("Message is {kind}, not an SES record")))
         }
     };
     interpret_record(record, id, Some(published_at)).map_err(|r| fail(id, r))
 }
 
 /// Accepts the SNS string form, or a BSON date in extended JSON (`{"$date": ...}`).
-fn envelope_time(value: &Value) -> Result<OffsetDateTime, String> {
+pub fn envelope_time(value: &Value) -> Result<OffsetDateTime, String> {
     match value {
         Value::String(text) => timestamps::parse(text),
         Value::Object(o) => match o.get("$date") {
@@ -681,7 +758,7 @@ fn shorten(text: &str) -> String {
     }
 }
 
-fn json_kind(value: &Value) -> &'static str {
+pub fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -8,46 +8,272 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 
-use mongodb::bson::{doc, Bson, DateTime as BsonDateTime, Document, RawDocumentBuf};
+use std::borrow::Cow;
+use std::rc::Rc;
+
+use mongodb::bson::{
+    doc, Bson, DateTime as BsonDateTime, Document, RawBsonRef, RawDocument, RawDocumentBuf,
+};
 use mongodb::options::ClientOptions;
 use mongodb::sync::{Client, Cursor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::config::Environment;
 use crate::error::Fatal;
 use crate::redact;
+use crate::ses::{self, Envelope, Interpretation, MessageBody, Part, RecordError};
 use crate::timestamps;
 use crate::window::Window;
 
-/// One stored notification, before interpretation.
+/// One stored notification, before interpretation. It keeps the source's own bytes (a JSON
+/// line, a BSON document) and reads from them only what is asked: a rerun, where nearly every
+/// record is a duplicate, needs no more than the notification id.
 #[derive(Debug)]
 pub struct SourceRecord {
-    /// Where it is, for messages and the failures table: `mongo ses.sesevents _id=...`, `file.ndjson line 7`.
-    pub origin: String,
-    /// The id a record without an SNS MessageId is known by.
-    pub fallback_id: String,
-    pub content: Content,
+    place: Place,
+    body: Body,
 }
 
 #[derive(Debug)]
-pub enum Content {
-    Json(Value),
+enum Place {
+    Mongo { namespace: Rc<str> },
+    File { name: Rc<str>, line: u64 },
+}
+
+#[derive(Debug)]
+enum Body {
+    Line(String),
+    Bson(RawDocumentBuf),
     /// The source could not decode it; `text` is kept as the failure's document.
     Unreadable {
         text: String,
         reason: String,
+        fallback_id: String,
     },
 }
 
+/// The envelope fields of a JSON line, found without building the rest of the document.
+#[derive(Deserialize)]
+struct LineEnvelope<'a> {
+    #[serde(rename = "MessageId", borrow, default)]
+    message_id: Option<&'a RawValue>,
+    #[serde(rename = "Type", borrow, default)]
+    kind: Option<&'a RawValue>,
+    #[serde(rename = "Timestamp", borrow, default)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(rename = "Message", borrow, default)]
+    message: Option<&'a RawValue>,
+}
+
 impl SourceRecord {
-    /// The whole original document as text, for the failures table.
-    pub fn document_text(&self) -> String {
-        match &self.content {
-            Content::Json(v) => v.to_string(),
-            Content::Unreadable { text, .. } => text.clone(),
+    /// Where it is, for messages and the failures table: `mongo ses.sesevents _id=...`, `file.ndjson line 7`.
+    pub fn origin(&self) -> String {
+        match &self.place {
+            Place::Mongo { namespace } => format!("mongo {namespace} _id={}", self.mongo_id()),
+            Place::File { name, line } => format!("{name} line {line}"),
         }
     }
+
+    /// The id a record without an SNS MessageId is known by: `mongo:<db>.<collection>:<_id>`,
+    /// or for a line `sha256:` of its bytes (stable, so a bare Firehose record re-read is a duplicate).
+    pub fn fallback_id(&self) -> String {
+        match (&self.body, &self.place) {
+            (Body::Unreadable { fallback_id, .. }, _) => fallback_id.clone(),
+            (_, Place::Mongo { namespace }) => format!("mongo:{namespace}:{}", self.mongo_id()),
+            (Body::Line(line), _) => line_id(line.as_bytes()),
+            (Body::Bson(raw), Place::File { .. }) => line_id(raw.as_bytes()),
+        }
+    }
+
+    fn mongo_id(&self) -> String {
+        match &self.body {
+            Body::Bson(raw) => mongo_id_of(raw),
+            _ => "?".to_string(),
+        }
+    }
+
+    /// The SNS MessageId, read cheaply, for records that are envelopes.
+    pub fn notification_id(&self) -> Option<String> {
+        match &self.body {
+            Body::Bson(raw) => bson_envelope(raw).notification_id(),
+            Body::Line(line) => {
+                let peek: LineEnvelope = serde_json::from_str(line).ok()?;
+                let id: Cow<str> = serde_json::from_str(peek.message_id?.get()).ok()?;
+                let envelope = Envelope {
+                    message_id: Part::Present(id),
+                    kind: Part::Absent,
+                    timestamp: Part::Absent,
+                    message: Part::Absent,
+                };
+                envelope.notification_id()
+            }
+            Body::Unreadable { .. } => None,
+        }
+    }
+
+    /// What the record means: an event, a skip, or an error naming it.
+    pub fn interpret(&self) -> Result<Interpretation, RecordError> {
+        let document = match &self.body {
+            Body::Unreadable {
+                reason,
+                fallback_id,
+                ..
+            } => {
+                return Err(RecordError {
+                    notification_id: fallback_id.clone(),
+                    reason: reason.clone(),
+                })
+            }
+            Body::Line(line) => {
+                if let Ok(peek) = serde_json::from_str::<LineEnvelope>(line) {
+                    let envelope = line_envelope(&peek);
+                    if envelope.is_envelope() {
+                        return self.interpret_envelope(&envelope);
+                    }
+                }
+                serde_json::from_str::<Value>(line).map_err(|e| format!("line is not JSON: {e}"))
+            }
+            Body::Bson(raw) => {
+                let envelope = bson_envelope(raw);
+                if envelope.is_envelope() {
+                    return self.interpret_envelope(&envelope);
+                }
+                raw.to_document()
+                    .map(|doc| Bson::Document(doc).into_relaxed_extjson())
+                    .map_err(|e| format!("unreadable BSON: {e}"))
+            }
+        };
+        match document {
+            Ok(value) => ses::interpret(&value, &self.fallback_id()),
+            Err(reason) => Err(RecordError {
+                notification_id: self.fallback_id(),
+                reason,
+            }),
+        }
+    }
+
+    fn interpret_envelope(&self, envelope: &Envelope<'_>) -> Result<Interpretation, RecordError> {
+        // The stand-in id costs a hash or a format: make it only for an envelope without a MessageId.
+        ses::interpret_envelope(envelope, "").map_err(|mut e| {
+            if e.notification_id.is_empty() {
+                e.notification_id = self.fallback_id();
+            }
+            e
+        })
+    }
+
+    /// The whole original document as text, for the failures table (BSON as relaxed extended JSON).
+    pub fn document_text(&self) -> String {
+        match &self.body {
+            Body::Line(line) => line.clone(),
+            Body::Bson(raw) => match raw.to_document() {
+                Ok(doc) => Bson::Document(doc).into_relaxed_extjson().to_string(),
+                Err(_) => format!("{{\"unreadable_bson_hex\": \"{}\"}}", hex(raw.as_bytes())),
+            },
+            Body::Unreadable { text, .. } => text.clone(),
+        }
+    }
+}
+
+fn line_envelope<'a>(peek: &LineEnvelope<'a>) -> Envelope<'a> {
+    fn part<'a, T>(raw: Option<&'a RawValue>, read: impl Fn(&'a str, Value) -> Part<T>) -> Part<T> {
+        match raw {
+            None => Part::Absent,
+            Some(raw) => match serde_json::from_str::<Value>(raw.get()) {
+                Ok(Value::Null) => Part::Absent,
+                Ok(value) => read(raw.get(), value),
+                Err(_) => Part::WrongType("unreadable JSON"),
+            },
+        }
+    }
+    let text = |_: &str, value: Value| match value {
+        Value::String(s) => Part::Present(Cow::Owned(s)),
+        other => Part::WrongType(ses::json_kind(&other)),
+    };
+    Envelope {
+        message_id: part(peek.message_id, text),
+        kind: part(peek.kind, text),
+        timestamp: part(peek.timestamp, |_, value| {
+            Part::Present(ses::envelope_time(&value))
+        }),
+        message: part(peek.message, |_, value| match value {
+            Value::String(s) => Part::Present(MessageBody::Text(Cow::Owned(s))),
+            v @ Value::Object(_) => Part::Present(MessageBody::Record(Cow::Owned(v))),
+            other => Part::WrongType(ses::json_kind(&other)),
+        }),
+    }
+}
+
+/// The envelope fields of a BSON document, read in place.
+fn bson_envelope(raw: &RawDocument) -> Envelope<'_> {
+    let text = |key: &str| match raw.get(key) {
+        Ok(None) | Ok(Some(RawBsonRef::Null)) | Ok(Some(RawBsonRef::Undefined)) => Part::Absent,
+        Ok(Some(RawBsonRef::String(s))) => Part::Present(Cow::Borrowed(s)),
+        Ok(Some(other)) => Part::WrongType(bson_kind(other)),
+        Err(_) => Part::WrongType("unreadable BSON"),
+    };
+    let timestamp = match raw.get("Timestamp") {
+        Ok(None) | Ok(Some(RawBsonRef::Null)) => Part::Absent,
+        Ok(Some(RawBsonRef::DateTime(date))) => Part::Present(
+            timestamps::from_unix_millis(date.timestamp_millis())
+                .ok_or_else(|| format!("date {date} is out of range")),
+        ),
+        Ok(Some(RawBsonRef::String(s))) => Part::Present(timestamps::parse(s)),
+        Ok(Some(other)) => Part::WrongType(bson_kind(other)),
+        Err(_) => Part::WrongType("unreadable BSON"),
+    };
+    let message = match raw.get("Message") {
+        Ok(None) | Ok(Some(RawBsonRef::Null)) => Part::Absent,
+        Ok(Some(RawBsonRef::String(s))) => Part::Present(MessageBody::Text(Cow::Borrowed(s))),
+        Ok(Some(RawBsonRef::Document(doc))) => match doc.to_owned().to_document() {
+            Ok(d) => Part::Present(MessageBody::Record(Cow::Owned(
+                Bson::Document(d).into_relaxed_extjson(),
+            ))),
+            Err(_) => Part::WrongType("unreadable BSON"),
+        },
+        Ok(Some(other)) => Part::WrongType(bson_kind(other)),
+        Err(_) => Part::WrongType("unreadable BSON"),
+    };
+    Envelope {
+        message_id: text("MessageId"),
+        kind: text("Type"),
+        timestamp,
+        message,
+    }
+}
+
+fn bson_kind(value: RawBsonRef<'_>) -> &'static str {
+    match value {
+        RawBsonRef::Double(_)
+        | RawBsonRef::Int32(_)
+        | RawBsonRef::Int64(_)
+        | RawBsonRef::Decimal128(_) => "a number",
+        RawBsonRef::String(_) | RawBsonRef::Symbol(_) => "a string",
+        RawBsonRef::Array(_) => "a list",
+        RawBsonRef::Document(_) => "an object",
+        RawBsonRef::Boolean(_) => "a boolean",
+        RawBsonRef::Null | RawBsonRef::Undefined => "null",
+        RawBsonRef::Binary(_) => "binary data",
+        RawBsonRef::DateTime(_) => "a date",
+        RawBsonRef::ObjectId(_) => "an ObjectId",
+        _ => "an unexpected BSON type",
+    }
+}
+
+fn mongo_id_of(raw: &RawDocument) -> String {
+    raw.get("_id")
+        .ok()
+        .flatten()
+        .map(|id| match id.as_object_id() {
+            Some(oid) => oid.to_hex(),
+            None => Bson::try_from(id.to_raw_bson())
+                .map(|b| b.into_relaxed_extjson().to_string())
+                .unwrap_or_else(|_| "?".to_string()),
+        })
+        .unwrap_or_else(|| "?".to_string())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -97,13 +323,13 @@ pub fn mongo_client(env: &Environment) -> Result<Client, Fatal> {
 /// A streaming read of one window of the notifications collection.
 pub struct MongoSource {
     cursor: Cursor<RawDocumentBuf>,
-    namespace: String,
+    namespace: Rc<str>,
 }
 
 impl MongoSource {
     pub fn open(env: &Environment, window: &Window, batch_size: u32) -> Result<MongoSource, Fatal> {
         let client = mongo_client(env)?;
-        let namespace = format!("{}.{}", env.mongo_db, env.mongo_collection);
+        let namespace: Rc<str> = format!("{}.{}", env.mongo_db, env.mongo_collection).into();
         let cursor = client
             .database(&env.mongo_db)
             .collection::<RawDocumentBuf>(&env.mongo_collection)
@@ -128,47 +354,19 @@ impl Iterator for MongoSource {
     type Item = Result<SourceRecord, Fatal>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let raw = match self.cursor.next()? {
-            Ok(raw) => raw,
-            Err(e) => {
-                return Some(Err(Fatal::new(format!(
-                    "lost the MongoDB cursor on {}: {}",
-                    self.namespace,
-                    redact::scrub(&e.to_string())
-                ))))
-            }
-        };
-        Some(Ok(mongo_record(&raw, &self.namespace)))
-    }
-}
-
-/// Turns a raw BSON document into JSON. Dates become `{"$date": ...}` (relaxed extended JSON),
-/// which `ses::interpret` reads as dates.
-fn mongo_record(raw: &RawDocumentBuf, namespace: &str) -> SourceRecord {
-    let id = raw
-        .get("_id")
-        .ok()
-        .flatten()
-        .map(|id| match id.as_object_id() {
-            Some(oid) => oid.to_hex(),
-            None => Bson::try_from(id.to_raw_bson())
-                .map(|b| b.into_relaxed_extjson().to_string())
-                .unwrap_or_else(|_| "?".to_string()),
+        Some(match self.cursor.next()? {
+            Ok(raw) => Ok(SourceRecord {
+                place: Place::Mongo {
+                    namespace: self.namespace.clone(),
+                },
+                body: Body::Bson(raw),
+            }),
+            Err(e) => Err(Fatal::new(format!(
+                "lost the MongoDB cursor on {}: {}",
+                self.namespace,
+                redact::scrub(&e.to_string())
+            ))),
         })
-        .unwrap_or_else(|| "?".to_string());
-    let origin = format!("mongo {namespace} _id={id}");
-    let fallback_id = format!("mongo:{namespace}:{id}");
-    let content = match raw.to_document() {
-        Ok(document) => Content::Json(Bson::Document(document).into_relaxed_extjson()),
-        Err(e) => Content::Unreadable {
-            text: format!("{{\"unreadable_bson_hex\": \"{}\"}}", hex(raw.as_bytes())),
-            reason: format!("unreadable BSON: {e}"),
-        },
-    };
-    SourceRecord {
-        origin,
-        fallback_id,
-        content,
     }
 }
 
@@ -180,7 +378,7 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 
 pub struct FileSource {
     reader: Box<dyn BufRead>,
-    name: String,
+    name: Rc<str>,
     line_number: u64,
     buffer: Vec<u8>,
 }
@@ -204,10 +402,10 @@ impl FileSource {
         } else {
             Box::new(BufReader::with_capacity(256 * 1024, raw))
         };
-        let name = if path == "-" {
-            "stdin".to_string()
+        let name: Rc<str> = if path == "-" {
+            "stdin".into()
         } else {
-            path.to_string()
+            path.into()
         };
         Ok(FileSource {
             reader,
@@ -274,27 +472,24 @@ impl Iterator for FileSource {
             if line.is_empty() {
                 continue;
             }
-            let origin = format!("{} line {}", self.name, self.line_number);
-            let fallback_id = line_id(line);
-            let content = if too_long {
-                Content::Unreadable {
+            let place = Place::File {
+                name: self.name.clone(),
+                line: self.line_number,
+            };
+            let body = match (too_long, std::str::from_utf8(line)) {
+                (false, Ok(text)) => Body::Line(text.to_string()),
+                (true, _) => Body::Unreadable {
                     text: String::from_utf8_lossy(&line[..line.len().min(64 * 1024)]).into_owned(),
                     reason: format!("line is longer than {MAX_LINE_BYTES} bytes"),
-                }
-            } else {
-                match serde_json::from_slice::<Value>(line) {
-                    Ok(value) => Content::Json(value),
-                    Err(e) => Content::Unreadable {
-                        text: String::from_utf8_lossy(line).into_owned(),
-                        reason: format!("line is not JSON: {e}"),
-                    },
-                }
+                    fallback_id: line_id(line),
+                },
+                (false, Err(e)) => Body::Unreadable {
+                    text: String::from_utf8_lossy(line).into_owned(),
+                    reason: format!("line is not UTF-8: {e}"),
+                    fallback_id: line_id(line),
+                },
             };
-            return Some(Ok(SourceRecord {
-                origin,
-                fallback_id,
-                content,
-            }));
+            return Some(Ok(SourceRecord { place, body }));
         }
     }
 }
@@ -317,7 +512,13 @@ fn trim_ascii(bytes: &[u8]) -> &[u8] {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -360,19 +561,55 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("ses-report-source-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("x.ndjson");
-        std::fs::write(&path, "{\"a\":1}\n\n  {oops\n{\"a\":1}").unwrap();
+        std::fs::write(
+            &path,
+            "{\"a\":1}\n\n  {oops\n{\"a\":1}\n{\"MessageId\":\"n-1\",\"Message\":\"{}\"}",
+        )
+        .unwrap();
         let records: Vec<SourceRecord> = FileSource::open(path.to_str().unwrap())
             .unwrap()
             .map(Result::unwrap)
             .collect();
-        assert_eq!(records.len(), 3);
-        assert!(matches!(records[0].content, Content::Json(_)));
-        assert!(
-            matches!(&records[1].content, Content::Unreadable { reason, .. } if reason.contains("not JSON"))
-        );
-        assert!(records[1].origin.ends_with("line 3"));
-        assert_eq!(records[0].fallback_id, records[2].fallback_id);
-        assert_eq!(records[0].fallback_id, line_id(b"{\"a\":1}"));
+        assert_eq!(records.len(), 4);
+        let error = records[1].interpret().unwrap_err();
+        assert!(error.reason.contains("not JSON"), "{error}");
+        assert!(records[1].origin().ends_with("line 3"));
+        assert_eq!(records[0].fallback_id(), records[2].fallback_id());
+        assert_eq!(records[0].fallback_id(), line_id(b"{\"a\":1}"));
+        assert_eq!(records[0].notification_id(), None);
+        assert_eq!(records[3].notification_id().as_deref(), Some("n-1"));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn bson_envelopes_are_read_in_place() {
+        let doc = doc! {
+            "_id": mongodb::bson::oid::ObjectId::parse_str("6b0a7eda1dce6a855ce98786").unwrap(),
+            "Type": "Notification", "MessageId": "n-9",
+            "Timestamp": BsonDateTime::from_millis(1_795_737_600_000),
+            "Message": 17,
+        };
+        let raw = RawDocumentBuf::from_document(&doc).unwrap();
+        let envelope = bson_envelope(&raw);
+        assert_eq!(envelope.notification_id().as_deref(), Some("n-9"));
+        assert_eq!(
+            envelope.timestamp,
+            Part::Present(Ok(datetime!(2026-11-27 0:00 UTC)))
+        );
+        assert_eq!(envelope.message, Part::WrongType("a number"));
+        let record = SourceRecord {
+            place: Place::Mongo {
+                namespace: "ses.events".into(),
+            },
+            body: Body::Bson(raw),
+        };
+        assert_eq!(
+            record.fallback_id(),
+            "mongo:ses.events:6b0a7eda1dce6a855ce98786"
+        );
+        let error = record.interpret().unwrap_err();
+        assert_eq!(error.notification_id, "n-9");
+        assert!(error.reason.contains("Message is a number"), "{error}");
+        assert!(record.document_text().contains("\"$date\""));
     }
 }

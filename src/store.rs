@@ -344,12 +344,12 @@ pub fn unresolved_failure_ids(conn: &mut Conn) -> Result<HashSet<String>, mysql:
 
 pub fn mark_resolved(
     conn: &mut Conn,
-    ids: &[&str],
+    ids: &[String],
     now: OffsetDateTime,
 ) -> Result<(), mysql::Error> {
     for chunk in ids.chunks(ROWS_PER_STATEMENT) {
         let mut params: Vec<Value> = vec![timestamps::to_sql(now)];
-        params.extend(chunk.iter().map(|id| Value::from(*id)));
+        params.extend(chunk.iter().map(|id| Value::from(id.as_str())));
         conn.exec_drop(
             format!(
                 "UPDATE aws_report_failures SET resolved_at = ? WHERE resolved_at IS NULL AND notification_id IN ({})",
@@ -481,10 +481,42 @@ impl UserDirectory {
 // ---------------------------------------------------------------------------------------------
 // Applying events
 
+/// Which of these notification ids have rows in `aws_report_details`.
+pub fn notifications_applied<'a>(
+    conn: &mut Conn,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<HashSet<String>, mysql::Error> {
+    let mut ids: Vec<&str> = ids.collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut found = HashSet::new();
+    for chunk in ids.chunks(1000) {
+        let rows: Vec<String> = conn.exec(
+            format!(
+                "SELECT DISTINCT notification_message_id FROM aws_report_details WHERE notification_message_id IN ({})",
+                placeholders(chunk.len())
+            ),
+            chunk.iter().map(|a| Value::from(*a)).collect::<Vec<_>>(),
+        )?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
 /// Which of these events' pairs and feedback ids are already in `aws_report_details`.
-pub fn applied_among(conn: &mut Conn, events: &[&SesEvent]) -> Result<Applied, mysql::Error> {
+/// `known_absent` lists notification ids the caller has just found to have no rows: their pairs
+/// need no second look.
+pub fn applied_among(
+    conn: &mut Conn,
+    events: &[&SesEvent],
+    known_absent: &HashSet<&str>,
+) -> Result<Applied, mysql::Error> {
     let mut applied = Applied::default();
-    let mut ids: Vec<&str> = events.iter().map(|e| e.notification_id.as_str()).collect();
+    let mut ids: Vec<&str> = events
+        .iter()
+        .map(|e| e.notification_id.as_str())
+        .filter(|id| !known_absent.contains(id))
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     for chunk in ids.chunks(1000) {
@@ -597,6 +629,7 @@ pub fn apply_batch<Q: Queryable>(
     fates: &[Fate],
     deltas: &[SummaryDelta],
 ) -> Result<(), mysql::Error> {
+    let t0 = std::time::Instant::now();
     for chunk in deltas.chunks(ROWS_PER_STATEMENT) {
         let mut params = Vec::with_capacity(chunk.len() * 20);
         for d in chunk {
@@ -605,6 +638,7 @@ pub fn apply_batch<Q: Queryable>(
         conn.exec_drop(upsert_summaries_sql(chunk.len()), params)?;
     }
 
+    let t1 = std::time::Instant::now();
     let mut message_ids: Vec<&str> = deltas.iter().map(|d| d.message_id.as_str()).collect();
     message_ids.sort_unstable();
     message_ids.dedup();
@@ -622,6 +656,7 @@ pub fn apply_batch<Q: Queryable>(
         }
     }
 
+    let t2 = std::time::Instant::now();
     // The same bounce or complaint stored earlier under a larger notification id gives way.
     for (event, fate) in events.iter().zip(fates) {
         let Fate::Apply(claims) = fate else { continue };
@@ -676,6 +711,12 @@ pub fn apply_batch<Q: Queryable>(
             params,
         )?;
     }
+    log::debug!(
+        "batch applied: summaries {:?}, ids {:?}, details {:?}",
+        t1 - t0,
+        t2 - t1,
+        t2.elapsed()
+    );
     Ok(())
 }
 

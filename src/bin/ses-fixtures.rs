@@ -12,7 +12,7 @@ use argh::FromArgs;
 use mongodb::bson::Document;
 use ses_report::config::Environment;
 use ses_report::fixtures::{self, Plan};
-use ses_report::source::mongo_client;
+use ses_report::source::{mongo_client, MongoSource};
 use ses_report::window;
 
 /// make and load SES notification fixtures
@@ -27,6 +27,7 @@ struct Args {
 enum Command {
     Generate(Generate),
     Load(Load),
+    Scan(Scan),
 }
 
 /// write a deterministic, realistic day of notifications as NDJSON (Mongo extended JSON)
@@ -71,11 +72,28 @@ struct Load {
     drop: bool,
 }
 
+/// read one window of the Mongo collection through ses-report's own cursor, writing nothing
+/// (the benchmark's floor for the Mongo path)
+#[derive(FromArgs)]
+#[argh(subcommand, name = "scan")]
+struct Scan {
+    /// window start (a date or an RFC 3339 instant)
+    #[argh(option)]
+    from: String,
+    /// window end, exclusive
+    #[argh(option)]
+    to: String,
+    /// cursor batch size (default 1000, as ingest)
+    #[argh(option, default = "1000")]
+    batch_size: u32,
+}
+
 fn main() -> ExitCode {
     let args: Args = argh::from_env();
     let result = match args.command {
         Command::Generate(g) => generate(g),
         Command::Load(l) => load(l),
+        Command::Scan(s) => scan(s),
     };
     match result {
         Ok(message) => {
@@ -148,5 +166,25 @@ fn load(l: Load) -> Result<String, String> {
     Ok(format!(
         "loaded {loaded} notifications into {}.{}",
         env.mongo_db, env.mongo_collection
+    ))
+}
+
+fn scan(s: Scan) -> Result<String, String> {
+    let env = Environment::from_process().map_err(|e| e.to_string())?;
+    let window = window::Window {
+        from: window::parse_bound(&s.from, &env.zone)?,
+        to: window::parse_bound(&s.to, &env.zone)?,
+    };
+    let started = std::time::Instant::now();
+    let mut count = 0u64;
+    let mut with_id = 0u64;
+    for record in MongoSource::open(&env, &window, s.batch_size).map_err(|e| e.to_string())? {
+        let record = record.map_err(|e| e.to_string())?;
+        count += 1;
+        with_id += u64::from(record.notification_id().is_some());
+    }
+    Ok(format!(
+        "scanned={count} with_message_id={with_id} seconds={:.2}",
+        started.elapsed().as_secs_f64()
     ))
 }

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Measures ses-report against the old Node job on the same generated day.
+#
+# usage: scripts/bench.sh [N] [--no-baseline]      (N notifications, default 100000)
+#
+# Generates N realistic notifications (ses-fixtures generate: every event type, ~2.5 per mail,
+# half with a user_id header, SNS retries, a 10k-user auth_users, 6 malformed records), loads them
+# into the Mongo wire server with Timestamp as a BSON date, and times, each on a freshly migrated
+# database (release build):
+#   (a) ingest from Mongo                 (b) ingest from the NDJSON file, (b2) its rerun
+#   (c) a rerun of (a): all duplicates    (d) a bare scan of the same cursor, writing nothing
+#   (e) the baseline (../shared/baseline), unless --no-baseline
+#   (f) (a) with 5 mails poisoned by a MySQL trigger: exactly their events must fail
+# Prints wall time, events/s and peak RSS (from /usr/bin/time) per run, and the ratios.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+n=100000; baseline=1
+for arg in "$@"; do
+  case $arg in
+    --no-baseline) baseline=0 ;;
+    ''|*[!0-9]*) echo "usage: scripts/bench.sh [N] [--no-baseline]" >&2; exit 2 ;;
+    *) n=$arg ;;
+  esac
+done
+eval "$(scripts/services.sh)"
+[ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >&2; }
+mysql_cli=$(command -v mariadb || command -v mysql)
+export SES_REPORT_MONGO_DB=ses_bench SES_REPORT_MONGO_COLLECTION=sesevents
+day=2026-11-27 from=2026-11-27T00:00:00Z to=2026-11-28T00:00:00Z
+work="$root/.services/bench"
+mkdir -p "$work"
+data="$work/day-$n.ndjson" users="$work/auth_users.sql"
+
+echo "== building (release)" >&2
+cargo build --release --quiet --bins
+bin="$root/target/release"
+
+echo "== generating and loading $n notifications" >&2
+[ -s "$data" ] || "$bin/ses-fixtures" generate --notifications "$n" --users 10000 --string-timestamps 0 \
+  --malformed 6 --seed 1 --date "$day" --out "$data" --users-sql "$users" >&2
+"$bin/ses-fixtures" load --file "$data" --drop >&2
+events=$(grep -c . "$data")
+
+fresh_db() {  # a migrated database with the users loaded, and optionally poisoned mails
+  "$mysql_cli" -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $1"
+  SES_REPORT_MYSQL_URL="mysql://root@127.0.0.1:3306/$1" "$bin/ses-report" migrate >/dev/null
+  "$mysql_cli" -h127.0.0.1 -uroot "$1" < "$users"
+}
+
+rows=()
+measure() {  # label, command...: runs it, records "label wall rss"
+  local label=$1; shift
+  local stats="$work/time.txt"
+  set +e
+  /usr/bin/time -f '%e %M' -o "$stats" "$@" >"$work/out.txt" 2>"$work/err.txt"
+  local code=$?
+  set -e
+  if [ "$code" -ne 0 ] && [ "$code" -ne 3 ]; then
+    echo "$label failed with exit code $code:" >&2; tail -5 "$work/err.txt" >&2; exit 1
+  fi
+  read -r wall rss < <(tail -1 "$stats")
+  echo "   $label: $(tail -1 "$work/out.txt")" >&2
+  rows+=("$label|$wall|$rss")
+}
+
+echo "== (b) ingest from the NDJSON file" >&2
+fresh_db ses_report_bench_file
+export SES_REPORT_MYSQL_URL=mysql://root@127.0.0.1:3306/ses_report_bench_file
+measure "(b) ingest, NDJSON" "$bin/ses-report" ingest --file "$data"
+measure "(b2) rerun, NDJSON" "$bin/ses-report" ingest --file "$data"
+
+echo "== (a) ingest from Mongo, (c) its rerun" >&2
+fresh_db ses_report_bench_mongo
+export SES_REPORT_MYSQL_URL=mysql://root@127.0.0.1:3306/ses_report_bench_mongo
+measure "(a) ingest, Mongo" "$bin/ses-report" ingest --date "$day"
+measure "(c) rerun, Mongo" "$bin/ses-report" ingest --date "$day"
+
+echo "== (f) ingest from Mongo with 5 mails MySQL refuses (per-event isolation)" >&2
+fresh_db ses_report_bench_poison
+poison=$("$mysql_cli" -h127.0.0.1 -uroot -N -e "SELECT DISTINCT message_id FROM ses_report_bench_file.aws_reports ORDER BY message_id LIMIT 5" | sed "s/.*/'&'/" | paste -sd,)
+"$mysql_cli" -h127.0.0.1 -uroot ses_report_bench_poison <<SQL
+DELIMITER //
+CREATE TRIGGER bench_poison BEFORE INSERT ON aws_report_details FOR EACH ROW
+BEGIN IF NEW.message_id IN ($poison) THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'bench poison'; END IF; END //
+SQL
+export SES_REPORT_MYSQL_URL=mysql://root@127.0.0.1:3306/ses_report_bench_poison
+measure "(f) ingest, 5 poisoned" "$bin/ses-report" ingest --date "$day"
+
+echo "== (d) bare scan of the Mongo cursor" >&2
+measure "(d) bare scan, Mongo" "$bin/ses-fixtures" scan --from "$from" --to "$to"
+
+echo "== isolation check" >&2
+q() { "$mysql_cli" -h127.0.0.1 -uroot -N -e "$1"; }
+poisoned_events=$(q "SELECT COUNT(DISTINCT notification_message_id) FROM ses_report_bench_file.aws_report_details WHERE message_id IN ($poison)")
+want=$(( $(q "SELECT COUNT(*) FROM ses_report_bench_file.aws_report_details") - $(q "SELECT COUNT(*) FROM ses_report_bench_file.aws_report_details WHERE message_id IN ($poison)") ))
+got=$(q "SELECT COUNT(*) FROM ses_report_bench_poison.aws_report_details")
+failed=$(q "SELECT COUNT(*) FROM ses_report_bench_poison.aws_report_failures WHERE error LIKE '%bench poison%'")
+if [ "$want" = "$got" ] && [ "$failed" = "$poisoned_events" ]; then
+  isolation="ok: the $failed events of the 5 poisoned mails failed alone, the other $got detail rows landed"
+else
+  isolation="FAILED: $got detail rows (want $want), $failed poison failures (want $poisoned_events)"
+fi
+echo "   $isolation" >&2
+
+if [ "$baseline" = 1 ] && [ -x "$root/../shared/baseline/run.sh" ]; then
+  echo "== (e) baseline: the old Node job on the same data" >&2
+  export MONGO_URL=$SES_REPORT_MONGO_URL MONGO_DB=$SES_REPORT_MONGO_DB MONGO_COLLECTION=$SES_REPORT_MONGO_COLLECTION
+  BASELINE_MYSQL_DB=ses_report_bench_baseline AUTH_USERS_SQL="$users" BASELINE_WORKDIR="$work/baseline" \
+    "$root/../shared/baseline/run.sh" "$from" "$to" >"$work/baseline.txt" 2>&1 || { tail -5 "$work/baseline.txt" >&2; exit 1; }
+  read -r bwall brss < <(sed -n 's/^baseline: wall \([0-9.]*\) s, peak RSS \([0-9]*\) KB$/\1 \2/p' "$work/baseline.txt")
+  rows+=("(e) baseline, Node|$bwall|$brss")
+fi
+
+echo
+echo "ses-report benchmark: N=$n notifications ($events lines), $(nproc) cores, $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+printf '%-22s %10s %12s %14s\n' run "wall s" "events/s" "peak RSS MB"
+declare -A wall_of
+for row in "${rows[@]}"; do
+  IFS='|' read -r label wall rss <<<"$row"
+  wall_of[$label]=$wall
+  awk -v l="$label" -v w="$wall" -v r="$rss" -v e="$events" \
+    'BEGIN { printf "%-22s %10.2f %12.0f %14.1f\n", l, w, (w > 0 ? e / w : 0), r / 1024 }'
+done
+ratio() { awk -v a="$2" -v b="$3" -v t="$1" 'BEGIN { if (a > 0 && b > 0) printf "%-44s %6.2fx\n", t, a / b }'; }
+echo
+ratio "ses-report Mongo ingest speed / baseline" "${wall_of["(e) baseline, Node"]:-0}" "${wall_of["(a) ingest, Mongo"]}"
+ratio "Mongo ingest time / bare scan time" "${wall_of["(a) ingest, Mongo"]}" "${wall_of["(d) bare scan, Mongo"]}"
+echo "per-event isolation: $isolation"
