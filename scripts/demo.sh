@@ -40,3 +40,13 @@ sql "SELECT event_type, COUNT(*) AS details, COUNT(DISTINCT report_id) AS recipi
 sql "SELECT message_id, user_email, user_id, report_type, send_at, delivery_at, open_count, click_count, bounce_type FROM aws_reports ORDER BY send_at LIMIT 8"
 sql "SELECT notification_id, LEFT(error, 70) AS error, attempts FROM aws_report_failures ORDER BY id"
 sql "SELECT id, status, scanned, applied, duplicates, skipped, failed FROM aws_report_runs ORDER BY id"
+
+echo "== deliverability: ses-report stats --date 2026-11-27 --format table"
+$bin/ses-report stats --date 2026-11-27 --format table
+$bin/ses-report stats --date 2026-11-27 --by report-type --format table --min-volume 20
+echo "== addresses to stop mailing: ses-report suppressions"
+$bin/ses-report suppressions
+echo "== the HTML report"
+mkdir -p .services/demo
+$bin/ses-report report --date 2026-11-27 --html "$PWD/.services/demo/report.html"
+echo "open file://$PWD/.services/demo/report.html in a browser"

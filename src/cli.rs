@@ -21,7 +21,12 @@ SES_REPORT_IO_TIMEOUT_SECS (default 60). Logs go to stderr (RUST_LOG, default in
         3,
         "finished, but some records failed (see the aws_report_failures table)"
     ),
-    error_code(4, "another ingest holds the lock on this database; nothing done")
+    error_code(4, "another ingest holds the lock on this database; nothing done"),
+    error_code(5, "stats --check: a group with enough volume is critical"),
+    error_code(
+        6,
+        "stats --check --fail-on warning: a group is at warning level (none critical)"
+    )
 )]
 pub struct Cli {
     #[argh(subcommand)]
@@ -33,6 +38,10 @@ pub struct Cli {
 pub enum Command {
     Migrate(MigrateArgs),
     Ingest(IngestArgs),
+    Rollup(RollupArgs),
+    Stats(StatsArgs),
+    Suppressions(SuppressionsArgs),
+    Report(ReportArgs),
 }
 
 /// Create the MySQL database if missing, then create or upgrade ses-report's tables.
@@ -86,3 +95,133 @@ pub struct IngestArgs {
     #[argh(option, default = "1000")]
     pub batch_size: usize,
 }
+
+/// The days a reading command covers (argh has no flattening, so each command repeats these).
+#[derive(Debug, Default, Clone)]
+pub struct DayRange {
+    pub date: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub tz: Option<String>,
+}
+
+macro_rules! day_range {
+    ($args:ty) => {
+        impl $args {
+            pub fn range(&self) -> DayRange {
+                DayRange {
+                    date: self.date.clone(),
+                    from: self.from.clone(),
+                    to: self.to.clone(),
+                    tz: self.tz.clone(),
+                }
+            }
+        }
+    };
+}
+
+/// Rebuild the daily rollups of a range of days from the detail rows.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "rollup")]
+pub struct RollupArgs {
+    /// one calendar day (YYYY-MM-DD) in the time zone
+    #[argh(option)]
+    pub date: Option<String>,
+    /// first day (a date, or an instant: its day)
+    #[argh(option)]
+    pub from: Option<String>,
+    /// end, exclusive (default: the start of today)
+    #[argh(option)]
+    pub to: Option<String>,
+    /// IANA time zone of the days (default: SES_REPORT_TZ, else UTC)
+    #[argh(option)]
+    pub tz: Option<String>,
+}
+day_range!(RollupArgs);
+
+/// Deliverability statistics from the daily rollups, with verdicts against SES's thresholds.
+#[derive(FromArgs, Debug)]
+#[argh(
+    subcommand,
+    name = "stats",
+    note = "Rates: bounce = permanent bounces / sent, complaint = complaints / delivered, delivery = \
+delivered / sent, open and click = unique opens and clicks / delivered. They are computed from SES \
+events and approximate AWS's own figures. Verdicts: bounce >= 5% or complaint >= 0.1% is a warning; \
+bounce >= 10% or complaint >= 0.5% is critical. --check prints nothing and exits 0 when healthy."
+)]
+pub struct StatsArgs {
+    /// one calendar day (YYYY-MM-DD); default: the last 7 full days
+    #[argh(option)]
+    pub date: Option<String>,
+    /// first day (a date, or an instant: its day)
+    #[argh(option)]
+    pub from: Option<String>,
+    /// end, exclusive (default: the start of today)
+    #[argh(option)]
+    pub to: Option<String>,
+    /// IANA time zone of the days (default: SES_REPORT_TZ, else UTC)
+    #[argh(option)]
+    pub tz: Option<String>,
+    /// group by day, report-type, source or domain (repeat for several)
+    #[argh(option)]
+    pub by: Vec<String>,
+    /// table, csv or json (default: table on a terminal, csv otherwise)
+    #[argh(option)]
+    pub format: Option<String>,
+    /// groups with fewer sends get no verdict (default 100)
+    #[argh(option, default = "100")]
+    pub min_volume: u64,
+    /// cron alert: print only offending groups and exit 5 (critical) or 6 (warning)
+    #[argh(switch)]
+    pub check: bool,
+    /// with --check: critical (default) or warning
+    #[argh(option, default = "String::from(\"critical\")")]
+    pub fail_on: String,
+}
+day_range!(StatsArgs);
+
+/// The addresses to stop mailing, with reason and evidence.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "suppressions")]
+pub struct SuppressionsArgs {
+    /// csv (default) or json
+    #[argh(option, default = "String::from(\"csv\")")]
+    pub format: String,
+    /// only evidence from this date or instant on
+    #[argh(option)]
+    pub since: Option<String>,
+    /// also list permanent bounces SES already suppresses (OnAccountSuppressionList)
+    #[argh(switch)]
+    pub include_ses_suppressed: bool,
+    /// transient bounces that suppress an address (default 3)
+    #[argh(option, default = "3")]
+    pub soft_limit: u32,
+    /// the window for --soft-limit, in days (default 30)
+    #[argh(option, default = "30")]
+    pub soft_window_days: u32,
+}
+
+/// Write a self-contained HTML deliverability report.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "report")]
+pub struct ReportArgs {
+    /// the HTML file to write
+    #[argh(option)]
+    pub html: String,
+    /// one calendar day (YYYY-MM-DD); default: the last 7 full days
+    #[argh(option)]
+    pub date: Option<String>,
+    /// first day (a date, or an instant: its day)
+    #[argh(option)]
+    pub from: Option<String>,
+    /// end, exclusive (default: the start of today)
+    #[argh(option)]
+    pub to: Option<String>,
+    /// IANA time zone of the days (default: SES_REPORT_TZ, else UTC)
+    #[argh(option)]
+    pub tz: Option<String>,
+    /// groups with fewer sends get no verdict (default 100)
+    #[argh(option, default = "100")]
+    pub min_volume: u64,
+}
+day_range!(ReportArgs);

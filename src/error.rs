@@ -20,6 +20,10 @@ pub enum Exit {
     RecordsFailed = 3,
     /// Another ingest holds the lock on this database; nothing was done.
     Locked = 4,
+    /// `stats --check`: a group with enough volume is critical.
+    Critical = 5,
+    /// `stats --check --fail-on warning`: a group is at warning level, none critical.
+    Warning = 6,
 }
 
 impl Exit {

@@ -7,21 +7,22 @@
 //! exactly the bad events fail (the design card's per-event isolation). Failed records are kept
 //! whole in `aws_report_failures`; the run goes on and its exit code says so.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
 use mysql::{Conn, TxOpts};
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 use crate::accounting::{self, Fate};
 use crate::config::{IngestConfig, Source, WindowChoice};
 use crate::error::{Exit, Fatal};
 use crate::redact;
+use crate::rollup;
 use crate::ses::{Interpretation, SesEvent};
 use crate::source::{FileSource, MongoSource, SourceRecord};
 use crate::store::{self, Counts, Failure, RunStatus, SqlContext, UserDirectory};
 use crate::timestamps;
-use crate::window::{self, Window};
+use crate::window::{self, Window, Zone};
 
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
@@ -138,8 +139,12 @@ pub fn run(config: &IngestConfig) -> Result<Exit, Fatal> {
             Source::File(_) => window,
             Source::Mongo => None,
         },
+        zone: config.env.zone.clone(),
+        touched_days: BTreeSet::new(),
     };
-    let outcome = ingest.consume(records, config.batch_size, started);
+    let outcome = ingest
+        .consume(records, config.batch_size, started)
+        .and_then(|()| ingest.roll_up());
     let counts = ingest.counts;
     let mut conn = ingest.conn;
     match outcome {
@@ -229,6 +234,9 @@ struct Ingest {
     dry_run: bool,
     /// For files, the window is applied here (Mongo applies it in the query).
     file_window: Option<Window>,
+    zone: Zone,
+    /// Days (in `zone`) of the events this run applied: their rollups are recomputed at the end.
+    touched_days: BTreeSet<Date>,
 }
 
 /// An interpreted record and the source record it came from (for its document, on failure).
@@ -359,6 +367,9 @@ impl Ingest {
                 Fate::Duplicate => self.counts.duplicates += 1,
                 Fate::Apply(_) => {
                     self.counts.applied += 1;
+                    if let Ok(day) = self.zone.date_of(event.occurred_at) {
+                        self.touched_days.insert(day);
+                    }
                     self.counts.users_resolved += fate
                         .recipients(event)
                         .filter(|r| self.users.link(event, r).user_id.is_some())
@@ -379,6 +390,26 @@ impl Ingest {
         for id in &resolved {
             self.unresolved.remove(id);
         }
+        Ok(())
+    }
+
+    /// Recomputes the rollups of the days this run changed, in their own transaction.
+    fn roll_up(&mut self) -> Result<(), Fatal> {
+        if self.dry_run || self.touched_days.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        rollup::recompute(&mut self.conn, &self.zone, &self.touched_days).map_err(|e| {
+            let first = self.touched_days.first().map(ToString::to_string).unwrap_or_default();
+            Fatal::new(format!(
+                "the events are applied, but recomputing the daily rollups failed ({e}): run `ses-report rollup --from {first}`"
+            ))
+        })?;
+        log::info!(
+            "recomputed the rollups of {} day(s) in {:.2} s",
+            self.touched_days.len(),
+            started.elapsed().as_secs_f64()
+        );
         Ok(())
     }
 

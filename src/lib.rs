@@ -9,11 +9,16 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod fixtures;
+pub mod html;
 pub mod ingest;
 pub mod redact;
+pub mod reports;
+pub mod rollup;
 pub mod ses;
 pub mod source;
+pub mod stats;
 pub mod store;
+pub mod suppression;
 pub mod timestamps;
 pub mod window;
 
@@ -74,6 +79,10 @@ pub fn run(cli: &Cli) -> Result<Exit, Fatal> {
             Ok(Exit::Done)
         }
         Command::Ingest(args) => ingest::run(&IngestConfig::new(args, env)?),
+        Command::Rollup(args) => reports::run_rollup(args, &env),
+        Command::Stats(args) => reports::run_stats(args, &env),
+        Command::Suppressions(args) => reports::run_suppressions(args, &env),
+        Command::Report(args) => reports::run_report(args, &env),
     }
 }
 

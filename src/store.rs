@@ -20,11 +20,18 @@ use crate::timestamps;
 use crate::window::Window;
 
 /// The schema, in order. Each file is applied once and recorded in `ses_report_migrations`.
-const MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "ingest tables",
-    include_str!("../sql/0001_ingest_tables.sql"),
-)];
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "ingest tables",
+        include_str!("../sql/0001_ingest_tables.sql"),
+    ),
+    (
+        2,
+        "daily rollups",
+        include_str!("../sql/0002_daily_rollups.sql"),
+    ),
+];
 
 /// The schema version this binary needs.
 pub fn schema_version() -> u32 {

@@ -1,0 +1,524 @@
+//! Deliverability reports: rollups, stats (rates, verdicts, --check), suppressions, HTML.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::{json, Value};
+
+use crate::notifications::*;
+use crate::util::{repo_path, TestEnv};
+
+const COUNTERS: [&str; 15] = [
+    "sent",
+    "delivered",
+    "rejected",
+    "rendering_failures",
+    "delivery_delays",
+    "permanent_bounces",
+    "suppressed_bounces",
+    "transient_bounces",
+    "undetermined_bounces",
+    "complaints",
+    "unique_opens",
+    "total_opens",
+    "unique_clicks",
+    "total_clicks",
+    "unsubscribes",
+];
+
+/// The rollup table as (day, report_type, source, domain) -> counters.
+fn rollups(env: &TestEnv) -> BTreeMap<Vec<String>, Vec<u64>> {
+    env.rows(&format!(
+        "SELECT DATE_FORMAT(day, '%Y-%m-%d'), report_type, source_email, recipient_domain, {} FROM aws_report_daily",
+        COUNTERS.join(", ")
+    ))
+    .into_iter()
+    .map(|r| (r[..4].to_vec(), r[4..].iter().map(|v| v.parse().unwrap()).collect()))
+    .collect()
+}
+
+/// The same figures computed here, independently, from the detail rows (UTC days).
+fn expected_rollups(env: &TestEnv) -> BTreeMap<Vec<String>, Vec<u64>> {
+    let rows = env.rows(
+        "SELECT DATE_FORMAT(d.timestamp, '%Y-%m-%d'), r.report_type, COALESCE(r.source_email, ''), r.user_email,
+                d.event_type, d.report_id, d.other_info
+         FROM aws_report_details d JOIN aws_reports r ON r.id = d.report_id",
+    );
+    let mut sets: BTreeMap<Vec<String>, Vec<HashSet<String>>> = BTreeMap::new();
+    let mut totals: BTreeMap<Vec<String>, (u64, u64)> = BTreeMap::new();
+    for r in rows {
+        let domain = r[3].rsplit('@').next().unwrap().to_string();
+        let key = vec![r[0].clone(), r[1].clone(), r[2].clone(), domain];
+        let info: Value = serde_json::from_str(&r[6]).unwrap_or(Value::Null);
+        let bounce_type = info["bounceType"].as_str().unwrap_or("");
+        let sub_type = info["bounceSubType"].as_str().unwrap_or("");
+        let counter = match r[4].as_str() {
+            "Send" => Some(0),
+            "Delivery" => Some(1),
+            "Reject" => Some(2),
+            "Rendering Failure" => Some(3),
+            "DeliveryDelay" => Some(4),
+            "Bounce" if bounce_type == "Permanent" && sub_type != "OnAccountSuppressionList" => {
+                Some(5)
+            }
+            "Bounce" if bounce_type == "Permanent" => Some(6),
+            "Bounce" if bounce_type == "Transient" => Some(7),
+            "Bounce" => Some(8),
+            "Complaint" => Some(9),
+            "Open" => Some(10),
+            "Click" => Some(12),
+            "Subscription" if info["newTopicPreferences"]["unsubscribeAll"] == json!(true) => {
+                Some(14)
+            }
+            _ => None,
+        };
+        let entry = sets
+            .entry(key.clone())
+            .or_insert_with(|| vec![HashSet::new(); 15]);
+        let total = totals.entry(key).or_default();
+        if let Some(c) = counter {
+            entry[c].insert(r[5].clone());
+        }
+        match r[4].as_str() {
+            "Open" => total.0 += 1,
+            "Click" => total.1 += 1,
+            _ => {}
+        }
+    }
+    sets.into_iter()
+        .map(|(key, s)| {
+            let (opens, clicks) = totals[&key];
+            let mut counts: Vec<u64> = s.iter().map(|set| set.len() as u64).collect();
+            counts[11] = opens;
+            counts[13] = clicks;
+            (key, counts)
+        })
+        .collect()
+}
+
+fn generated_day(seed: u64) -> (Vec<Value>, String) {
+    let plan = ses_report::fixtures::Plan {
+        notifications: 1500,
+        day: time::macros::date!(2026 - 11 - 20),
+        seed,
+        users: 60,
+        string_timestamps_percent: 30.0,
+        malformed: 0,
+    };
+    let mut out = Vec::new();
+    ses_report::fixtures::generate(&plan, &mut out).unwrap();
+    let docs = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut users = Vec::new();
+    ses_report::fixtures::write_auth_users_sql(60, &mut users).unwrap();
+    (docs, String::from_utf8(users).unwrap())
+}
+
+#[test]
+fn rollups_equal_the_rows_after_reruns_and_in_any_order() {
+    let (docs, users) = generated_day(23);
+    let env = TestEnv::new("rollups");
+    env.execute(&users);
+    env.insert(&docs);
+    env.ingest(&["--date", "2026-11-20"]).expect_code(0);
+    let first = rollups(&env);
+    assert!(first.len() > 10, "{first:?}");
+    assert_eq!(first, expected_rollups(&env));
+    env.ingest(&["--date", "2026-11-20"]).expect_code(0);
+    assert_eq!(rollups(&env), first, "a rerun changed the rollups");
+
+    let shuffled = TestEnv::new("rollups_shuffled");
+    shuffled.execute(&users);
+    let mut reversed = docs.clone();
+    reversed.reverse();
+    shuffled.insert(&reversed);
+    for (from, to) in [
+        ("2026-11-20T12:00:00Z", "2026-11-21"),
+        ("2026-11-20", "2026-11-20T12:00:00Z"),
+    ] {
+        shuffled
+            .ingest(&["--from", from, "--to", to, "--batch-size", "13"])
+            .expect_code(0);
+    }
+    assert_eq!(rollups(&shuffled), first);
+
+    // A hand rebuild gives the same rows; a deleted day comes back.
+    env.execute("DELETE FROM aws_report_daily");
+    env.run(&["rollup", "--date", "2026-11-20"]).expect_code(0);
+    assert_eq!(rollups(&env), first);
+}
+
+/// `sent` recipients at one domain, `bounced` of them bouncing permanently.
+fn domain_day(env: &TestEnv, domain: &str, sent: usize, bounced: usize, complained: usize) {
+    let mut docs = Vec::new();
+    for i in 0..sent {
+        let address = format!("r{i}@{domain}");
+        let m = mail(
+            &format!("m-{domain}-{i}"),
+            "2026-11-27T10:00:00.000Z",
+            &[address.as_str()],
+        );
+        docs.push(send(&format!("n-s-{domain}-{i}"), &m));
+        if i < bounced {
+            docs.push(bounce(
+                &format!("n-b-{domain}-{i}"),
+                &m,
+                "2026-11-27T10:00:05.000Z",
+                "Permanent",
+                &format!("fb-{domain}-{i}"),
+                &[&address],
+            ));
+        } else {
+            docs.push(delivery(
+                &format!("n-d-{domain}-{i}"),
+                &m,
+                "2026-11-27T10:00:05.000Z",
+                &[&address],
+            ));
+            if i < bounced + complained {
+                docs.push(complaint(
+                    &format!("n-c-{domain}-{i}"),
+                    &m,
+                    "2026-11-27T12:00:00.000Z",
+                    &format!("fc-{domain}-{i}"),
+                    &[&address],
+                ));
+            }
+        }
+    }
+    env.insert(&docs);
+}
+
+#[test]
+fn check_is_silent_when_healthy_and_exits_5_or_6_otherwise() {
+    let mut env = TestEnv::new("stats_check");
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into()));
+    domain_day(&env, "fine.example", 100, 4, 0);
+    domain_day(&env, "tiny.example", 99, 50, 0);
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    let check = |extra: &[&str]| {
+        let mut args = vec!["stats", "--by", "domain", "--check", "--format", "csv"];
+        args.extend_from_slice(extra);
+        env.run(&args)
+    };
+    // Healthy (and a small group with a terrible rate, below --min-volume): silence.
+    let run = check(&[]);
+    run.expect_code(0);
+    assert_eq!(run.stdout(), "", "{run}");
+    assert_eq!(check(&["--fail-on", "warning"]).code(), 0);
+    let tiny = check(&["--min-volume", "99"]);
+    tiny.expect_code(5);
+    assert!(
+        tiny.stdout().contains("tiny.example") && !tiny.stdout().contains("fine.example"),
+        "{tiny}"
+    );
+
+    // Exactly 5% permanent bounces: a warning, which only --fail-on warning reports.
+    domain_day(&env, "warn.example", 100, 5, 0);
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    assert_eq!(check(&[]).stdout(), "");
+    let warn = check(&["--fail-on", "warning"]);
+    warn.expect_code(6);
+    assert_eq!(warn.stdout().lines().count(), 2, "{warn}");
+    assert!(
+        warn.stdout().contains("warn.example") && warn.stdout().contains(",0.050000,"),
+        "{warn}"
+    );
+
+    // 10% is critical: exit 5 either way.
+    domain_day(&env, "bad.example", 100, 10, 0);
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    let bad = check(&[]);
+    bad.expect_code(5);
+    assert!(
+        bad.stdout().contains("bad.example") && !bad.stdout().contains("warn.example"),
+        "{bad}"
+    );
+    check(&["--fail-on", "warning"]).expect_code(5);
+}
+
+#[test]
+fn stats_csv_and_json_carry_the_same_figures() {
+    let mut env = TestEnv::new("stats_formats");
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into()));
+    domain_day(&env, "a.example", 200, 12, 0);
+    domain_day(&env, "b.example", 150, 0, 0);
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    let csv = env.run(&["stats", "--by", "day", "--by", "domain", "--format", "csv"]);
+    csv.expect_code(0);
+    let json = env.run(&["stats", "--by", "day", "--by", "domain", "--format", "json"]);
+    let doc: Value = serde_json::from_str(&json.stdout()).unwrap();
+    let csv_text = csv.stdout();
+    let lines: Vec<&str> = csv_text.lines().collect();
+    let header: Vec<&str> = lines[0].split(',').collect();
+    assert_eq!(lines.len() - 1, doc["groups"].as_array().unwrap().len());
+    for (line, group) in lines[1..].iter().zip(doc["groups"].as_array().unwrap()) {
+        for (name, cell) in header.iter().zip(line.split(',')) {
+            let value = &group[*name];
+            let same = match value {
+                Value::String(s) => s == cell,
+                Value::Number(n) => {
+                    (n.as_f64().unwrap() - cell.parse::<f64>().unwrap()).abs() < 1e-6
+                }
+                Value::Null => cell.is_empty(),
+                _ => false,
+            };
+            assert!(same, "{name}: csv {cell:?} vs json {value}");
+        }
+    }
+    let a = &doc["groups"][0];
+    assert_eq!(
+        (a["day"].as_str(), a["domain"].as_str()),
+        (Some("2026-11-27"), Some("a.example"))
+    );
+    assert_eq!(
+        (
+            a["sent"].as_u64(),
+            a["delivered"].as_u64(),
+            a["permanent_bounces"].as_u64()
+        ),
+        (Some(200), Some(188), Some(12))
+    );
+    assert_eq!(a["bounce_rate"].as_f64(), Some(0.06));
+    assert_eq!(a["verdict"], "warning");
+    // The default period is the last 7 full days, which include the 27th.
+    let default = env.run(&["stats", "--format", "csv"]);
+    assert!(
+        default
+            .stdout()
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("all,350,"),
+        "{default}"
+    );
+}
+
+#[test]
+fn suppressions_follow_each_rule() {
+    let mut env = TestEnv::new("suppressions");
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into()));
+    let mut docs = Vec::new();
+    let mut n = 0;
+    let mut bounce_of = |address: &str,
+                         day: u32,
+                         bounce_type: &str,
+                         sub_type: &str,
+                         status: Option<&str>| {
+        n += 1;
+        let at = format!("2026-11-{day:02}T10:00:00.000Z");
+        let m = mail(&format!("m-{n}"), &at, &[address]);
+        let mut recipient = json!({"emailAddress": address});
+        if let Some(s) = status {
+            recipient["status"] = json!(s);
+            recipient["diagnosticCode"] = json!(format!("smtp; {s} said no"));
+        }
+        let object = json!({"timestamp": at, "bounceType": bounce_type, "bounceSubType": sub_type, "feedbackId": format!("fb-{n}"), "bouncedRecipients": [recipient]});
+        notification(
+            &format!("n-{n}"),
+            &at,
+            &record("Bounce", &m, "bounce", object),
+        )
+    };
+    docs.push(bounce_of(
+        "hard@x.org",
+        20,
+        "Permanent",
+        "General",
+        Some("5.1.1"),
+    ));
+    docs.push(bounce_of(
+        "listed@x.org",
+        20,
+        "Permanent",
+        "OnAccountSuppressionList",
+        None,
+    ));
+    docs.push(bounce_of(
+        "nodomain@x.org",
+        21,
+        "Transient",
+        "General",
+        Some("5.4.4"),
+    ));
+    for day in [10, 15, 20] {
+        docs.push(bounce_of("ooto@x.org", day, "Transient", "General", None));
+        docs.push(bounce_of(
+            "full@x.org",
+            day,
+            "Transient",
+            "MailboxFull",
+            Some("4.2.2"),
+        ));
+        docs.push(bounce_of(
+            "recovered@x.org",
+            day,
+            "Transient",
+            "MailboxFull",
+            Some("4.2.2"),
+        ));
+    }
+    let later = mail("m-later", "2026-11-25T10:00:00.000Z", &["recovered@x.org"]);
+    docs.push(delivery(
+        "n-later",
+        &later,
+        "2026-11-25T10:00:02.000Z",
+        &["recovered@x.org"],
+    ));
+    let annoyed = mail("m-annoyed", "2026-11-22T10:00:00.000Z", &["annoyed@x.org"]);
+    docs.push(complaint(
+        "n-annoyed",
+        &annoyed,
+        "2026-11-22T11:00:00.000Z",
+        "fc-1",
+        &["annoyed@x.org"],
+    ));
+    let leaving = mail("m-leaving", "2026-11-23T10:00:00.000Z", &["leaving@x.org"]);
+    let unsubscribe = json!({"timestamp": "2026-11-23T11:00:00.000Z", "contactList": "news",
+        "newTopicPreferences": {"unsubscribeAll": true}, "oldTopicPreferences": {"unsubscribeAll": false}});
+    docs.push(notification(
+        "n-leaving",
+        "2026-11-23T11:00:00.000Z",
+        &record("Subscription", &leaving, "subscription", unsubscribe),
+    ));
+    let topic = json!({"timestamp": "2026-11-23T11:00:00.000Z", "contactList": "news", "newTopicPreferences": {"unsubscribeAll": false}});
+    docs.push(notification(
+        "n-topic",
+        "2026-11-23T11:00:00.000Z",
+        &record("Subscription", &leaving, "subscription", topic),
+    ));
+    env.insert(&docs);
+    env.ingest(&["--from", "2026-11-01", "--to", "2026-11-28"])
+        .expect_code(0);
+
+    let run = env.run(&["suppressions"]);
+    run.expect_code(0);
+    let reasons: Vec<(String, String, String)> = run
+        .stdout()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (c[0].to_string(), c[2].to_string(), c[5].to_string())
+        })
+        .collect();
+    let expected = [
+        ("annoyed@x.org", "complaint", "1"),
+        ("full@x.org", "soft-bounces", "3"),
+        ("hard@x.org", "permanent-bounce", "1"),
+        ("leaving@x.org", "unsubscribed", "1"),
+        ("nodomain@x.org", "transient-bounce-5xx", "1"),
+    ];
+    let expected: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(reasons, expected, "{run}");
+    assert!(run.stdout().contains("smtp; 5.1.1 said no"));
+
+    let with_ses = env.run(&[
+        "suppressions",
+        "--include-ses-suppressed",
+        "--format",
+        "json",
+    ]);
+    let list: Value = serde_json::from_str(&with_ses.stdout()).unwrap();
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["email"] == "listed@x.org" && s["reason"] == "ses-suppressed"));
+    let since = env.run(&["suppressions", "--since", "2026-11-22"]);
+    assert_eq!(since.stdout().lines().count(), 1 + 2, "{since}");
+    let strict = env.run(&["suppressions", "--soft-limit", "4"]);
+    assert!(!strict.stdout().contains("full@x.org"), "{strict}");
+}
+
+#[test]
+fn the_html_report_of_the_demo_day_renders_in_a_browser() {
+    let mut env = TestEnv::new("html_report");
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into()));
+    env.execute(&std::fs::read_to_string(repo_path("fixtures/demo/auth_users.sql")).unwrap());
+    env.load_ndjson(&repo_path("fixtures/demo/notifications.ndjson"));
+    env.ingest(&["--date", "2026-11-27"]).expect_code(3);
+    let dir = std::env::temp_dir().join(&env.name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let page = dir.join("report.html");
+    let run = env.run(&[
+        "report",
+        "--html",
+        page.to_str().unwrap(),
+        "--date",
+        "2026-11-27",
+    ]);
+    run.expect_code(0);
+    let html = std::fs::read_to_string(&page).unwrap();
+    for text in [
+        "Email deliverability report",
+        "2026-11-27 (UTC)",
+        "Bounce rate",
+        "By report type",
+        "Suppression list",
+        "permanent-bounce",
+    ] {
+        assert!(html.contains(text), "missing {text:?}");
+    }
+    assert!(
+        !html.contains("<script") && !html.contains("src=\"http"),
+        "the page must be self-contained"
+    );
+
+    let chromium = ["chromium", "chromium-browser"].into_iter().find(|c| std::process::Command::new(c).arg("--version").output().is_ok())
+        .expect("chromium is needed for this test: scripts/test.sh installs it (apt-get install chromium)");
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ];
+    let profile = dir.join("profile");
+    let url = format!("file://{}", page.display());
+    let dom = std::process::Command::new(chromium)
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--dump-dom", &url])
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains("Reputation rates") && dom.contains("<svg"),
+        "chromium did not render the page: {dom}"
+    );
+    let shot = dir.join("report.png");
+    let status = std::process::Command::new(chromium)
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args([
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1100,1600",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    let png = std::fs::read(&shot).unwrap_or_else(|e| {
+        panic!(
+            "no screenshot ({e}): {}",
+            String::from_utf8_lossy(&status.stderr)
+        )
+    });
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "screenshot too small: {} bytes",
+        png.len()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
