@@ -27,6 +27,8 @@ pub struct Environment {
     pub zone: Zone,
     pub connect_timeout: Duration,
     pub io_timeout: Duration,
+    /// How often a lost connection, lock wait timeout or deadlock is retried (`SES_REPORT_RETRIES`).
+    pub retries: u32,
     /// "Now", for the catch-up window: `SES_REPORT_NOW` lets tests and backfills pin it.
     pub now: OffsetDateTime,
 }
@@ -85,6 +87,18 @@ impl Environment {
             zone,
             connect_timeout: seconds("SES_REPORT_CONNECT_TIMEOUT_SECS", 5)?,
             io_timeout: seconds("SES_REPORT_IO_TIMEOUT_SECS", 60)?,
+            retries: {
+                let text = var("SES_REPORT_RETRIES", "3");
+                text.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n <= 20)
+                    .ok_or_else(|| {
+                        Fatal::new(format!(
+                            "SES_REPORT_RETRIES must be a whole number from 0 to 20, got {text:?}"
+                        ))
+                    })?
+            },
             now,
         })
     }

@@ -24,6 +24,8 @@ pub enum Exit {
     Critical = 5,
     /// `stats --check --fail-on warning`: a group is at warning level, none critical.
     Warning = 6,
+    /// Stopped by SIGTERM or SIGINT after the batch in flight (128 + SIGINT, as shells report).
+    Interrupted = 130,
 }
 
 impl Exit {
@@ -51,6 +53,13 @@ impl Fatal {
         Fatal {
             message: message.into(),
             exit: Exit::Usage,
+        }
+    }
+
+    pub fn interrupted(message: impl Into<String>) -> Fatal {
+        Fatal {
+            message: message.into(),
+            exit: Exit::Interrupted,
         }
     }
 

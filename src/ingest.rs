@@ -1,25 +1,32 @@
-//! `ses-report ingest`: one run over one window.
+//! `ses-report ingest` (and `retry`): one run over one window.
 //!
 //! Reads notifications in batches from a streaming source, decides per batch which
 //! (notification, recipient) pairs are new with one query, resolves users with at most one more,
 //! and applies the batch in one transaction. If that transaction fails on the data of some event,
-//! it is rolled back and the batch is applied event by event, each in its own transaction, so
-//! exactly the bad events fail (the design card's per-event isolation). Failed records are kept
-//! whole in `aws_report_failures`; the run goes on and its exit code says so.
+//! it is rolled back and applied in halves down to single events, so exactly the bad events fail
+//! (the design card's per-event isolation). Failed records are kept whole in
+//! `aws_report_failures`; the run goes on and its exit code says so.
+//!
+//! Faults: a lost MySQL connection, lock wait timeout or deadlock is retried a bounded number of
+//! times with backoff on a new connection (re-taking the lock), re-applying the batch in hand; a
+//! lost Mongo cursor is reopened after the last document read. SIGTERM and SIGINT stop the run
+//! after the batch in flight, recorded as `interrupted`.
 
 use std::collections::{BTreeSet, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mysql::{Conn, TxOpts};
 use time::{Date, OffsetDateTime};
 
 use crate::accounting::{self, Fate};
-use crate::config::{IngestConfig, Source, WindowChoice};
+use crate::config::{Environment, IngestConfig, Source, WindowChoice};
 use crate::error::{Exit, Fatal};
 use crate::redact;
 use crate::rollup;
 use crate::ses::{Interpretation, SesEvent};
-use crate::source::{FileSource, MongoSource, SourceRecord};
+use crate::source::{FileSource, MongoSource, RecordSource, SourceError, SourceRecord};
 use crate::store::{self, Counts, Failure, RunStatus, SqlContext, UserDirectory};
 use crate::timestamps;
 use crate::window::{self, Window, Zone};
@@ -30,11 +37,15 @@ pub fn run(config: &IngestConfig) -> Result<Exit, Fatal> {
     let started = Instant::now();
     let (mut conn, database) = store::connect(&config.env)?;
     store::check_schema(&mut conn, &database)?;
-    if !store::try_lock(&mut conn, &database).sql_context("taking the ingest lock")? {
-        return Err(Fatal::locked(format!(
-            "another ingest is running on database {database} (it holds the MySQL lock {}); nothing done",
-            store::lock_name(&database)
-        )));
+    lock(&mut conn, &database)?;
+    let stop = stop_on_signals()?;
+    let abandoned = store::mark_abandoned_runs(&mut conn).sql_context("reading aws_report_runs")?;
+    for run in &abandoned {
+        log::warn!(
+            "run {} over {} stopped without recording its end (killed?): marked abandoned; its window is read again by catch-up",
+            run.0,
+            run.1
+        );
     }
 
     let window = match &config.window {
@@ -79,21 +90,16 @@ pub fn run(config: &IngestConfig) -> Result<Exit, Fatal> {
         return Ok(Exit::Done);
     }
 
-    let records: Box<dyn Iterator<Item = Result<SourceRecord, Fatal>>>;
-    let label;
-    match (&config.source, window) {
-        (Source::File(path), _) => {
-            let file = FileSource::open(path)?;
-            label = file.label();
-            records = Box::new(file);
-        }
-        (Source::Mongo, Some(w)) => {
-            let mongo = MongoSource::open(&config.env, &w, config.batch_size as u32)?;
-            label = mongo.label();
-            records = Box::new(mongo);
-        }
+    let mut source: Box<dyn RecordSource> = match (&config.source, window) {
+        (Source::File(path), _) => Box::new(FileSource::open(path)?),
+        (Source::Mongo, Some(w)) => Box::new(MongoSource::open(
+            &config.env,
+            &w,
+            config.batch_size as u32,
+        )?),
         (Source::Mongo, None) => return Err(Fatal::new("reading MongoDB needs a window")),
-    }
+    };
+    let label = source.label();
     match window {
         Some(w) => log::info!(
             "ingesting {label} for {w}{}",
@@ -130,6 +136,10 @@ pub fn run(config: &IngestConfig) -> Result<Exit, Fatal> {
     let unresolved =
         store::unresolved_failure_ids(&mut conn).sql_context("reading aws_report_failures")?;
     let mut ingest = Ingest {
+        env: config.env.clone(),
+        database,
+        retries: config.env.retries,
+        stop,
         conn,
         users,
         unresolved,
@@ -142,11 +152,67 @@ pub fn run(config: &IngestConfig) -> Result<Exit, Fatal> {
         zone: config.env.zone.clone(),
         touched_days: BTreeSet::new(),
     };
-    let outcome = ingest
-        .consume(records, config.batch_size, started)
-        .and_then(|()| ingest.roll_up());
+    // The days of abandoned runs may hold events whose rollup was never recomputed.
+    for (_, w) in &abandoned {
+        if let (Ok(first), Ok(last)) = (ingest.zone.date_of(w.from), ingest.zone.date_of(w.to)) {
+            if last >= first && (last - first).whole_days() <= 62 {
+                ingest
+                    .touched_days
+                    .extend(rollup::days_between(first, last));
+            }
+        }
+    }
+    let outcome = ingest.consume(source.as_mut(), config.batch_size, started);
+    // Even an interrupted run rolls up what it applied.
+    let outcome = match outcome {
+        Ok(()) => ingest.roll_up(),
+        Err(fatal) if fatal.exit() == Exit::Interrupted => ingest.roll_up().and(Err(fatal)),
+        Err(fatal) => Err(fatal),
+    };
     let counts = ingest.counts;
-    let mut conn = ingest.conn;
+    let conn = ingest.conn;
+    finish(conn, &config.env, run_id, window, &counts, outcome, started)
+}
+
+/// Takes the ingest lock, or says who holds it.
+fn lock(conn: &mut Conn, database: &str) -> Result<(), Fatal> {
+    if !store::try_lock(conn, database).sql_context("taking the ingest lock")? {
+        return Err(Fatal::locked(format!(
+            "another ingest is running on database {database} (it holds the MySQL lock {}); nothing done",
+            store::lock_name(database)
+        )));
+    }
+    Ok(())
+}
+
+/// SIGTERM and SIGINT set a flag the run checks between batches.
+fn stop_on_signals() -> Result<Arc<AtomicUsize>, Fatal> {
+    let signal = Arc::new(AtomicUsize::new(0));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        let seen = Arc::new(AtomicBool::new(false));
+        let signal = signal.clone();
+        // SAFETY: the handler only stores into an atomic, which is async-signal-safe.
+        unsafe {
+            signal_hook::low_level::register(sig, move || {
+                seen.store(true, Ordering::SeqCst);
+                signal.store(sig as usize, Ordering::SeqCst);
+            })
+        }
+        .map_err(|e| Fatal::new(format!("cannot install the signal handler: {e}")))?;
+    }
+    Ok(signal)
+}
+
+/// Records how the run ended and prints the summary line.
+fn finish(
+    conn: Conn,
+    env: &Environment,
+    run_id: Option<u64>,
+    window: Option<Window>,
+    counts: &Counts,
+    outcome: Result<(), Fatal>,
+    started: Instant,
+) -> Result<Exit, Fatal> {
     match outcome {
         Ok(()) => {
             let status = if counts.failed > 0 {
@@ -155,10 +221,9 @@ pub fn run(config: &IngestConfig) -> Result<Exit, Fatal> {
                 RunStatus::Ok
             };
             if let Some(id) = run_id {
-                store::finish_run(&mut conn, id, status, &counts, None)
-                    .sql_context("recording the end of the run")?;
+                record_end(conn, env, id, status, counts, None);
             }
-            println!("{}", summary_line(window, &counts, started.elapsed()));
+            println!("{}", summary_line(window, counts, started.elapsed()));
             Ok(if counts.failed > 0 {
                 Exit::RecordsFailed
             } else {
@@ -166,45 +231,43 @@ pub fn run(config: &IngestConfig) -> Result<Exit, Fatal> {
             })
         }
         Err(fatal) => {
+            let status = if fatal.exit() == Exit::Interrupted {
+                RunStatus::Interrupted
+            } else {
+                RunStatus::Failed
+            };
             if let Some(id) = run_id {
-                record_failed_run(conn, &config.env, id, &counts, &fatal);
+                record_end(conn, env, id, status, counts, Some(&fatal.to_string()));
             }
-            println!("{}", summary_line(window, &counts, started.elapsed()));
+            println!("{}", summary_line(window, counts, started.elapsed()));
             Err(fatal)
         }
     }
 }
 
-/// Marks the run failed, on a new connection if the old one is gone; a run that cannot even be
-/// marked is noticed by the next one (its status stays `running`).
-fn record_failed_run(
+/// Records the end of the run, on a new connection if the old one is gone; a run that cannot
+/// even be marked is noticed by the next one (its status stays `running`: abandoned).
+fn record_end(
     mut conn: Conn,
-    env: &crate::config::Environment,
+    env: &Environment,
     run_id: u64,
+    status: RunStatus,
     counts: &Counts,
-    fatal: &Fatal,
+    message: Option<&str>,
 ) {
-    let message = fatal.to_string();
-    if store::finish_run(&mut conn, run_id, RunStatus::Failed, counts, Some(&message)).is_ok() {
+    if store::finish_run(&mut conn, run_id, status, counts, message).is_ok() {
         return;
     }
     drop(conn);
-    match store::connect(env) {
-        Ok((mut fresh, _)) => {
-            if let Err(e) = store::finish_run(
-                &mut fresh,
-                run_id,
-                RunStatus::Failed,
-                counts,
-                Some(&message),
-            ) {
-                log::warn!(
-                    "could not mark run {run_id} failed: {}",
-                    redact::scrub(&e.to_string())
-                );
-            }
-        }
-        Err(e) => log::warn!("could not mark run {run_id} failed: {e}"),
+    let result = store::connect(env).and_then(|(mut fresh, _)| {
+        store::finish_run(&mut fresh, run_id, status, counts, message)
+            .sql_context("recording the end of the run")
+    });
+    if let Err(e) = result {
+        log::warn!(
+            "could not record the end of run {run_id} ({}): {e}",
+            status.name()
+        );
     }
 }
 
@@ -226,6 +289,12 @@ pub fn summary_line(window: Option<Window>, c: &Counts, elapsed: Duration) -> St
 }
 
 struct Ingest {
+    env: Environment,
+    database: String,
+    /// How often a lost connection, lock wait timeout or deadlock is retried.
+    retries: u32,
+    /// The signal that asked the run to stop (0: none).
+    stop: Arc<AtomicUsize>,
     conn: Conn,
     users: UserDirectory,
     /// Notification ids with an unresolved failures row: marked resolved when applied.
@@ -248,37 +317,138 @@ struct Pending {
 impl Ingest {
     fn consume(
         &mut self,
-        records: Box<dyn Iterator<Item = Result<SourceRecord, Fatal>>>,
+        source: &mut dyn RecordSource,
         batch_size: usize,
         started: Instant,
     ) -> Result<(), Fatal> {
-        let mut batch = Vec::with_capacity(batch_size);
         let mut last_progress = Instant::now();
-        for record in records {
-            batch.push(record?);
-            if batch.len() >= batch_size {
-                self.apply_records(std::mem::take(&mut batch))?;
-                if last_progress.elapsed() >= PROGRESS_EVERY {
-                    last_progress = Instant::now();
-                    let seconds = started.elapsed().as_secs_f64().max(0.001);
-                    log::info!(
-                        "progress: {} records read, {} applied, {} duplicates, {} failed, {:.0} records/s",
-                        self.counts.scanned,
-                        self.counts.applied,
-                        self.counts.duplicates,
-                        self.counts.failed,
-                        self.counts.scanned as f64 / seconds
-                    );
+        let mut source_failures = 0;
+        loop {
+            self.check_stop()?;
+            let mut batch = Vec::with_capacity(batch_size);
+            while batch.len() < batch_size {
+                match source.next_record() {
+                    None => break,
+                    Some(Ok(record)) => batch.push(record),
+                    Some(Err(SourceError::Fatal(fatal))) => return Err(fatal),
+                    Some(Err(SourceError::Transient(message))) => {
+                        // Reopen after the last document read; what is in hand stays in hand.
+                        source_failures += 1;
+                        if source_failures > self.retries {
+                            return Err(Fatal::new(format!(
+                                "{message} (gave up after {} retries)",
+                                self.retries
+                            )));
+                        }
+                        self.back_off(source_failures, &message)?;
+                        if let Err(e) = source.reopen() {
+                            log::warn!("reopening the source failed: {}", e.into_fatal());
+                        }
+                    }
                 }
             }
+            if batch.is_empty() {
+                return Ok(());
+            }
+            self.apply_with_retries(&batch)?;
+            source_failures = 0;
+            if last_progress.elapsed() >= PROGRESS_EVERY {
+                last_progress = Instant::now();
+                let seconds = started.elapsed().as_secs_f64().max(0.001);
+                log::info!(
+                    "progress: {} records read, {} applied, {} duplicates, {} failed, {:.0} records/s",
+                    self.counts.scanned,
+                    self.counts.applied,
+                    self.counts.duplicates,
+                    self.counts.failed,
+                    self.counts.scanned as f64 / seconds
+                );
+            }
         }
-        if !batch.is_empty() {
-            self.apply_records(batch)?;
+    }
+
+    fn check_stop(&self) -> Result<(), Fatal> {
+        match self.stop.load(Ordering::SeqCst) {
+            0 => Ok(()),
+            sig => {
+                let name = if sig == signal_hook::consts::SIGINT as usize {
+                    "SIGINT"
+                } else {
+                    "SIGTERM"
+                };
+                Err(Fatal::interrupted(format!(
+                    "stopped by {name} after the batch in flight; a rerun of the same window finishes it"
+                )))
+            }
+        }
+    }
+
+    /// Waits before retry `attempt` (0.5 s, 1 s, 2 s, ... up to 8 s), checking for a stop signal.
+    fn back_off(&self, attempt: u32, problem: &str) -> Result<(), Fatal> {
+        let wait = Duration::from_millis(500u64.saturating_mul(1 << (attempt - 1).min(4)));
+        log::warn!(
+            "{problem}; retry {attempt}/{} in {:.1} s",
+            self.retries,
+            wait.as_secs_f64()
+        );
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            self.check_stop()?;
+            std::thread::sleep(Duration::from_millis(50));
         }
         Ok(())
     }
 
-    fn apply_records(&mut self, records: Vec<SourceRecord>) -> Result<(), Fatal> {
+    /// Applies a batch; on a lost connection, lock wait timeout or deadlock, reconnects (taking
+    /// the lock again) and applies the same batch again, at most `retries` times.
+    fn apply_with_retries(&mut self, batch: &[SourceRecord]) -> Result<(), Fatal> {
+        let mut attempt = 0;
+        loop {
+            let counts = self.counts;
+            let error = match self.apply_records(batch) {
+                Ok(()) => return Ok(()),
+                Err(e) if !store::is_connection_error(&e) => {
+                    return Err(store::sql_fatal("applying a batch", &e))
+                }
+                Err(e) => e,
+            };
+            self.counts = counts;
+            attempt += 1;
+            if attempt > self.retries {
+                return Err(store::sql_fatal(
+                    &format!("applying a batch (gave up after {} retries)", self.retries),
+                    &error,
+                ));
+            }
+            self.back_off(
+                attempt,
+                &format!("MySQL: {}", redact::scrub(&error.to_string())),
+            )?;
+            self.reconnect()?;
+        }
+    }
+
+    /// A new connection, with the ingest lock taken again; retried like the batches.
+    fn reconnect(&mut self) -> Result<(), Fatal> {
+        let mut attempt = 0;
+        loop {
+            match store::connect(&self.env) {
+                Ok((mut conn, _)) => {
+                    lock(&mut conn, &self.database)?;
+                    self.conn = conn;
+                    log::info!("reconnected to MySQL");
+                    return Ok(());
+                }
+                Err(e) if attempt < self.retries => {
+                    attempt += 1;
+                    self.back_off(attempt, &e.to_string())?;
+                }
+                Err(e) => return Err(e.context(format!("gave up after {} retries", self.retries))),
+            }
+        }
+    }
+
+    fn apply_records(&mut self, records: &[SourceRecord]) -> Result<(), mysql::Error> {
         // Envelopes whose notification id already has detail rows are duplicates, known without
         // parsing their Message: an event's rows are written in one transaction, so one row
         // means all of them. This is what makes a rerun cheap. (A file read with a window needs
@@ -288,8 +458,7 @@ impl Ingest {
             Some(_) => records.iter().map(|_| None).collect(),
         };
         let known =
-            store::notifications_applied(&mut self.conn, ids.iter().flatten().map(String::as_str))
-                .sql_context("checking for duplicates")?;
+            store::notifications_applied(&mut self.conn, ids.iter().flatten().map(String::as_str))?;
         let mut resolved: Vec<String> = Vec::new();
 
         let mut pending: Vec<Pending> = Vec::with_capacity(records.len());
@@ -338,13 +507,10 @@ impl Ingest {
 
         let events: Vec<&SesEvent> = pending.iter().map(|p| &p.event).collect();
         let looked_up: HashSet<&str> = ids.iter().flatten().map(String::as_str).collect();
-        let applied = store::applied_among(&mut self.conn, &events, &looked_up)
-            .sql_context("checking for duplicates")?;
+        let applied = store::applied_among(&mut self.conn, &events, &looked_up)?;
         let fates = accounting::plan(&events, &applied);
         let to_resolve = events.iter().zip(&fates).flat_map(|(e, f)| f.recipients(e));
-        self.users
-            .prefetch(&mut self.conn, to_resolve)
-            .sql_context("looking up auth_users")?;
+        self.users.prefetch(&mut self.conn, to_resolve)?;
 
         let mut done: Vec<bool> = fates.iter().map(|f| *f == Fate::Duplicate).collect();
         if self.dry_run {
@@ -382,10 +548,8 @@ impl Ingest {
         }
         if !self.dry_run {
             let now = OffsetDateTime::now_utc();
-            store::record_failures(&mut self.conn, &failures, now)
-                .sql_context("recording failed records")?;
-            store::mark_resolved(&mut self.conn, &resolved, now)
-                .sql_context("resolving failures")?;
+            store::record_failures(&mut self.conn, &failures, now)?;
+            store::mark_resolved(&mut self.conn, &resolved, now)?;
         }
         for id in &resolved {
             self.unresolved.remove(id);
@@ -441,7 +605,7 @@ impl Ingest {
         offset: usize,
         done: &mut [bool],
         rejected: &mut Vec<(usize, String)>,
-    ) -> Result<(), Fatal> {
+    ) -> Result<(), mysql::Error> {
         if fates.iter().all(|f| *f == Fate::Duplicate) {
             return Ok(());
         }
@@ -452,9 +616,7 @@ impl Ingest {
                     .for_each(|d| *d = true);
                 Ok(())
             }
-            Err(e) if store::is_connection_error(&e) => {
-                Err(store::sql_fatal("applying a batch", &e))
-            }
+            Err(e) if store::is_connection_error(&e) => Err(e),
             Err(e) if events.len() == 1 => {
                 rejected.push((offset, redact::scrub(&e.to_string())));
                 Ok(())

@@ -39,8 +39,18 @@ pub struct SourceRecord {
 
 #[derive(Debug)]
 enum Place {
-    Mongo { namespace: Rc<str> },
-    File { name: Rc<str>, line: u64 },
+    Mongo {
+        namespace: Rc<str>,
+    },
+    File {
+        name: Rc<str>,
+        line: u64,
+    },
+    /// A document kept in `aws_report_failures`, retried under the id it was kept under.
+    Stored {
+        origin: String,
+        id: String,
+    },
 }
 
 #[derive(Debug)]
@@ -74,6 +84,18 @@ impl SourceRecord {
         match &self.place {
             Place::Mongo { namespace } => format!("mongo {namespace} _id={}", self.mongo_id()),
             Place::File { name, line } => format!("{name} line {line}"),
+            Place::Stored { origin, .. } => origin.clone(),
+        }
+    }
+
+    /// A document kept in `aws_report_failures`, to apply again.
+    pub fn stored(notification_id: &str, origin: &str, document: String) -> SourceRecord {
+        SourceRecord {
+            place: Place::Stored {
+                origin: origin.to_string(),
+                id: notification_id.to_string(),
+            },
+            body: Body::Line(document),
         }
     }
 
@@ -82,9 +104,10 @@ impl SourceRecord {
     pub fn fallback_id(&self) -> String {
         match (&self.body, &self.place) {
             (Body::Unreadable { fallback_id, .. }, _) => fallback_id.clone(),
+            (_, Place::Stored { id, .. }) => id.clone(),
             (_, Place::Mongo { namespace }) => format!("mongo:{namespace}:{}", self.mongo_id()),
             (Body::Line(line), _) => line_id(line.as_bytes()),
-            (Body::Bson(raw), Place::File { .. }) => line_id(raw.as_bytes()),
+            (Body::Bson(raw), _) => line_id(raw.as_bytes()),
         }
     }
 
@@ -320,53 +343,119 @@ pub fn mongo_client(env: &Environment) -> Result<Client, Fatal> {
     Ok(client)
 }
 
-/// A streaming read of one window of the notifications collection.
+/// Where a source failed: a passing transport problem (retry and reopen) or the end of the run.
+#[derive(Debug)]
+pub enum SourceError {
+    Transient(String),
+    Fatal(Fatal),
+}
+
+impl SourceError {
+    pub fn into_fatal(self) -> Fatal {
+        match self {
+            SourceError::Transient(message) => Fatal::new(message),
+            SourceError::Fatal(f) => f,
+        }
+    }
+}
+
+/// A stream of stored notifications.
+pub trait RecordSource {
+    fn next_record(&mut self) -> Option<Result<SourceRecord, SourceError>>;
+    fn label(&self) -> String;
+    /// After a transient error: reads on from just after the last record returned.
+    fn reopen(&mut self) -> Result<(), SourceError>;
+}
+
+/// A streaming read of one window of the notifications collection, in `_id` order so that a
+/// read cut short can resume after the last document it returned.
 pub struct MongoSource {
+    env: Environment,
+    window: Window,
+    batch_size: u32,
     cursor: Cursor<RawDocumentBuf>,
     namespace: Rc<str>,
+    last_id: Option<Bson>,
 }
 
 impl MongoSource {
     pub fn open(env: &Environment, window: &Window, batch_size: u32) -> Result<MongoSource, Fatal> {
-        let client = mongo_client(env)?;
         let namespace: Rc<str> = format!("{}.{}", env.mongo_db, env.mongo_collection).into();
-        let cursor = client
-            .database(&env.mongo_db)
-            .collection::<RawDocumentBuf>(&env.mongo_collection)
-            .find(mongo_filter(window))
-            .batch_size(batch_size)
-            .run()
-            .map_err(|e| {
-                Fatal::new(format!(
-                    "cannot query {namespace}: {}",
-                    redact::scrub(&e.to_string())
-                ))
-            })?;
-        Ok(MongoSource { cursor, namespace })
-    }
-
-    pub fn label(&self) -> String {
-        format!("mongo {}", self.namespace)
+        let cursor = open_cursor(env, window, batch_size, None).map_err(SourceError::into_fatal)?;
+        Ok(MongoSource {
+            env: env.clone(),
+            window: *window,
+            batch_size,
+            cursor,
+            namespace,
+            last_id: None,
+        })
     }
 }
 
-impl Iterator for MongoSource {
-    type Item = Result<SourceRecord, Fatal>;
+/// The window filter, and after a cut `_id > last`; sorted by `_id` (disk use allowed, for big days).
+fn open_cursor(
+    env: &Environment,
+    window: &Window,
+    batch_size: u32,
+    after: Option<&Bson>,
+) -> Result<Cursor<RawDocumentBuf>, SourceError> {
+    let client = mongo_client(env).map_err(SourceError::Fatal)?;
+    let namespace = format!("{}.{}", env.mongo_db, env.mongo_collection);
+    let filter = match after {
+        None => mongo_filter(window),
+        Some(id) => doc! { "$and": [mongo_filter(window), { "_id": { "$gt": id.clone() } }] },
+    };
+    client
+        .database(&env.mongo_db)
+        .collection::<RawDocumentBuf>(&env.mongo_collection)
+        .find(filter)
+        .sort(doc! { "_id": 1 })
+        .allow_disk_use(true)
+        .batch_size(batch_size)
+        .run()
+        .map_err(|e| {
+            SourceError::Transient(format!(
+                "cannot query {namespace}: {}",
+                redact::scrub(&e.to_string())
+            ))
+        })
+}
 
-    fn next(&mut self) -> Option<Self::Item> {
+impl RecordSource for MongoSource {
+    fn next_record(&mut self) -> Option<Result<SourceRecord, SourceError>> {
         Some(match self.cursor.next()? {
-            Ok(raw) => Ok(SourceRecord {
-                place: Place::Mongo {
-                    namespace: self.namespace.clone(),
-                },
-                body: Body::Bson(raw),
-            }),
-            Err(e) => Err(Fatal::new(format!(
+            Ok(raw) => {
+                if let Ok(Some(id)) = raw.get("_id") {
+                    self.last_id = Bson::try_from(id.to_raw_bson()).ok();
+                }
+                Ok(SourceRecord {
+                    place: Place::Mongo {
+                        namespace: self.namespace.clone(),
+                    },
+                    body: Body::Bson(raw),
+                })
+            }
+            Err(e) => Err(SourceError::Transient(format!(
                 "lost the MongoDB cursor on {}: {}",
                 self.namespace,
                 redact::scrub(&e.to_string())
             ))),
         })
+    }
+
+    fn label(&self) -> String {
+        format!("mongo {}", self.namespace)
+    }
+
+    fn reopen(&mut self) -> Result<(), SourceError> {
+        self.cursor = open_cursor(
+            &self.env,
+            &self.window,
+            self.batch_size,
+            self.last_id.as_ref(),
+        )?;
+        Ok(())
     }
 }
 
@@ -415,10 +504,6 @@ impl FileSource {
         })
     }
 
-    pub fn label(&self) -> String {
-        format!("file {}", self.name)
-    }
-
     /// Reads one line into the buffer, at most `MAX_LINE_BYTES` of it; returns whether the
     /// line was longer (the rest is skipped), or None at the end.
     fn read_line(&mut self) -> io::Result<Option<bool>> {
@@ -452,19 +537,28 @@ impl FileSource {
     }
 }
 
-impl Iterator for FileSource {
-    type Item = Result<SourceRecord, Fatal>;
+impl RecordSource for FileSource {
+    fn label(&self) -> String {
+        format!("file {}", self.name)
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    fn reopen(&mut self) -> Result<(), SourceError> {
+        Err(SourceError::Fatal(Fatal::new(format!(
+            "cannot resume reading {}",
+            self.name
+        ))))
+    }
+
+    fn next_record(&mut self) -> Option<Result<SourceRecord, SourceError>> {
         loop {
             let too_long = match self.read_line() {
                 Ok(None) => return None,
                 Ok(Some(too_long)) => too_long,
                 Err(e) => {
-                    return Some(Err(Fatal::new(format!(
+                    return Some(Err(SourceError::Fatal(Fatal::new(format!(
                         "cannot read {} after line {}: {e}",
                         self.name, self.line_number
-                    ))))
+                    )))))
                 }
             };
             self.line_number += 1;
@@ -566,10 +660,8 @@ mod tests {
             "{\"a\":1}\n\n  {oops\n{\"a\":1}\n{\"MessageId\":\"n-1\",\"Message\":\"{}\"}",
         )
         .unwrap();
-        let records: Vec<SourceRecord> = FileSource::open(path.to_str().unwrap())
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let mut source = FileSource::open(path.to_str().unwrap()).unwrap();
+        let records: Vec<SourceRecord> = std::iter::from_fn(|| source.next_record()).map(|r| r.unwrap()).collect();
         assert_eq!(records.len(), 4);
         let error = records[1].interpret().unwrap_err();
         assert!(error.reason.contains("not JSON"), "{error}");

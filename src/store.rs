@@ -233,6 +233,10 @@ pub enum RunStatus {
     Ok,
     Partial,
     Failed,
+    /// Stopped by a signal after the batch in flight.
+    Interrupted,
+    /// Found `running` by a later run that holds the lock: killed, or its machine lost.
+    Abandoned,
 }
 
 impl RunStatus {
@@ -242,6 +246,8 @@ impl RunStatus {
             RunStatus::Ok => "ok",
             RunStatus::Partial => "partial",
             RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Abandoned => "abandoned",
         }
     }
 }
@@ -288,6 +294,24 @@ pub fn finish_run(
             run_id.into(),
         ],
     )
+}
+
+/// Marks `abandoned` every run still `running`: the caller holds the ingest lock, so none of them
+/// is. Returns their ids and windows.
+pub fn mark_abandoned_runs(conn: &mut Conn) -> Result<Vec<(u64, Window)>, mysql::Error> {
+    let rows: Vec<(u64, Value, Value)> = conn
+        .query("SELECT id, window_from, window_to FROM aws_report_runs WHERE status = 'running'")?;
+    let mut out = Vec::new();
+    for (id, from, to) in rows {
+        conn.exec_drop(
+            "UPDATE aws_report_runs SET status = 'abandoned', message = 'found running without a lock holder by a later run' WHERE id = ?",
+            (id,),
+        )?;
+        if let (Some(from), Some(to)) = (timestamps::from_sql(&from), timestamps::from_sql(&to)) {
+            out.push((id, Window { from, to }));
+        }
+    }
+    Ok(out)
 }
 
 /// Where the last completed Mongo run's window ended: the catch-up window starts there.

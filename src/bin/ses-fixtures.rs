@@ -12,7 +12,7 @@ use argh::FromArgs;
 use mongodb::bson::Document;
 use ses_report::config::Environment;
 use ses_report::fixtures::{self, Plan};
-use ses_report::source::{mongo_client, MongoSource};
+use ses_report::source::{mongo_client, MongoSource, RecordSource};
 use ses_report::window;
 
 /// make and load SES notification fixtures
@@ -178,8 +178,9 @@ fn scan(s: Scan) -> Result<String, String> {
     let started = std::time::Instant::now();
     let mut count = 0u64;
     let mut with_id = 0u64;
-    for record in MongoSource::open(&env, &window, s.batch_size).map_err(|e| e.to_string())? {
-        let record = record.map_err(|e| e.to_string())?;
+    let mut source = MongoSource::open(&env, &window, s.batch_size).map_err(|e| e.to_string())?;
+    while let Some(record) = source.next_record() {
+        let record = record.map_err(|e| e.into_fatal().to_string())?;
         count += 1;
         with_id += u64::from(record.notification_id().is_some());
     }
