@@ -661,7 +661,9 @@ mod tests {
         )
         .unwrap();
         let mut source = FileSource::open(path.to_str().unwrap()).unwrap();
-        let records: Vec<SourceRecord> = std::iter::from_fn(|| source.next_record()).map(|r| r.unwrap()).collect();
+        let records: Vec<SourceRecord> = std::iter::from_fn(|| source.next_record())
+            .map(|r| r.unwrap())
+            .collect();
         assert_eq!(records.len(), 4);
         let error = records[1].interpret().unwrap_err();
         assert!(error.reason.contains("not JSON"), "{error}");

@@ -36,7 +36,12 @@ fn kill_connection_running(env: &TestEnv, like: &str) {
             admin.query_drop(format!("KILL CONNECTION {id}")).unwrap();
             return;
         }
-        assert!(Instant::now() < deadline, "the ingest never ran {like}");
+        if Instant::now() >= deadline {
+            let list: Vec<(u64, String, Option<String>, Option<String>)> = admin
+                .query("SELECT ID, USER, DB, INFO FROM information_schema.PROCESSLIST")
+                .unwrap();
+            panic!("the ingest never ran {like}: {list:?}");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -77,4 +82,263 @@ fn losing_mysql_mid_run_fails_the_run_and_a_rerun_completes_it() {
     rerun.expect_code(0);
     assert_eq!(rerun.count("duplicates"), applied, "{rerun}");
     assert_eq!(env.snapshot(), clean.snapshot());
+}
+
+/// Makes the insert of one email's details sleep once (a MyISAM flag survives the rollback of
+/// the transaction that was killed), so the run can be caught mid-way.
+fn slow_once(env: &TestEnv, message_id: &str, seconds: u32) {
+    env.execute("CREATE TABLE slept (done INT) ENGINE=MyISAM");
+    env.execute(&format!(
+        "CREATE TRIGGER slow_once BEFORE INSERT ON aws_report_details FOR EACH ROW
+         BEGIN IF NEW.message_id = '{message_id}' AND (SELECT COUNT(*) FROM slept) = 0 THEN
+           INSERT INTO slept VALUES (1); DO SLEEP({seconds}); END IF; END"
+    ));
+}
+
+fn spawn(env: &TestEnv, args: &[&str]) -> std::process::Child {
+    let mut cmd = env.command(args);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd.spawn().unwrap()
+}
+
+fn wait_output(child: std::process::Child) -> (Option<i32>, String, String) {
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn a_killed_mysql_connection_is_retried_and_the_run_finishes() {
+    let clean = TestEnv::new("mysql_retry_clean");
+    clean.insert(&day(30));
+    clean.ingest(&["--date", "2026-11-27"]).expect_code(0);
+
+    let env = TestEnv::new("mysql_retry");
+    env.insert(&day(30));
+    slow_once(&env, "m-015", 5);
+    let child = spawn(
+        &env,
+        &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
+    );
+    kill_connection_running(&env, "%INSERT INTO aws_report_details%");
+    let (code, stdout, stderr) = wait_output(child);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("retry 1/3") && stderr.contains("reconnected"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("applied=30 duplicates=0"), "{stdout}");
+    assert_eq!(env.scalar("SELECT status FROM aws_report_runs"), "ok");
+    assert_eq!(env.snapshot(), clean.snapshot());
+}
+
+#[test]
+fn mysql_staying_down_fails_the_run_within_the_retries_and_a_rerun_completes() {
+    let clean = TestEnv::new("mysql_down_clean");
+    clean.insert(&day(30));
+    clean.ingest(&["--date", "2026-11-27"]).expect_code(0);
+
+    let mut env = TestEnv::new("mysql_down");
+    env.vars.push(("SES_REPORT_RETRIES".into(), "2".into()));
+    env.insert(&day(30));
+    slow_once(&env, "m-010", 5);
+    // The run connects as its own account, which the test then locks: the server is "down" for it.
+    let user = format!("u{}", std::process::id());
+    for host in ["%", "localhost"] {
+        env.execute(&format!("CREATE USER '{user}'@'{host}'"));
+        env.execute(&format!(
+            "GRANT ALL ON `{}`.* TO '{user}'@'{host}'",
+            env.name
+        ));
+    }
+    let server = crate::util::mysql_server_url();
+    let as_user = server.replacen("root", &user, 1);
+    let mut cmd = env.command(&["ingest", "--date", "2026-11-27", "--batch-size", "5"]);
+    cmd.env("SES_REPORT_MYSQL_URL", format!("{as_user}/{}", env.name))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let mut admin = env.conn();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while admin
+        .query_first::<u64, _>("SELECT COUNT(*) FROM slept")
+        .ok()
+        .flatten()
+        != Some(1)
+    {
+        assert!(Instant::now() < deadline, "the ingest never reached m-010");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for host in ["%", "localhost"] {
+        env.execute(&format!("ALTER USER '{user}'@'{host}' ACCOUNT LOCK"));
+    }
+    let ids: Vec<u64> = admin
+        .exec(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?",
+            (&user,),
+        )
+        .unwrap();
+    for id in ids {
+        let _ = admin.query_drop(format!("KILL CONNECTION {id}"));
+    }
+    let started = Instant::now();
+    let (code, stdout, stderr) = wait_output(child);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(stderr.contains("gave up after 2 retries"), "{stderr}");
+    assert_eq!(
+        env.scalar("SELECT status FROM aws_report_runs"),
+        "running",
+        "nothing could record the end"
+    );
+    for host in ["%", "localhost"] {
+        env.execute(&format!("DROP USER '{user}'@'{host}'"));
+    }
+
+    let rerun = env.ingest(&["--date", "2026-11-27"]);
+    rerun.expect_code(0);
+    assert!(rerun.stderr().contains("marked abandoned"), "{rerun}");
+    assert_eq!(
+        env.scalar("SELECT status FROM aws_report_runs ORDER BY id LIMIT 1"),
+        "abandoned"
+    );
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    assert_eq!(env.snapshot(), clean.snapshot());
+}
+
+#[test]
+fn sigterm_stops_the_run_promptly_and_a_rerun_completes() {
+    let clean = TestEnv::new("sigterm_clean");
+    clean.insert(&day(40));
+    clean.ingest(&["--date", "2026-11-27"]).expect_code(0);
+
+    let env = TestEnv::new("sigterm");
+    env.insert(&day(40));
+    slow_once(&env, "m-012", 3);
+    let child = spawn(
+        &env,
+        &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
+    );
+    // Signal while the batch holding m-012 is being written: the run finishes that batch only.
+    let mut admin = env.conn();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while admin
+        .query_first::<u64, _>("SELECT COUNT(*) FROM slept")
+        .ok()
+        .flatten()
+        != Some(1)
+    {
+        assert!(Instant::now() < deadline, "the ingest never reached m-012");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let signalled = Instant::now();
+    unsafe { libc_kill(child.id() as i32, 15) };
+    let (code, stdout, stderr) = wait_output(child);
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        signalled.elapsed()
+    );
+    assert_eq!(code, Some(130), "{stdout}{stderr}");
+    assert!(stderr.contains("SIGTERM"), "{stderr}");
+    assert_eq!(
+        env.scalar("SELECT status FROM aws_report_runs"),
+        "interrupted"
+    );
+    let applied: u64 = env.count("aws_report_details");
+    assert!(applied < 40, "{applied}");
+
+    let rerun = env.ingest(&["--date", "2026-11-27"]);
+    rerun.expect_code(0);
+    assert_eq!(rerun.count("duplicates"), applied, "{rerun}");
+    assert_eq!(env.snapshot(), clean.snapshot());
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}
+
+#[test]
+fn kill_9_at_random_points_then_one_clean_run_gives_the_clean_tables() {
+    let text =
+        std::fs::read_to_string(crate::util::repo_path("fixtures/demo/notifications.ndjson"))
+            .unwrap();
+    let docs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let users =
+        std::fs::read_to_string(crate::util::repo_path("fixtures/demo/auth_users.sql")).unwrap();
+    let clean = TestEnv::new("kill9_clean");
+    clean.execute(&users);
+    clean.insert(&docs);
+    clean.ingest(&["--date", "2026-11-27"]).expect_code(3);
+
+    let env = TestEnv::new("kill9");
+    env.execute(&users);
+    env.insert(&docs);
+    let mut rng = ses_report::fixtures::Rng::new(9);
+    let mut killed = 0;
+    for _ in 0..30 {
+        let mut child = spawn(
+            &env,
+            &["ingest", "--date", "2026-11-27", "--batch-size", "7"],
+        );
+        std::thread::sleep(Duration::from_millis(rng.below(250)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed += 1;
+        }
+        let _ = child.wait();
+    }
+    assert!(killed >= 10, "only {killed} runs were killed mid-way");
+    let last = env.ingest(&["--date", "2026-11-27"]);
+    last.expect_code(3);
+    assert_eq!(env.snapshot(), clean.snapshot());
+    assert_eq!(
+        env.scalar("SELECT COUNT(*) FROM aws_report_runs WHERE status = 'running'"),
+        "0"
+    );
+    assert_eq!(
+        env.rows("SELECT DATE_FORMAT(day, '%Y-%m-%d'), SUM(sent), SUM(delivered), SUM(total_opens) FROM aws_report_daily GROUP BY day"),
+        clean.rows("SELECT DATE_FORMAT(day, '%Y-%m-%d'), SUM(sent), SUM(delivered), SUM(total_opens) FROM aws_report_daily GROUP BY day")
+    );
+}
+
+#[test]
+fn two_ingests_started_together_one_runs_one_exits_4() {
+    let env = TestEnv::new("concurrent");
+    env.insert(&day(20));
+    slow_once(&env, "m-002", 2);
+    let first = spawn(
+        &env,
+        &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
+    );
+    let second = spawn(
+        &env,
+        &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
+    );
+    let (a, b) = (wait_output(first), wait_output(second));
+    let mut codes = vec![a.0, b.0];
+    codes.sort();
+    assert_eq!(codes, vec![Some(0), Some(4)], "{a:?}\n{b:?}");
+    assert_eq!(env.count("aws_report_details"), 20);
+    // With the lock released, overlapping windows one after the other double nothing.
+    env.ingest(&[
+        "--from",
+        "2026-11-27T09:00:00Z",
+        "--to",
+        "2026-11-27T11:00:00Z",
+    ])
+    .expect_code(0);
+    assert_eq!(env.count("aws_report_details"), 20);
 }
