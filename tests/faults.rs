@@ -342,3 +342,120 @@ fn two_ingests_started_together_one_runs_one_exits_4() {
     .expect_code(0);
     assert_eq!(env.count("aws_report_details"), 20);
 }
+
+/// A Mongo wire server of this test's own (so killing it disturbs no other test).
+struct OwnMongo {
+    child: std::process::Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl OwnMongo {
+    fn start(port: u16, dir: &std::path::Path) -> OwnMongo {
+        let server = crate::util::repo_path(".services/venv/bin/nx-27017");
+        assert!(
+            server.exists(),
+            "{} is missing: run scripts/services.sh",
+            server.display()
+        );
+        std::fs::create_dir_all(dir).unwrap();
+        let child = std::process::Command::new(server)
+            .args(["--host", "127.0.0.1", "-p", &port.to_string(), "--data-dir"])
+            .arg(dir.join("data"))
+            .arg("--log-file")
+            .arg(dir.join("log"))
+            .arg("--pid-file")
+            .arg(dir.join("pid"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nx-27017 did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        OwnMongo {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("mongodb://127.0.0.1:{}", self.port)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnMongo {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn the_mongo_server_dying_mid_run_is_survived() {
+    let clean = TestEnv::new("mongo_dies_clean");
+    clean.insert(&day(40));
+    clean.ingest(&["--date", "2026-11-27"]).expect_code(0);
+
+    let mut env = TestEnv::new("mongo_dies");
+    let port = 28000 + (std::process::id() % 2000) as u16;
+    let dir = std::env::temp_dir().join(format!("{}-nx", env.name));
+    let mut mongo = OwnMongo::start(port, &dir);
+    let client = mongodb::sync::Client::with_uri_str(mongo.url()).unwrap();
+    let docs: Vec<mongodb::bson::Document> = day(40)
+        .into_iter()
+        .map(|d| match mongodb::bson::Bson::try_from(d).unwrap() {
+            mongodb::bson::Bson::Document(doc) => doc,
+            _ => unreachable!(),
+        })
+        .collect();
+    client
+        .database(&env.name)
+        .collection("sesevents")
+        .insert_many(docs)
+        .run()
+        .unwrap();
+    drop(client);
+    env.vars.push(("SES_REPORT_MONGO_URL".into(), mongo.url()));
+    env.vars.push(("SES_REPORT_RETRIES".into(), "6".into()));
+    slow_once(&env, "m-012", 2);
+    let child = spawn(
+        &env,
+        &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
+    );
+    let mut admin = env.conn();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while admin
+        .query_first::<u64, _>("SELECT COUNT(*) FROM slept")
+        .ok()
+        .flatten()
+        != Some(1)
+    {
+        assert!(Instant::now() < deadline, "the ingest never reached m-012");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Killed while the ingest is busy writing; back a second later with the same data.
+    mongo.kill();
+    std::thread::sleep(Duration::from_millis(1500));
+    let _mongo_again = OwnMongo::start(port, &dir);
+    std::mem::forget(mongo);
+    let (code, stdout, stderr) = wait_output(child);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("lost the MongoDB cursor") || stderr.contains("cannot query"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("scanned=40 applied=40"), "{stdout}");
+    assert_eq!(env.snapshot(), clean.snapshot());
+}
