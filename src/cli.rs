@@ -42,6 +42,9 @@ pub enum Command {
     Stats(StatsArgs),
     Suppressions(SuppressionsArgs),
     Report(ReportArgs),
+    Retry(RetryArgs),
+    Failures(FailuresArgs),
+    Prune(PruneArgs),
 }
 
 /// Create the MySQL database if missing, then create or upgrade ses-report's tables.
@@ -225,3 +228,46 @@ pub struct ReportArgs {
     pub min_volume: u64,
 }
 day_range!(ReportArgs);
+
+/// Re-apply every unresolved failures row from its stored document (after a fix or a schema change).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "retry")]
+pub struct RetryArgs {
+    /// read and resolve everything, but write nothing
+    #[argh(switch)]
+    pub dry_run: bool,
+    /// records per transaction (default 1000)
+    #[argh(option, default = "1000")]
+    pub batch_size: usize,
+}
+
+/// List the records that could not be applied.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "failures")]
+pub struct FailuresArgs {
+    /// csv (default) or json
+    #[argh(option, default = "String::from(\"csv\")")]
+    pub format: String,
+    /// include resolved ones
+    #[argh(switch)]
+    pub all: bool,
+    /// include each stored document
+    #[argh(switch)]
+    pub documents: bool,
+}
+
+/// Delete old details, resolved failures and finished runs in small batches; summaries and
+/// rollups stay.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "prune")]
+pub struct PruneArgs {
+    /// delete what is older than this many days
+    #[argh(option)]
+    pub older_than: u32,
+    /// only count what would be deleted
+    #[argh(switch)]
+    pub dry_run: bool,
+    /// rows per delete statement (default 5000)
+    #[argh(option, default = "5000")]
+    pub batch: u64,
+}

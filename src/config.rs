@@ -121,6 +121,8 @@ pub enum Source {
     Mongo,
     /// A path, or `-` for standard input.
     File(String),
+    /// The unresolved rows of `aws_report_failures` (`ses-report retry`).
+    Failures,
 }
 
 #[derive(Clone, Debug)]
@@ -181,7 +183,7 @@ impl IngestConfig {
                 WindowChoice::Fixed(Window { from, to })
             }
             (None, None, None) => match source {
-                Source::File(_) => WindowChoice::Everything,
+                Source::File(_) | Source::Failures => WindowChoice::Everything,
                 Source::Mongo => {
                     if args.max_days == 0 {
                         return Err(Fatal::usage("--max-days must be at least 1"));
@@ -199,6 +201,26 @@ impl IngestConfig {
             source,
             dry_run: args.dry_run,
             batch_size: args.batch_size,
+        })
+    }
+
+    /// `ses-report retry`: every unresolved failure, with ingest's accounting.
+    pub fn retry(
+        env: Environment,
+        dry_run: bool,
+        batch_size: usize,
+    ) -> Result<IngestConfig, Fatal> {
+        if batch_size == 0 || batch_size > MAX_BATCH_SIZE {
+            return Err(Fatal::usage(format!(
+                "--batch-size must be between 1 and {MAX_BATCH_SIZE}"
+            )));
+        }
+        Ok(IngestConfig {
+            env,
+            window: WindowChoice::Everything,
+            source: Source::Failures,
+            dry_run,
+            batch_size,
         })
     }
 }

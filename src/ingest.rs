@@ -25,8 +25,10 @@ use crate::config::{Environment, IngestConfig, Source, WindowChoice};
 use crate::error::{Exit, Fatal};
 use crate::redact;
 use crate::rollup;
-use crate::ses::{Interpretation, SesEvent};
-use crate::source::{FileSource, MongoSource, RecordSource, SourceError, SourceRecord};
+use crate::ses::{self, Interpretation, SesEvent};
+use crate::source::{
+    FileSource, MongoSource, RecordSource, SourceError, SourceRecord, StoredSource,
+};
 use crate::store::{self, Counts, Failure, RunStatus, SqlContext, UserDirectory};
 use crate::timestamps;
 use crate::window::{self, Window, Zone};
@@ -98,6 +100,14 @@ pub fn run(config: &IngestConfig) -> Result<Exit, Fatal> {
             config.batch_size as u32,
         )?),
         (Source::Mongo, None) => return Err(Fatal::new("reading MongoDB needs a window")),
+        (Source::Failures, _) => {
+            let rows =
+                store::failure_rows(&mut conn, false).sql_context("reading aws_report_failures")?;
+            log::info!("{} unresolved failures to retry", rows.len());
+            Box::new(StoredSource::new(rows.into_iter().map(|r| {
+                SourceRecord::stored(&r.notification_id, &r.source, r.document)
+            })))
+        }
     };
     let label = source.label();
     match window {
@@ -133,6 +143,8 @@ pub fn run(config: &IngestConfig) -> Result<Exit, Fatal> {
     };
 
     let users = UserDirectory::open(&mut conn).sql_context("looking for auth_users")?;
+    let pruned_before =
+        store::pruned_before(&mut conn).sql_context("reading aws_report_retention")?;
     let unresolved =
         store::unresolved_failure_ids(&mut conn).sql_context("reading aws_report_failures")?;
     let mut ingest = Ingest {
@@ -147,8 +159,9 @@ pub fn run(config: &IngestConfig) -> Result<Exit, Fatal> {
         dry_run: config.dry_run,
         file_window: match config.source {
             Source::File(_) => window,
-            Source::Mongo => None,
+            Source::Mongo | Source::Failures => None,
         },
+        pruned_before,
         zone: config.env.zone.clone(),
         touched_days: BTreeSet::new(),
     };
@@ -271,6 +284,29 @@ fn record_end(
     }
 }
 
+/// Interprets a record; a panic in that code (a bug, or input nobody foresaw) becomes the
+/// record's failure instead of ending the run.
+fn interpret_guarded(record: &SourceRecord) -> Result<Interpretation, ses::RecordError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| record.interpret())) {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(ses::RecordError {
+                notification_id: record
+                    .notification_id()
+                    .unwrap_or_else(|| record.fallback_id()),
+                reason: format!(
+                    "internal error while reading this record (please report it): {what}"
+                ),
+            })
+        }
+    }
+}
+
 pub fn summary_line(window: Option<Window>, c: &Counts, elapsed: Duration) -> String {
     let window = match window {
         Some(w) => w.to_string(),
@@ -306,6 +342,8 @@ struct Ingest {
     zone: Zone,
     /// Days (in `zone`) of the events this run applied: their rollups are recomputed at the end.
     touched_days: BTreeSet<Date>,
+    /// `ses-report prune` removed the details of events before this: they are skipped.
+    pruned_before: Option<OffsetDateTime>,
 }
 
 /// An interpreted record and the source record it came from (for its document, on failure).
@@ -472,12 +510,24 @@ impl Ingest {
                 }
                 continue;
             }
-            match record.interpret() {
+            match interpret_guarded(record) {
                 Ok(Interpretation::Event(event)) => {
                     if self
                         .file_window
                         .is_some_and(|w| !w.contains(event.window_time()))
                     {
+                        continue;
+                    }
+                    if self
+                        .pruned_before
+                        .is_some_and(|horizon| event.occurred_at < horizon)
+                    {
+                        self.counts.scanned += 1;
+                        self.counts.skipped += 1;
+                        log::warn!(
+                            "notification {}: its event predates the retention horizon (details pruned), skipped so it cannot count twice",
+                            event.notification_id
+                        );
                         continue;
                     }
                     self.counts.scanned += 1;

@@ -11,6 +11,7 @@ pub mod error;
 pub mod fixtures;
 pub mod html;
 pub mod ingest;
+pub mod maintenance;
 pub mod redact;
 pub mod reports;
 pub mod rollup;
@@ -83,6 +84,11 @@ pub fn run(cli: &Cli) -> Result<Exit, Fatal> {
         Command::Stats(args) => reports::run_stats(args, &env),
         Command::Suppressions(args) => reports::run_suppressions(args, &env),
         Command::Report(args) => reports::run_report(args, &env),
+        Command::Retry(args) => {
+            ingest::run(&IngestConfig::retry(env, args.dry_run, args.batch_size)?)
+        }
+        Command::Failures(args) => maintenance::run_failures(args, &env),
+        Command::Prune(args) => maintenance::run_prune(args, &env),
     }
 }
 

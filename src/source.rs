@@ -460,6 +460,36 @@ impl RecordSource for MongoSource {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Documents kept in aws_report_failures
+
+/// The unresolved failures rows, read back for `ses-report retry`.
+pub struct StoredSource {
+    records: std::collections::VecDeque<SourceRecord>,
+}
+
+impl StoredSource {
+    pub fn new(records: impl IntoIterator<Item = SourceRecord>) -> StoredSource {
+        StoredSource {
+            records: records.into_iter().collect(),
+        }
+    }
+}
+
+impl RecordSource for StoredSource {
+    fn next_record(&mut self) -> Option<Result<SourceRecord, SourceError>> {
+        self.records.pop_front().map(Ok)
+    }
+
+    fn label(&self) -> String {
+        "retry of aws_report_failures".to_string()
+    }
+
+    fn reopen(&mut self) -> Result<(), SourceError> {
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Newline-delimited JSON files
 
 /// The longest line read; longer ones are kept (truncated) as failures, never loaded whole.

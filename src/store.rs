@@ -31,6 +31,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "daily rollups",
         include_str!("../sql/0002_daily_rollups.sql"),
     ),
+    (
+        3,
+        "retention horizon",
+        include_str!("../sql/0003_retention.sql"),
+    ),
 ];
 
 /// The schema version this binary needs.
@@ -390,6 +395,132 @@ pub fn mark_resolved(
         )?;
     }
     Ok(())
+}
+
+/// One unresolved (or, with `all`, any) failures row.
+#[derive(Clone, Debug)]
+pub struct FailureRow {
+    pub id: u64,
+    pub notification_id: String,
+    pub source: String,
+    pub error: String,
+    pub document: String,
+    pub attempts: u64,
+    pub first_failed_at: Option<OffsetDateTime>,
+    pub last_failed_at: Option<OffsetDateTime>,
+    pub resolved_at: Option<OffsetDateTime>,
+}
+
+pub fn failure_rows(conn: &mut Conn, all: bool) -> Result<Vec<FailureRow>, mysql::Error> {
+    let filter = if all {
+        ""
+    } else {
+        " WHERE resolved_at IS NULL"
+    };
+    let rows: Vec<mysql::Row> = conn.query(format!(
+        "SELECT id, notification_id, source, error, document, attempts, first_failed_at, last_failed_at, resolved_at
+         FROM aws_report_failures{filter} ORDER BY id"
+    ))?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let v = row.unwrap();
+            let text = |i: usize| mysql::from_value_opt::<String>(v[i].clone()).unwrap_or_default();
+            FailureRow {
+                id: mysql::from_value_opt::<u64>(v[0].clone()).unwrap_or(0),
+                notification_id: text(1),
+                source: text(2),
+                error: text(3),
+                document: text(4),
+                attempts: mysql::from_value_opt::<u64>(v[5].clone()).unwrap_or(0),
+                first_failed_at: timestamps::from_sql(&v[6]),
+                last_failed_at: timestamps::from_sql(&v[7]),
+                resolved_at: timestamps::from_sql(&v[8]),
+            }
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retention
+
+/// Events before this instant have had their details pruned.
+pub fn pruned_before(conn: &mut Conn) -> Result<Option<OffsetDateTime>, mysql::Error> {
+    let value: Option<Value> =
+        conn.query_first("SELECT pruned_before FROM aws_report_retention WHERE id = 1")?;
+    Ok(value.as_ref().and_then(timestamps::from_sql))
+}
+
+/// What `prune` deletes (or, in a dry run, would delete).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Pruned {
+    pub details: u64,
+    pub failures: u64,
+    pub runs: u64,
+    /// Unresolved failures older than the cutoff: kept, since nothing else holds them.
+    pub kept_unresolved: u64,
+}
+
+/// Deletes details of events before `cutoff`, resolved failures and finished runs older than
+/// it, `batch` rows per statement and transaction so no lock is held for long. Summaries and
+/// rollups stay. Records the horizon first, so an ingest running meanwhile already skips them.
+pub fn prune(
+    conn: &mut Conn,
+    cutoff: OffsetDateTime,
+    batch: u64,
+    dry_run: bool,
+) -> Result<Pruned, mysql::Error> {
+    let at = timestamps::to_sql(cutoff);
+    let details_where = "event_type IN ('Send', 'Delivery', 'Reject', 'Rendering Failure', 'DeliveryDelay', 'Bounce',
+                         'Complaint', 'Open', 'Click', 'Subscription') AND timestamp < ?";
+    let failures_where = "resolved_at IS NOT NULL AND last_failed_at < ?";
+    let runs_where = "status <> 'running' AND started_at < ?";
+    let count = |conn: &mut Conn, table: &str, condition: &str| -> Result<u64, mysql::Error> {
+        Ok(conn
+            .exec_first(
+                format!("SELECT COUNT(*) FROM {table} WHERE {condition}"),
+                (at.clone(),),
+            )?
+            .unwrap_or(0))
+    };
+    let kept_unresolved = count(
+        conn,
+        "aws_report_failures",
+        "resolved_at IS NULL AND last_failed_at < ?",
+    )?;
+    if dry_run {
+        return Ok(Pruned {
+            details: count(conn, "aws_report_details", details_where)?,
+            failures: count(conn, "aws_report_failures", failures_where)?,
+            runs: count(conn, "aws_report_runs", runs_where)?,
+            kept_unresolved,
+        });
+    }
+    conn.exec_drop(
+        "INSERT INTO aws_report_retention (id, pruned_before, pruned_at) VALUES (1, ?, ?)
+         ON DUPLICATE KEY UPDATE pruned_before = GREATEST(pruned_before, VALUES(pruned_before)), pruned_at = VALUES(pruned_at)",
+        (at.clone(), timestamps::to_sql(OffsetDateTime::now_utc())),
+    )?;
+    let delete = |conn: &mut Conn, table: &str, condition: &str| -> Result<u64, mysql::Error> {
+        let mut total = 0;
+        loop {
+            conn.exec_drop(
+                format!("DELETE FROM {table} WHERE {condition} LIMIT {batch}"),
+                (at.clone(),),
+            )?;
+            let n = conn.affected_rows();
+            total += n;
+            if n < batch {
+                return Ok(total);
+            }
+        }
+    };
+    Ok(Pruned {
+        details: delete(conn, "aws_report_details", details_where)?,
+        failures: delete(conn, "aws_report_failures", failures_where)?,
+        runs: delete(conn, "aws_report_runs", runs_where)?,
+        kept_unresolved,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

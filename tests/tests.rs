@@ -9,6 +9,7 @@ mod bad_input;
 mod cli;
 mod faults;
 mod files;
+mod maintenance;
 mod reports;
 mod scenarios;
 mod users;

@@ -1,0 +1,254 @@
+//! retry, failures, prune, and documents built to break the parser.
+
+use serde_json::{json, Value};
+
+use crate::notifications::*;
+use crate::util::TestEnv;
+
+#[test]
+fn retry_reapplies_kept_documents_and_failures_lists_them() {
+    let env = TestEnv::new("retry");
+    env.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON aws_report_details FOR EACH ROW
+         BEGIN IF NEW.message_id = 'm-2' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'not today'; END IF; END",
+    );
+    let mut broken = send(
+        "n-broken",
+        &mail("m-3", "2026-11-27T10:00:00.000Z", &["c@x.org"]),
+    );
+    broken["Message"] = json!("{not json");
+    env.insert(&[
+        send(
+            "n-1",
+            &mail("m-1", "2026-11-27T10:00:00.000Z", &["a@x.org"]),
+        ),
+        send(
+            "n-2",
+            &mail("m-2", "2026-11-27T10:00:00.000Z", &["b@x.org"]),
+        ),
+        broken,
+    ]);
+    env.ingest(&["--date", "2026-11-27"]).expect_code(3);
+
+    let listed = env.run(&["failures", "--format", "json"]);
+    listed.expect_code(0);
+    let list: Value = serde_json::from_str(&listed.stdout()).unwrap();
+    let mut ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["notification_id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec!["n-2", "n-broken"]);
+    let csv = env.run(&["failures", "--documents"]);
+    assert_eq!(csv.stdout().lines().count(), 3, "{csv}");
+    assert!(csv.stdout().lines().next().unwrap().ends_with(",document"));
+
+    env.execute("DROP TRIGGER refuse");
+    let retry = env.run(&["retry"]);
+    retry.expect_code(3);
+    assert_eq!(
+        (retry.count("applied"), retry.count("failed")),
+        (1, 1),
+        "{retry}"
+    );
+    assert_eq!(
+        env.scalar("SELECT COUNT(*) FROM aws_reports WHERE message_id = 'm-2'"),
+        "1"
+    );
+    assert_eq!(
+        env.scalar("SELECT attempts FROM aws_report_failures WHERE notification_id = 'n-broken'"),
+        "2"
+    );
+    let unresolved = env.run(&["failures"]);
+    assert_eq!(unresolved.stdout().lines().count(), 2, "{unresolved}");
+    let all = env.run(&["failures", "--all", "--format", "json"]);
+    let all: Value = serde_json::from_str(&all.stdout()).unwrap();
+    let resolved = |id: &str| {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["notification_id"] == id)
+            .unwrap()["resolved_at"]
+            .clone()
+    };
+    assert!(
+        resolved("n-2").is_string() && resolved("n-broken").is_null(),
+        "{all}"
+    );
+    // Retrying again changes nothing that is applied.
+    let before = env.snapshot();
+    env.run(&["retry"]).expect_code(3);
+    assert_eq!(env.snapshot(), before);
+}
+
+#[test]
+fn prune_keeps_summaries_and_a_pruned_window_cannot_count_twice() {
+    let mut env = TestEnv::new("prune");
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into()));
+    let old = mail("m-old", "2026-09-01T10:00:00.000Z", &["a@x.org"]);
+    let new = mail("m-new", "2026-11-27T10:00:00.000Z", &["a@x.org"]);
+    env.insert(&[
+        send("n-old", &old),
+        open("n-old-open", &old, "2026-09-01T11:00:00.000Z"),
+        send("n-new", &new),
+        open("n-new-open", &new, "2026-11-27T11:00:00.000Z"),
+    ]);
+    env.ingest(&["--from", "2026-09-01", "--to", "2026-11-28"])
+        .expect_code(0);
+    let reports = env.rows("SELECT message_id, open_count, send_at FROM aws_reports ORDER BY 1");
+    let rollups = env.rows("SELECT * FROM aws_report_daily ORDER BY day");
+
+    let dry = env.run(&["prune", "--older-than", "30", "--dry-run"]);
+    dry.expect_code(0);
+    assert!(
+        dry.stdout().contains("would delete") && dry.stdout().contains("details=2"),
+        "{dry}"
+    );
+    assert_eq!(env.count("aws_report_details"), 4);
+
+    let run = env.run(&["prune", "--older-than", "30", "--batch", "1"]);
+    run.expect_code(0);
+    assert!(
+        run.stdout().contains("details=2 failures=0 runs=0"),
+        "{run}"
+    );
+    assert_eq!(
+        env.rows("SELECT notification_message_id FROM aws_report_details ORDER BY 1"),
+        vec![vec!["n-new"], vec!["n-new-open"]]
+    );
+    assert_eq!(
+        env.rows("SELECT message_id, open_count, send_at FROM aws_reports ORDER BY 1"),
+        reports
+    );
+    assert_eq!(
+        env.rows("SELECT * FROM aws_report_daily ORDER BY day"),
+        rollups
+    );
+
+    // Re-reading the pruned window must not count the old open again.
+    let rerun = env.ingest(&["--from", "2026-09-01", "--to", "2026-11-28"]);
+    rerun.expect_code(0);
+    assert_eq!(rerun.count("skipped"), 2, "{rerun}");
+    assert_eq!(
+        env.rows("SELECT message_id, open_count, send_at FROM aws_reports ORDER BY 1"),
+        reports
+    );
+}
+
+#[test]
+fn documents_built_to_break_the_parser_become_failures_or_warnings() {
+    let env = TestEnv::new("poison");
+    let at = "2026-11-27T10:00:00.000Z";
+    let m = mail("m-ok", at, &["a@x.org"]);
+    let mut deep = json!("bottom");
+    for _ in 0..300 {
+        deep = json!({ "d": deep });
+    }
+    let many: Vec<String> = (0..10_000).map(|i| format!("r{i}@x.org")).collect();
+    let many_refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let mut huge = mail("m-huge", at, &many_refs);
+    huge["commonHeaders"]["subject"] = json!("x".repeat(1 << 20));
+    let mut nul = mail("m-nul", at, &["nul@x.org"]);
+    nul["commonHeaders"]["subject"] = json!("before\u{0}after");
+    let mut nul_address = mail("m-nul-address", at, &["a\u{0}b@x.org"]);
+    nul_address["headers"] =
+        json!([{"name": "user_id", "value": [1, 2]}, {"name": "report_type", "value": null}]);
+    let mut docs = vec![
+        json!({"Type": "Notification", "MessageId": 42, "Timestamp": {"$date": at}, "Message": "{}"}),
+        json!({"Type": "Notification", "MessageId": "p-binary", "Timestamp": {"$date": at}, "Message": {"$binary": {"base64": "AAEC", "subType": "00"}}}),
+        json!({"Type": "Notification", "MessageId": "p-int-time", "Timestamp": 1_795_737_600, "Message": "{}"}),
+        json!({"Type": ["Notification"], "MessageId": "p-list-type", "Timestamp": {"$date": at}, "Message": "{}"}),
+        notification(
+            "p-deep",
+            at,
+            &json!({"eventType": "Send", "mail": m, "send": deep}),
+        ),
+        notification(
+            "p-year-0",
+            at,
+            &record(
+                "Open",
+                &m,
+                "open",
+                json!({"timestamp": "0000-01-01T00:00:00Z"}),
+            ),
+        ),
+        notification(
+            "p-year-9999",
+            at,
+            &record(
+                "Open",
+                &m,
+                "open",
+                json!({"timestamp": "9999-12-31T23:59:59.999Z"}),
+            ),
+        ),
+        notification(
+            "p-number-time",
+            at,
+            &record("Open", &m, "open", json!({"timestamp": 1e308})),
+        ),
+        notification(
+            "p-null-mail",
+            at,
+            &json!({"eventType": "Send", "mail": null}),
+        ),
+        notification(
+            "p-nul-address",
+            at,
+            &record("Send", &nul_address, "send", json!({})),
+        ),
+        notification("p-huge", at, &record("Send", &huge, "send", json!({}))),
+        notification("p-nul", at, &record("Send", &nul, "send", json!({}))),
+        send("p-ok", &m),
+    ];
+    env.insert(&docs);
+    let run = env.ingest(&["--date", "2026-11-27"]);
+    run.expect_code(3);
+    assert!(!run.stderr().contains("panicked"), "{run}");
+    let failed: Vec<String> = env
+        .rows("SELECT notification_id FROM aws_report_failures ORDER BY notification_id")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    for id in [
+        "p-binary",
+        "p-deep",
+        "p-list-type",
+        "p-null-mail",
+        "p-number-time",
+        "p-year-0",
+        "p-nul-address",
+    ] {
+        assert!(
+            failed.iter().any(|f| f == id),
+            "{id} is not a failure: {failed:?}\n{}",
+            run.stderr()
+        );
+    }
+    assert!(
+        failed.iter().any(|f| f.starts_with("mongo:")),
+        "the numeric MessageId gets a stand-in id: {failed:?}"
+    );
+    // Applied, with warnings: 10,000 recipients with a 1 MB subject (stored truncated), a NUL in a
+    // subject, the year 9999, and the plain one.
+    assert_eq!(
+        env.scalar("SELECT COUNT(*) FROM aws_reports WHERE message_id = 'm-huge'"),
+        "10000"
+    );
+    assert_eq!(
+        env.scalar("SELECT MAX(CHAR_LENGTH(subject)) FROM aws_reports WHERE message_id = 'm-huge'"),
+        "998"
+    );
+    assert_eq!(
+        env.scalar("SELECT COUNT(*) FROM aws_reports WHERE message_id = 'm-nul'"),
+        "1"
+    );
+    assert_eq!(
+        env.scalar("SELECT DATE_FORMAT(open_at, '%Y') FROM aws_reports WHERE message_id = 'm-ok'"),
+        "9999"
+    );
+}
