@@ -156,7 +156,7 @@ fn documents_built_to_break_the_parser_become_failures_or_warnings() {
     let mut nul_address = mail("m-nul-address", at, &["a\u{0}b@x.org"]);
     nul_address["headers"] =
         json!([{"name": "user_id", "value": [1, 2]}, {"name": "report_type", "value": null}]);
-    let mut docs = vec![
+    let docs = vec![
         json!({"Type": "Notification", "MessageId": 42, "Timestamp": {"$date": at}, "Message": "{}"}),
         json!({"Type": "Notification", "MessageId": "p-binary", "Timestamp": {"$date": at}, "Message": {"$binary": {"base64": "AAEC", "subType": "00"}}}),
         json!({"Type": "Notification", "MessageId": "p-int-time", "Timestamp": 1_795_737_600, "Message": "{}"}),
