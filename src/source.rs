@@ -503,6 +503,16 @@ pub struct FileSource {
 }
 
 impl FileSource {
+    /// Reads lines from any reader (tests, and callers with their own stream).
+    pub fn from_reader(name: &str, reader: impl Read + 'static) -> FileSource {
+        FileSource {
+            reader: Box::new(BufReader::new(reader)),
+            name: name.into(),
+            line_number: 0,
+            buffer: Vec::new(),
+        }
+    }
+
     /// Opens `path` (`-` for stdin); a name ending in `.gz` is decompressed.
     pub fn open(path: &str) -> Result<FileSource, Fatal> {
         let raw: Box<dyn Read> = if path == "-" {
@@ -648,6 +658,7 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use time::macros::datetime;
 
     #[test]
@@ -703,6 +714,78 @@ mod tests {
         assert_eq!(records[0].notification_id(), None);
         assert_eq!(records[3].notification_id().as_deref(), Some("n-1"));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2000, ..Default::default() })]
+
+        /// Whatever bytes a file holds, reading and interpreting them never panics.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let mut source = FileSource::from_reader("fuzz", std::io::Cursor::new(bytes));
+            while let Some(record) = source.next_record() {
+                if let Ok(record) = record {
+                    let _ = record.interpret();
+                    let _ = record.notification_id();
+                    let _ = record.fallback_id();
+                    let _ = record.document_text();
+                }
+            }
+        }
+
+        /// A valid notification with any one field replaced by any JSON value never panics,
+        /// and either yields an event or names the record in its error.
+        #[test]
+        fn mutated_notifications_never_panic(path in 0usize..14, value in json_value()) {
+            let mut record = json!({
+                "eventType": "Bounce",
+                "mail": {"timestamp": "2026-11-27T10:00:00Z", "messageId": "m", "destination": ["a@x.org"],
+                         "headers": [{"name": "user_id", "value": "7"}], "commonHeaders": {"subject": "s"}},
+                "bounce": {"timestamp": "2026-11-27T10:00:01Z", "bounceType": "Permanent", "feedbackId": "f",
+                           "bouncedRecipients": [{"emailAddress": "a@x.org"}]}
+            });
+            let slots = [
+                "/eventType", "/mail", "/mail/timestamp", "/mail/messageId", "/mail/destination",
+                "/mail/destination/0", "/mail/headers", "/mail/headers/0/value", "/mail/commonHeaders",
+                "/bounce", "/bounce/timestamp", "/bounce/bounceType", "/bounce/bouncedRecipients",
+                "/bounce/bouncedRecipients/0/emailAddress",
+            ];
+            if let Some(slot) = record.pointer_mut(slots[path]) {
+                *slot = value;
+            }
+            let envelope = json!({"Type": "Notification", "MessageId": "n-1", "Timestamp": "2026-11-27T10:00:02Z",
+                                  "Message": record.to_string()});
+            let line = envelope.to_string();
+            let mut source = FileSource::from_reader("fuzz", std::io::Cursor::new(line.into_bytes()));
+            let parsed = source.next_record().unwrap().unwrap();
+            if let Err(e) = parsed.interpret() {
+                proptest::prop_assert_eq!(e.notification_id, "n-1");
+                proptest::prop_assert!(!e.reason.is_empty());
+            }
+        }
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| json!(f)),
+            ".{0,40}".prop_map(Value::String),
+            Just(json!("2026-11-27T10:00:00Z")),
+            Just(json!("0000-01-01T00:00:00Z")),
+            Just(json!("  ")),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(".{0,8}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
     }
 
     #[test]

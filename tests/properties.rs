@@ -1,0 +1,76 @@
+//! Property: however notifications arrive (duplicated, reordered, mixed with poison) and however
+//! the day is cut into windows and batches, the tables end up as one clean run leaves them.
+
+use proptest::prelude::*;
+use serde_json::Value;
+
+use crate::util::TestEnv;
+
+fn day(seed: u64) -> Vec<Value> {
+    let plan = ses_report::fixtures::Plan {
+        notifications: 150,
+        day: time::macros::date!(2026 - 11 - 27),
+        seed,
+        users: 20,
+        string_timestamps_percent: 30.0,
+        malformed: 3,
+    };
+    let mut out = Vec::new();
+    ses_report::fixtures::generate(&plan, &mut out).unwrap();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, max_shrink_iters: 0, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_order_split_and_batching_gives_the_clean_tables(
+        seed in 1u64..1000,
+        shuffle in any::<u64>(),
+        extra_copies in proptest::collection::vec(0usize..150, 0..20),
+        cuts in proptest::collection::vec(1u32..86_399, 0..4),
+        batch_sizes in proptest::collection::vec(1usize..60, 5),
+    ) {
+        let docs = day(seed);
+        let clean = TestEnv::new("prop_clean");
+        clean.insert(&docs);
+        clean.ingest(&["--date", "2026-11-27"]);
+
+        // The messy run: extra SNS retries, a random order, random windows in random order.
+        let mut messy_docs = docs.clone();
+        for i in extra_copies {
+            messy_docs.push(docs[i % docs.len()].clone());
+        }
+        let mut rng = ses_report::fixtures::Rng::new(shuffle);
+        for i in (1..messy_docs.len()).rev() {
+            messy_docs.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let messy = TestEnv::new("prop_messy");
+        messy.insert(&messy_docs);
+        let mut bounds: Vec<u32> = cuts;
+        bounds.extend([0, 86_400]);
+        bounds.sort_unstable();
+        bounds.dedup();
+        let mut windows: Vec<(String, String)> = bounds
+            .windows(2)
+            .map(|w| {
+                let at = |s: u32| format!("2026-11-27T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60);
+                (at(w[0]), if w[1] == 86_400 { "2026-11-28T00:00:00Z".to_string() } else { at(w[1]) })
+            })
+            .collect();
+        windows.reverse();
+        for (i, (from, to)) in windows.iter().enumerate() {
+            let batch = batch_sizes[i % batch_sizes.len()].to_string();
+            let run = messy.ingest(&["--from", from, "--to", to, "--batch-size", &batch]);
+            prop_assert!(matches!(run.code(), 0 | 3), "{}", run);
+        }
+        prop_assert_eq!(messy.snapshot(), clean.snapshot());
+        let rollups = "SELECT day, report_type, source_email, recipient_domain, sent, delivered, permanent_bounces, transient_bounces, complaints, unique_opens, total_opens, unique_clicks, total_clicks, unsubscribes FROM aws_report_daily ORDER BY 1, 2, 3, 4";
+        prop_assert_eq!(messy.rows(rollups), clean.rows(rollups));
+        prop_assert_eq!(messy.count("aws_report_failures"), clean.count("aws_report_failures"));
+    }
+}
