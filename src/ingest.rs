@@ -41,7 +41,11 @@ pub fn run(config: &IngestConfig) -> Result<Exit, Fatal> {
     store::check_schema(&mut conn, &database)?;
     lock(&mut conn, &database)?;
     let stop = stop_on_signals()?;
-    let abandoned = store::mark_abandoned_runs(&mut conn).sql_context("reading aws_report_runs")?;
+    let abandoned = if config.dry_run {
+        Vec::new()
+    } else {
+        store::mark_abandoned_runs(&mut conn).sql_context("reading aws_report_runs")?
+    };
     for run in &abandoned {
         log::warn!(
             "run {} over {} stopped without recording its end (killed?): marked abandoned; its window is read again by catch-up",

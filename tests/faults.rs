@@ -21,6 +21,14 @@ fn day(count: usize) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The tables one uninterrupted run over `day(count)` leaves: what every fault test must end with.
+fn clean_run(name: &str, count: usize) -> TestEnv {
+    let clean = TestEnv::new(name);
+    clean.insert(&day(count));
+    clean.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    clean
+}
+
 /// Waits for the ingest's connection to run a statement matching `like`, then kills it.
 fn kill_connection_running(env: &TestEnv, like: &str) {
     let mut admin = env.conn();
@@ -48,9 +56,7 @@ fn kill_connection_running(env: &TestEnv, like: &str) {
 
 #[test]
 fn losing_mysql_mid_run_fails_the_run_and_a_rerun_completes_it() {
-    let clean = TestEnv::new("mysql_lost_clean");
-    clean.insert(&day(30));
-    clean.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    let clean = clean_run("mysql_lost_clean", 30);
 
     let mut env = TestEnv::new("mysql_lost");
     env.vars.push(("SES_REPORT_RETRIES".into(), "0".into()));
@@ -95,6 +101,23 @@ fn slow_once(env: &TestEnv, message_id: &str, seconds: u32) {
     ));
 }
 
+/// Waits until the ingest is inside the slow insert of `slow_once`.
+fn wait_until_slept(admin: &mut mysql::Conn, message_id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while admin
+        .query_first::<u64, _>("SELECT COUNT(*) FROM slept")
+        .ok()
+        .flatten()
+        != Some(1)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the ingest never reached {message_id}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn spawn(env: &TestEnv, args: &[&str]) -> std::process::Child {
     let mut cmd = env.command(args);
     cmd.stdout(std::process::Stdio::piped())
@@ -113,9 +136,7 @@ fn wait_output(child: std::process::Child) -> (Option<i32>, String, String) {
 
 #[test]
 fn a_killed_mysql_connection_is_retried_and_the_run_finishes() {
-    let clean = TestEnv::new("mysql_retry_clean");
-    clean.insert(&day(30));
-    clean.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    let clean = clean_run("mysql_retry_clean", 30);
 
     let env = TestEnv::new("mysql_retry");
     env.insert(&day(30));
@@ -138,9 +159,7 @@ fn a_killed_mysql_connection_is_retried_and_the_run_finishes() {
 
 #[test]
 fn mysql_staying_down_fails_the_run_within_the_retries_and_a_rerun_completes() {
-    let clean = TestEnv::new("mysql_down_clean");
-    clean.insert(&day(30));
-    clean.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    let clean = clean_run("mysql_down_clean", 30);
 
     let mut env = TestEnv::new("mysql_down");
     env.vars.push(("SES_REPORT_RETRIES".into(), "2".into()));
@@ -163,16 +182,7 @@ fn mysql_staying_down_fails_the_run_within_the_retries_and_a_rerun_completes() {
         .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();
     let mut admin = env.conn();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while admin
-        .query_first::<u64, _>("SELECT COUNT(*) FROM slept")
-        .ok()
-        .flatten()
-        != Some(1)
-    {
-        assert!(Instant::now() < deadline, "the ingest never reached m-010");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_slept(&mut admin, "m-010");
     for host in ["%", "localhost"] {
         env.execute(&format!("ALTER USER '{user}'@'{host}' ACCOUNT LOCK"));
     }
@@ -216,9 +226,7 @@ fn mysql_staying_down_fails_the_run_within_the_retries_and_a_rerun_completes() {
 
 #[test]
 fn sigterm_stops_the_run_promptly_and_a_rerun_completes() {
-    let clean = TestEnv::new("sigterm_clean");
-    clean.insert(&day(40));
-    clean.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    let clean = clean_run("sigterm_clean", 40);
 
     let env = TestEnv::new("sigterm");
     env.insert(&day(40));
@@ -229,16 +237,7 @@ fn sigterm_stops_the_run_promptly_and_a_rerun_completes() {
     );
     // Signal while the batch holding m-012 is being written: the run finishes that batch only.
     let mut admin = env.conn();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while admin
-        .query_first::<u64, _>("SELECT COUNT(*) FROM slept")
-        .ok()
-        .flatten()
-        != Some(1)
-    {
-        assert!(Instant::now() < deadline, "the ingest never reached m-012");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_slept(&mut admin, "m-012");
     let signalled = Instant::now();
     unsafe { libc_kill(child.id() as i32, 15) };
     let (code, stdout, stderr) = wait_output(child);
@@ -402,22 +401,17 @@ impl Drop for OwnMongo {
     }
 }
 
-#[test]
-fn the_mongo_server_dying_mid_run_is_survived() {
-    let clean = TestEnv::new("mongo_dies_clean");
-    clean.insert(&day(40));
-    clean.ingest(&["--date", "2026-11-27"]).expect_code(0);
-
-    let mut env = TestEnv::new("mongo_dies");
-    let port = 28000 + (std::process::id() % 2000) as u16;
+/// A Mongo wire server of the test's own on a port near `base`, holding `day(40)`.
+fn own_mongo_with_day(env: &TestEnv, base: u16) -> (OwnMongo, u16, std::path::PathBuf) {
+    let port = base + (std::process::id() % 2000) as u16;
     let dir = std::env::temp_dir().join(format!("{}-nx", env.name));
-    let mut mongo = OwnMongo::start(port, &dir);
+    let mongo = OwnMongo::start(port, &dir);
     let client = mongodb::sync::Client::with_uri_str(mongo.url()).unwrap();
     let docs: Vec<mongodb::bson::Document> = day(40)
         .into_iter()
-        .map(|d| match mongodb::bson::Bson::try_from(d).unwrap() {
-            mongodb::bson::Bson::Document(doc) => doc,
-            _ => unreachable!(),
+        .filter_map(|d| match mongodb::bson::Bson::try_from(d).unwrap() {
+            mongodb::bson::Bson::Document(doc) => Some(doc),
+            _ => None,
         })
         .collect();
     client
@@ -426,7 +420,15 @@ fn the_mongo_server_dying_mid_run_is_survived() {
         .insert_many(docs)
         .run()
         .unwrap();
-    drop(client);
+    (mongo, port, dir)
+}
+
+#[test]
+fn the_mongo_server_dying_mid_run_is_survived() {
+    let clean = clean_run("mongo_dies_clean", 40);
+
+    let mut env = TestEnv::new("mongo_dies");
+    let (mut mongo, port, dir) = own_mongo_with_day(&env, 28000);
     env.vars.push(("SES_REPORT_MONGO_URL".into(), mongo.url()));
     env.vars.push(("SES_REPORT_RETRIES".into(), "6".into()));
     slow_once(&env, "m-012", 2);
@@ -435,16 +437,7 @@ fn the_mongo_server_dying_mid_run_is_survived() {
         &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
     );
     let mut admin = env.conn();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while admin
-        .query_first::<u64, _>("SELECT COUNT(*) FROM slept")
-        .ok()
-        .flatten()
-        != Some(1)
-    {
-        assert!(Instant::now() < deadline, "the ingest never reached m-012");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until_slept(&mut admin, "m-012");
     // Killed while the ingest is busy writing; back a second later with the same data.
     mongo.kill();
     std::thread::sleep(Duration::from_millis(1500));
@@ -457,5 +450,40 @@ fn the_mongo_server_dying_mid_run_is_survived() {
         "{stderr}"
     );
     assert!(stdout.contains("scanned=40 applied=40"), "{stdout}");
+    assert_eq!(env.snapshot(), clean.snapshot());
+}
+
+#[test]
+fn the_mongo_server_staying_down_fails_the_run_and_a_rerun_completes() {
+    let clean = clean_run("mongo_down_clean", 40);
+
+    let mut env = TestEnv::new("mongo_down");
+    let (mut mongo, port, dir) = own_mongo_with_day(&env, 30000);
+    env.vars.push(("SES_REPORT_MONGO_URL".into(), mongo.url()));
+    env.vars.push(("SES_REPORT_RETRIES".into(), "1".into()));
+    env.vars
+        .push(("SES_REPORT_CONNECT_TIMEOUT_SECS".into(), "2".into()));
+    slow_once(&env, "m-012", 2);
+    let child = spawn(
+        &env,
+        &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
+    );
+    let mut admin = env.conn();
+    wait_until_slept(&mut admin, "m-012");
+    mongo.kill();
+    let started = Instant::now();
+    let (code, stdout, stderr) = wait_output(child);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(stderr.contains("gave up after 1 retries"), "{stderr}");
+    assert_eq!(env.scalar("SELECT status FROM aws_report_runs"), "failed");
+
+    let _back = OwnMongo::start(port, &dir);
+    std::mem::forget(mongo);
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
     assert_eq!(env.snapshot(), clean.snapshot());
 }

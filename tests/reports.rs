@@ -7,23 +7,7 @@ use serde_json::{json, Value};
 use crate::notifications::*;
 use crate::util::{repo_path, TestEnv};
 
-const COUNTERS: [&str; 15] = [
-    "sent",
-    "delivered",
-    "rejected",
-    "rendering_failures",
-    "delivery_delays",
-    "permanent_bounces",
-    "suppressed_bounces",
-    "transient_bounces",
-    "undetermined_bounces",
-    "complaints",
-    "unique_opens",
-    "total_opens",
-    "unique_clicks",
-    "total_clicks",
-    "unsubscribes",
-];
+use ses_report::rollup::COUNTERS;
 
 /// The rollup table as (day, report_type, source, domain) -> counters.
 fn rollups(env: &TestEnv) -> BTreeMap<Vec<String>, Vec<u64>> {
