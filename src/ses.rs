@@ -372,6 +372,9 @@ pub fn interpret_envelope(
             if text.starts_with(TOPIC_VALIDATION_PREFIX) {
                 return Ok(Interpretation::Skip(Skip::TopicValidation));
             }
+            if let Some(event) = fast::interpret_text(text, id, Some(published_at)) {
+                return Ok(event);
+            }
             parsed = serde_json::from_str::<Value>(text)
                 .map_err(|e| fail(id, format!("Message is not JSON: {e}")))?;
             match parsed.as_object() {
@@ -769,5 +772,7 @@ pub fn json_kind(value: &Value) -> &'static str {
     }
 }
 
+mod fast;
+
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

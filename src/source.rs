@@ -736,7 +736,7 @@ mod tests {
         /// A valid notification with any one field replaced by any JSON value never panics,
         /// and either yields an event or names the record in its error.
         #[test]
-        fn mutated_notifications_never_panic(path in 0usize..14, value in json_value()) {
+        fn mutated_notifications_never_panic(path in 0usize..14, value in crate::ses::tests::json_value()) {
             let mut record = json!({
                 "eventType": "Bounce",
                 "mail": {"timestamp": "2026-11-27T10:00:00Z", "messageId": "m", "destination": ["a@x.org"],
@@ -763,29 +763,6 @@ mod tests {
                 proptest::prop_assert!(!e.reason.is_empty());
             }
         }
-    }
-
-    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
-        use proptest::prelude::*;
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(|n| json!(n)),
-            any::<f64>()
-                .prop_filter("finite", |f| f.is_finite())
-                .prop_map(|f| json!(f)),
-            ".{0,40}".prop_map(Value::String),
-            Just(json!("2026-11-27T10:00:00Z")),
-            Just(json!("0000-01-01T00:00:00Z")),
-            Just(json!("  ")),
-        ];
-        leaf.prop_recursive(4, 32, 6, |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                proptest::collection::btree_map(".{0,8}", inner, 0..6)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
     }
 
     #[test]

@@ -1,3 +1,4 @@
+use super::fast;
 use super::*;
 use serde_json::json;
 use time::macros::datetime;
@@ -305,4 +306,111 @@ fn bounce_types_rank_permanent_first() {
         BounceType::from_ses("Something new"),
         BounceType::Undetermined
     );
+}
+
+/// Any JSON value, for property tests.
+pub(crate) fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| json!(f)),
+        ".{0,40}".prop_map(Value::String),
+        Just(json!("2026-11-27T10:00:00Z")),
+        Just(json!("0000-01-01T00:00:00Z")),
+        Just(json!("  ")),
+        Just(json!("Permanent")),
+        Just(json!("user_id")),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            proptest::collection::btree_map(".{0,8}", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// The fast path must give exactly what the general path gives (other_info compared as JSON).
+fn assert_paths_agree(text: &str) {
+    let published = Some(datetime!(2026-11-27 13:42:12.183 UTC));
+    let Some(fast) = fast::interpret_text(text, "n-1", published) else {
+        return;
+    };
+    let value: Value = serde_json::from_str(text).unwrap();
+    let general = interpret_record(value.as_object().unwrap(), "n-1", published).unwrap();
+    let (Interpretation::Event(mut fast), Interpretation::Event(mut general)) = (fast, general)
+    else {
+        panic!("the fast path answered a non-event for {text}");
+    };
+    let parse = |s: &str| serde_json::from_str::<Value>(s).unwrap();
+    assert_eq!(
+        parse(&fast.other_info),
+        parse(&general.other_info),
+        "{text}"
+    );
+    fast.other_info.clear();
+    general.other_info.clear();
+    assert_eq!(fast, general, "{text}");
+}
+
+#[test]
+fn fast_and_general_paths_agree_on_generated_days() {
+    let mut checked = 0;
+    for seed in 1..4 {
+        let plan = crate::fixtures::Plan {
+            notifications: 2000,
+            day: time::macros::date!(2026 - 11 - 27),
+            seed,
+            users: 50,
+            string_timestamps_percent: 0.0,
+            malformed: 6,
+        };
+        let mut out = Vec::new();
+        crate::fixtures::generate(&plan, &mut out).unwrap();
+        for line in String::from_utf8(out).unwrap().lines() {
+            let envelope: Value = serde_json::from_str(line).unwrap();
+            if let Some(text) = envelope["Message"].as_str() {
+                if serde_json::from_str::<Value>(text)
+                    .map(|v| v.is_object())
+                    .unwrap_or(false)
+                {
+                    assert_paths_agree(text);
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 5000, "{checked}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 3000, ..Default::default() })]
+
+    /// Whatever one field of a good record is replaced with, the fast path either steps aside or
+    /// agrees with the general path.
+    #[test]
+    fn fast_and_general_paths_agree_on_mutations(path in 0usize..16, value in json_value()) {
+        let mut record = json!({
+            "eventType": "Bounce",
+            "notificationType": "Bounce",
+            "mail": {"timestamp": "2026-11-27T10:00:00Z", "messageId": "m", "source": "s@x", "destination": ["A@x.org", "b@x.org"],
+                     "headers": [{"name": "user_id", "value": "7"}, {"name": "report_type", "value": 2}], "commonHeaders": {"subject": "s"}},
+            "bounce": {"timestamp": "2026-11-27T10:00:01Z", "bounceType": "Permanent", "feedbackId": "f",
+                       "bouncedRecipients": [{"emailAddress": "a@x.org"}]}
+        });
+        let slots = [
+            "/eventType", "/notificationType", "/mail", "/mail/timestamp", "/mail/messageId", "/mail/destination",
+            "/mail/destination/0", "/mail/headers", "/mail/headers/0/value", "/mail/headers/1", "/mail/commonHeaders",
+            "/bounce", "/bounce/timestamp", "/bounce/bounceType", "/bounce/bouncedRecipients",
+            "/bounce/bouncedRecipients/0/emailAddress",
+        ];
+        if let Some(slot) = record.pointer_mut(slots[path]) {
+            *slot = value;
+        }
+        assert_paths_agree(&record.to_string());
+    }
 }
