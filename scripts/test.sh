@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test, including those against the real MySQL and Mongo servers (which it starts).
+# Runs every test, including those against the real MySQL and Mongo servers (which it starts),
+# then fuzzes the notification parser briefly.
 # usage: scripts/test.sh [extra cargo test arguments]
+#   SES_REPORT_FUZZ_SECONDS (default 30): how long to fuzz; 0 skips it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/services.sh)"
@@ -11,3 +13,15 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt-get update -qq >&2 && apt-get install -y -qq chromium >&2
 fi
 cargo test --all-targets "$@"
+
+fuzz_seconds=${SES_REPORT_FUZZ_SECONDS:-30}
+if [ "$fuzz_seconds" -gt 0 ]; then
+  # cargo-fuzz with --sanitizer none builds on stable Rust; new inputs go to a scratch corpus.
+  command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --quiet
+  corpus=$(mktemp -d)
+  trap 'rm -rf "$corpus"' EXIT
+  echo "test.sh: fuzzing the notification parser for ${fuzz_seconds}s" >&2
+  cargo fuzz run --fuzz-dir tests/fuzz parse_notification --sanitizer none \
+    "$corpus" tests/fuzz/corpus/parse_notification -- -max_total_time="$fuzz_seconds" 2>&1 | tail -3
+  echo "fuzz: ok (no crash in ${fuzz_seconds}s)"
+fi
