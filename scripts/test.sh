@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test, including those against the real MySQL and Mongo servers (which it starts),
-# then fuzzes the notification parser briefly.
+# after fuzzing the notification parser briefly.
 # usage: scripts/test.sh [extra cargo test arguments]
 #   SES_REPORT_FUZZ_SECONDS (default 30): how long to fuzz; 0 skips it.
 set -euo pipefail
@@ -12,8 +12,6 @@ if ! command -v chromium >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2 && apt-get install -y -qq chromium >&2
 fi
-cargo test --all-targets "$@"
-
 fuzz_seconds=${SES_REPORT_FUZZ_SECONDS:-30}
 if [ "$fuzz_seconds" -gt 0 ]; then
   # cargo-fuzz with --sanitizer none builds on stable Rust; new inputs go to a scratch corpus.
@@ -25,3 +23,6 @@ if [ "$fuzz_seconds" -gt 0 ]; then
     "$corpus" tests/fuzz/corpus/parse_notification -- -max_total_time="$fuzz_seconds" 2>&1 | tail -3
   echo "fuzz: ok (no crash in ${fuzz_seconds}s)"
 fi
+
+# Last, so that the test runner's summary closes the output.
+cargo test --all-targets "$@"
