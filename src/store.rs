@@ -537,6 +537,10 @@ enum UserLookup {
     CaseSensitive,
 }
 
+/// The most addresses the user cache holds: past that it starts afresh, so a day with millions
+/// of distinct recipients cannot grow memory without bound (a refetch costs one query per batch).
+const MAX_CACHED_ADDRESSES: usize = 20_000;
+
 /// `auth_users` by email, cached for the run; misses are cached too.
 pub struct UserDirectory {
     lookup: UserLookup,
@@ -569,11 +573,26 @@ impl UserDirectory {
         conn: &mut Conn,
         addresses: impl Iterator<Item = &'a str>,
     ) -> Result<(), mysql::Error> {
-        let mut missing: Vec<&str> = addresses.filter(|a| !self.cache.contains_key(*a)).collect();
-        missing.sort_unstable();
-        missing.dedup();
+        let mut wanted: Vec<&str> = addresses.collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut missing: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|a| !self.cache.contains_key(*a))
+            .collect();
         if missing.is_empty() {
             return Ok(());
+        }
+        if self.cache.len() + missing.len() > MAX_CACHED_ADDRESSES {
+            // Start afresh, keeping nothing: every address of this batch is fetched again.
+            log::debug!(
+                "user cache full ({} addresses): starting afresh",
+                self.cache.len()
+            );
+            self.cache.clear();
+            self.cache.shrink_to(MAX_CACHED_ADDRESSES);
+            missing = wanted;
         }
         if self.lookup == UserLookup::NoTable {
             for a in missing {

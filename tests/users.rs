@@ -116,3 +116,34 @@ fn a_header_outranks_an_email_match_whichever_arrives_first() {
     env.ingest(&["--date", "2026-11-27"]).expect_code(0);
     assert_eq!(users_of(&env)[0][2], "77");
 }
+
+#[test]
+fn more_addresses_than_the_user_cache_holds_all_resolve() {
+    let env = TestEnv::new("user_cache_overflow");
+    let mut sql = Vec::new();
+    ses_report::fixtures::write_auth_users_sql(30_000, &mut sql).unwrap();
+    env.execute(&String::from_utf8(sql).unwrap());
+    let docs: Vec<serde_json::Value> = (0..3)
+        .map(|m| {
+            let addresses: Vec<String> = (1 + m * 10_000..=(m + 1) * 10_000)
+                .map(ses_report::fixtures::user_email)
+                .collect();
+            let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
+            send(
+                &format!("n-{m}"),
+                &mail(&format!("m-{m}"), "2026-11-27T10:00:00.000Z", &refs),
+            )
+        })
+        .collect();
+    env.insert(&docs);
+    // One mail per batch: the third batch finds the cache full and starts it afresh.
+    let run = env.ingest(&["--date", "2026-11-27", "--batch-size", "1"]);
+    run.expect_code(0);
+    assert_eq!(run.count("users_resolved"), 30_000, "{run}");
+    // Every summary row carries the id of its own address (auth_users id i is user{i}@...).
+    let wrong = env.scalar(
+        "SELECT COUNT(*) FROM aws_reports WHERE user_id IS NULL
+           OR user_id <> CAST(SUBSTRING_INDEX(SUBSTRING(user_email, 5), '@', 1) AS UNSIGNED)",
+    );
+    assert_eq!(wrong, "0");
+}
