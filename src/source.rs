@@ -123,10 +123,9 @@ impl SourceRecord {
         match &self.body {
             Body::Bson(raw) => bson_envelope(raw).notification_id(),
             Body::Line(line) => {
-                let peek: LineEnvelope = serde_json::from_str(line).ok()?;
-                let id: Cow<str> = serde_json::from_str(peek.message_id?.get()).ok()?;
+                let id = peek_message_id(line)?;
                 let envelope = Envelope {
-                    message_id: Part::Present(id),
+                    message_id: Part::Present(Cow::Owned(id)),
                     kind: Part::Absent,
                     timestamp: Part::Absent,
                     message: Part::Absent,
@@ -199,6 +198,36 @@ impl SourceRecord {
             Body::Unreadable { text, .. } => text.clone(),
         }
     }
+}
+
+/// The `MessageId` of a JSON line, read without scanning past it: SNS writes it before the long
+/// `Message`, so a rerun's duplicate check does not read most of each line. (serde_json would
+/// reject a map left half-read, so the visitor hands the id out and stops with an error.)
+fn peek_message_id(line: &str) -> Option<String> {
+    use serde::de::{Deserializer as _, Error as _, IgnoredAny, MapAccess, Visitor};
+    use std::cell::RefCell;
+
+    struct Find<'c>(&'c RefCell<Option<String>>);
+    impl<'de> Visitor<'de> for Find<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an SNS envelope")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<Cow<str>>()? {
+                if key == "MessageId" {
+                    let id: Cow<str> = map.next_value()?;
+                    *self.0.borrow_mut() = Some(id.into_owned());
+                    return Err(A::Error::custom("found"));
+                }
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(())
+        }
+    }
+    let found = RefCell::new(None);
+    let _ = serde_json::Deserializer::from_str(line).deserialize_map(Find(&found));
+    found.into_inner()
 }
 
 fn line_envelope<'a>(peek: &LineEnvelope<'a>) -> Envelope<'a> {
