@@ -803,7 +803,7 @@ fn summary_params(delta: &SummaryDelta, params: &mut Vec<Value>) {
 }
 
 /// Writes one batch: summary upserts, then one detail row per new pair. The caller owns the
-/// transaction (commit, or roll back and retry event by event).
+/// transaction (commit, or roll back and apply the batch in halves).
 pub fn apply_batch<Q: Queryable>(
     conn: &mut Q,
     events: &[&SesEvent],
