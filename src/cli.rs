@@ -26,6 +26,10 @@ SES_REPORT_IO_TIMEOUT_SECS (default 60). Logs go to stderr (RUST_LOG, default in
     error_code(
         6,
         "stats --check --fail-on warning: a group is at warning level (none critical)"
+    ),
+    error_code(
+        130,
+        "stopped by SIGTERM or SIGINT after the batch in flight (run recorded interrupted)"
     )
 )]
 pub struct Cli {

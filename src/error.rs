@@ -88,14 +88,3 @@ impl fmt::Display for Fatal {
         f.write_str(&self.message)
     }
 }
-
-/// Attaches context to any displayable error on its way to becoming `Fatal`.
-pub trait Context<T> {
-    fn context(self, what: impl fmt::Display) -> Result<T, Fatal>;
-}
-
-impl<T, E: fmt::Display> Context<T> for Result<T, E> {
-    fn context(self, what: impl fmt::Display) -> Result<T, Fatal> {
-        self.map_err(|e| Fatal::new(format!("{what}: {e}")))
-    }
-}

@@ -292,12 +292,16 @@ impl<'a> Envelope<'a> {
     /// The notification id, when the envelope has a usable one.
     pub fn notification_id(&self) -> Option<String> {
         match &self.message_id {
-            Part::Present(id) if !id.trim().is_empty() => {
-                Some(truncate(id.trim(), widths::NOTIFICATION_ID).0.into_owned())
-            }
+            Part::Present(id) => notification_id_of(id),
             _ => None,
         }
     }
+}
+
+/// An SNS MessageId as the tables keep it (trimmed, within its column), or `None` when blank.
+pub fn notification_id_of(raw: &str) -> Option<String> {
+    let id = raw.trim();
+    (!id.is_empty()).then(|| truncate(id, widths::NOTIFICATION_ID).0.into_owned())
 }
 
 /// Reads one stored document: an SNS envelope, or (Firehose exports) a bare SES record, in
@@ -315,7 +319,7 @@ pub fn interpret(document: &Value, fallback_id: &str) -> Result<Interpretation, 
     };
     let envelope = Envelope::from_json(object);
     if envelope.is_envelope() {
-        return interpret_envelope(&envelope, fallback_id);
+        return interpret_envelope(&envelope, &|| fallback_id.to_string());
     }
     if object.contains_key("eventType")
         || object.contains_key("notificationType")
@@ -328,10 +332,11 @@ pub fn interpret(document: &Value, fallback_id: &str) -> Result<Interpretation, 
     ))
 }
 
-/// Reads an SNS envelope and the SES record in its `Message`.
+/// Reads an SNS envelope and the SES record in its `Message`. `fallback_id` names a record
+/// without a usable MessageId; it is called only then (a stand-in id may cost a hash).
 pub fn interpret_envelope(
     envelope: &Envelope<'_>,
-    fallback_id: &str,
+    fallback_id: &dyn Fn() -> String,
 ) -> Result<Interpretation, RecordError> {
     let fail = |id: &str, reason: String| RecordError {
         notification_id: id.to_string(),
@@ -342,11 +347,11 @@ pub fn interpret_envelope(
         (Some(id), _) => id,
         (None, Part::WrongType(kind)) => {
             return Err(fail(
-                fallback_id,
+                &fallback_id(),
                 format!("envelope MessageId is {kind}, not a string"),
             ))
         }
-        (None, _) => return Err(fail(fallback_id, "envelope has no MessageId".into())),
+        (None, _) => return Err(fail(&fallback_id(), "envelope has no MessageId".into())),
     };
     let id = notification_id.as_str();
     match &envelope.kind {

@@ -121,17 +121,10 @@ impl SourceRecord {
     /// The SNS MessageId, read cheaply, for records that are envelopes.
     pub fn notification_id(&self) -> Option<String> {
         match &self.body {
-            Body::Bson(raw) => bson_envelope(raw).notification_id(),
-            Body::Line(line) => {
-                let id = peek_message_id(line)?;
-                let envelope = Envelope {
-                    message_id: Part::Present(Cow::Owned(id)),
-                    kind: Part::Absent,
-                    timestamp: Part::Absent,
-                    message: Part::Absent,
-                };
-                envelope.notification_id()
-            }
+            // Only the MessageId: the rest of the envelope (a parsed Message, the Timestamp) is
+            // read when the record is interpreted, which a duplicate never is.
+            Body::Bson(raw) => ses::notification_id_of(raw.get_str("MessageId").ok()?),
+            Body::Line(line) => ses::notification_id_of(&peek_message_id(line)?),
             Body::Unreadable { .. } => None,
         }
     }
@@ -178,13 +171,7 @@ impl SourceRecord {
     }
 
     fn interpret_envelope(&self, envelope: &Envelope<'_>) -> Result<Interpretation, RecordError> {
-        // The stand-in id costs a hash or a format: make it only for an envelope without a MessageId.
-        ses::interpret_envelope(envelope, "").map_err(|mut e| {
-            if e.notification_id.is_empty() {
-                e.notification_id = self.fallback_id();
-            }
-            e
-        })
+        ses::interpret_envelope(envelope, &|| self.fallback_id())
     }
 
     /// The whole original document as text, for the failures table (BSON as relaxed extended JSON).

@@ -917,7 +917,7 @@ fn row_placeholders(rows: usize, columns: usize) -> String {
     vec![row; rows].join(",")
 }
 
-/// Wraps `Context` for MySQL errors so messages never carry a password.
+/// Turns a MySQL error into a `Fatal` saying what was being done, never carrying a password.
 pub trait SqlContext<T> {
     fn sql_context(self, doing: &str) -> Result<T, Fatal>;
 }

@@ -442,6 +442,7 @@ fn the_mongo_server_dying_mid_run_is_survived() {
     mongo.kill();
     std::thread::sleep(Duration::from_millis(1500));
     let _mongo_again = OwnMongo::start(port, &dir);
+    // The first server is dead already; dropping it would delete the data dir the second one uses.
     std::mem::forget(mongo);
     let (code, stdout, stderr) = wait_output(child);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
@@ -483,6 +484,7 @@ fn the_mongo_server_staying_down_fails_the_run_and_a_rerun_completes() {
     assert_eq!(env.scalar("SELECT status FROM aws_report_runs"), "failed");
 
     let _back = OwnMongo::start(port, &dir);
+    // The first server is dead already; dropping it would delete the data dir the second one uses.
     std::mem::forget(mongo);
     env.ingest(&["--date", "2026-11-27"]).expect_code(0);
     assert_eq!(env.snapshot(), clean.snapshot());

@@ -108,6 +108,7 @@ fn a_dst_day_in_new_york_has_23_hours() {
     env2.vars
         .push(("SES_REPORT_TZ".into(), "America/New_York".into()));
     let run = env2.ingest(&["--date", "2026-03-08"]);
+    run.expect_code(0);
     assert!(
         run.summary()
             .starts_with("window=[2026-03-08T05:00:00Z, 2026-03-09T04:00:00Z)"),
