@@ -34,6 +34,7 @@ data="$work/day-$n.ndjson" users="$work/auth_users.sql"
 
 echo "== building (release)" >&2
 cargo build --release --quiet --bins
+cargo build --release --quiet -p ses-fixtures
 bin="$root/target/release"
 
 echo "== generating and loading $n notifications" >&2

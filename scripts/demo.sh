@@ -13,6 +13,7 @@ sql() { "$mysql_cli" -h127.0.0.1 -uroot --table ses_report_demo -e "$1"; }
 
 echo "== building (release)"
 cargo build --release --quiet --bins
+cargo build --release --quiet -p ses-fixtures   # dev tooling: loads the demo day into Mongo
 bin=target/release
 
 echo "== fresh demo databases, schema, users and the day's notifications"

@@ -19,10 +19,10 @@ if [ "$fuzz_seconds" -gt 0 ]; then
   corpus=$(mktemp -d)
   trap 'rm -rf "$corpus"' EXIT
   echo "test.sh: fuzzing the notification parser for ${fuzz_seconds}s" >&2
-  cargo fuzz run --fuzz-dir tests/fuzz parse_notification --sanitizer none \
-    "$corpus" tests/fuzz/corpus/parse_notification -- -max_total_time="$fuzz_seconds" 2>&1 | tail -3
+  cargo fuzz run parse_notification --sanitizer none \
+    "$corpus" fuzz/corpus/parse_notification -- -max_total_time="$fuzz_seconds" 2>&1 | tail -3
   echo "fuzz: ok (no crash in ${fuzz_seconds}s)"
 fi
 
 # Last, so that the test runner's summary closes the output.
-cargo test --all-targets "$@"
+cargo test --workspace --all-targets "$@"

@@ -1,4 +1,5 @@
-//! The command line, parsed and nothing more: `config` turns it into a `Config`.
+//! The command line, parsed and nothing more: `config` turns it into a checked `Config`.
+//! (argh has no flattening, so the day options are repeated in each reading command.)
 
 use argh::FromArgs;
 
@@ -10,7 +11,9 @@ use argh::FromArgs;
 (default mysql://root@127.0.0.1:3306/ses_report), SES_REPORT_MONGO_URL (default \
 mongodb://127.0.0.1:27017), SES_REPORT_MONGO_DB (default ses), SES_REPORT_MONGO_COLLECTION \
 (default sesevents), SES_REPORT_TZ (default UTC), SES_REPORT_CONNECT_TIMEOUT_SECS (default 5), \
-SES_REPORT_IO_TIMEOUT_SECS (default 60). Logs go to stderr (RUST_LOG, default info).",
+SES_REPORT_IO_TIMEOUT_SECS (default 60), SES_REPORT_RETRIES (default 3: how often a lost \
+connection, lock wait timeout or deadlock is retried), SES_REPORT_NOW (pins \"now\" for catch-up \
+and default periods; an RFC 3339 instant). Logs go to stderr (RUST_LOG, default info).",
     error_code(0, "done, including nothing to do"),
     error_code(
         1,
@@ -103,30 +106,6 @@ pub struct IngestArgs {
     pub batch_size: usize,
 }
 
-/// The days a reading command covers (argh has no flattening, so each command repeats these).
-#[derive(Debug, Default, Clone)]
-pub struct DayRange {
-    pub date: Option<String>,
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub tz: Option<String>,
-}
-
-macro_rules! day_range {
-    ($args:ty) => {
-        impl $args {
-            pub fn range(&self) -> DayRange {
-                DayRange {
-                    date: self.date.clone(),
-                    from: self.from.clone(),
-                    to: self.to.clone(),
-                    tz: self.tz.clone(),
-                }
-            }
-        }
-    };
-}
-
 /// Rebuild the daily rollups of a range of days from the detail rows.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "rollup")]
@@ -144,7 +123,6 @@ pub struct RollupArgs {
     #[argh(option)]
     pub tz: Option<String>,
 }
-day_range!(RollupArgs);
 
 /// Deliverability statistics from the daily rollups, with verdicts against SES's thresholds.
 #[derive(FromArgs, Debug)]
@@ -185,7 +163,6 @@ pub struct StatsArgs {
     #[argh(option, default = "String::from(\"critical\")")]
     pub fail_on: String,
 }
-day_range!(StatsArgs);
 
 /// The addresses to stop mailing, with reason and evidence.
 #[derive(FromArgs, Debug)]
@@ -231,7 +208,6 @@ pub struct ReportArgs {
     #[argh(option, default = "100")]
     pub min_volume: u64,
 }
-day_range!(ReportArgs);
 
 /// Re-apply every unresolved failures row from its stored document (after a fix or a schema change).
 #[derive(FromArgs, Debug)]

@@ -1,18 +1,28 @@
-//! The run's configuration, built once from the command line and the environment.
+//! Configuration, built once per command from the command line and the environment, before
+//! anything connects: every usage error (exit 2) and every bad setting (exit 1, naming the
+//! variable) is found here, so that a wrong option never depends on whether a server is up.
 //!
-//! The environment is read in one place (`Environment::from_process`), and every error names the
-//! variable at fault. Connection URLs come only from the environment, never argv, because they
-//! hold passwords; their passwords are registered with `redact` as soon as they are read.
+//! The environment is read in one place (`Environment::from_lookup`). Connection URLs come only
+//! from the environment, never argv, because they hold passwords; their passwords are registered
+//! with `redact` as soon as they are read.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
-use crate::cli::IngestArgs;
-use crate::error::Fatal;
+use crate::cli::{
+    Cli, Command, FailuresArgs, IngestArgs, PruneArgs, ReportArgs, RetryArgs, RollupArgs,
+    StatsArgs, SuppressionsArgs,
+};
+use crate::domain::timestamps;
+use crate::domain::window::{self, BoundError, Window};
+use crate::domain::zone::Zone;
+use crate::error::{Error, Result};
 use crate::redact;
-use crate::timestamps;
-use crate::window::{self, Window, Zone};
+use crate::reports::figures::GroupBy;
+use crate::reports::stats::{Format, Verdict};
+use crate::reports::suppressions::Rules;
 
 pub const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/ses_report";
 pub const DEFAULT_MONGO_URL: &str = "mongodb://127.0.0.1:27017";
@@ -34,12 +44,12 @@ pub struct Environment {
 }
 
 impl Environment {
-    pub fn from_process() -> Result<Environment, Fatal> {
+    pub fn from_process() -> Result<Environment> {
         Environment::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Builds the settings from any variable lookup (the process environment in production).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Environment, Fatal> {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Environment> {
         let var = |name: &str, default: &str| {
             get(name)
                 .filter(|v| !v.trim().is_empty())
@@ -50,33 +60,43 @@ impl Environment {
         redact::register_url(&mysql_url);
         redact::register_url(&mongo_url);
         if !mysql_url.starts_with("mysql://") {
-            return Err(Fatal::new(format!(
-                "SES_REPORT_MYSQL_URL must look like mysql://user:password@host:3306/database, got {}",
-                redact::url(&mysql_url)
-            )));
+            return Err(Error::config(
+                "SES_REPORT_MYSQL_URL",
+                format!(
+                    "must look like mysql://user:password@host:3306/database, got {}",
+                    redact::url(&mysql_url)
+                ),
+            ));
         }
         if !(mongo_url.starts_with("mongodb://") || mongo_url.starts_with("mongodb+srv://")) {
-            return Err(Fatal::new(format!(
-                "SES_REPORT_MONGO_URL must start with mongodb:// or mongodb+srv://, got {}",
-                redact::url(&mongo_url)
-            )));
+            return Err(Error::config(
+                "SES_REPORT_MONGO_URL",
+                format!(
+                    "must start with mongodb:// or mongodb+srv://, got {}",
+                    redact::url(&mongo_url)
+                ),
+            ));
         }
         let zone_name = var("SES_REPORT_TZ", "UTC");
         let zone =
-            Zone::named(&zone_name).map_err(|e| Fatal::new(format!("SES_REPORT_TZ: {e}")))?;
-        let seconds = |name: &str, default: u64| -> Result<Duration, Fatal> {
+            Zone::named(&zone_name).map_err(|e| Error::config("SES_REPORT_TZ", e.to_string()))?;
+        let seconds = |name: &'static str, default: u64| -> Result<Duration> {
             let text = var(name, &default.to_string());
             match text.trim().parse::<u64>() {
                 Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
-                _ => Err(Fatal::new(format!(
-                    "{name} must be a whole number of seconds above 0, got {text:?}"
-                ))),
+                _ => Err(Error::config(
+                    name,
+                    format!("must be a whole number of seconds above 0, got {text:?}"),
+                )),
             }
         };
         let now = match get("SES_REPORT_NOW").filter(|v| !v.trim().is_empty()) {
             None => OffsetDateTime::now_utc(),
             Some(text) => timestamps::parse(&text).map_err(|e| {
-                Fatal::new(format!("SES_REPORT_NOW must be an RFC 3339 instant: {e}"))
+                Error::config(
+                    "SES_REPORT_NOW",
+                    format!("must be an RFC 3339 instant: {e}"),
+                )
             })?,
         };
         Ok(Environment {
@@ -94,9 +114,10 @@ impl Environment {
                     .ok()
                     .filter(|n| *n <= 20)
                     .ok_or_else(|| {
-                        Fatal::new(format!(
-                            "SES_REPORT_RETRIES must be a whole number from 0 to 20, got {text:?}"
-                        ))
+                        Error::config(
+                            "SES_REPORT_RETRIES",
+                            format!("must be a whole number from 0 to 20, got {text:?}"),
+                        )
                     })?
             },
             now,
@@ -138,43 +159,35 @@ pub struct IngestConfig {
 pub const MAX_BATCH_SIZE: usize = 10_000;
 
 impl IngestConfig {
-    pub fn new(args: &IngestArgs, mut env: Environment) -> Result<IngestConfig, Fatal> {
+    pub fn new(args: &IngestArgs, mut env: Environment) -> Result<IngestConfig> {
         if let Some(tz) = &args.tz {
-            env.zone = Zone::named(tz).map_err(|e| Fatal::usage(format!("--tz: {e}")))?;
+            env.zone = zone_option(tz)?;
         }
-        if args.batch_size == 0 || args.batch_size > MAX_BATCH_SIZE {
-            return Err(Fatal::usage(format!(
-                "--batch-size must be between 1 and {MAX_BATCH_SIZE}"
-            )));
-        }
+        let batch_size = batch_size(args.batch_size)?;
         let zone = &env.zone;
-        let usage = |flag: &str, e: String| Fatal::usage(format!("{flag}: {e}"));
         let source = match &args.file {
             Some(path) if path.trim().is_empty() => {
-                return Err(Fatal::usage("--file needs a path, or - for stdin"))
+                return Err(Error::usage("--file needs a path, or - for stdin"))
             }
             Some(path) => Source::File(path.clone()),
             None => Source::Mongo,
         };
         let window = match (&args.date, &args.from, &args.to) {
             (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                return Err(Fatal::usage("give either --date or --from/--to, not both"))
+                return Err(Error::usage("give either --date or --from/--to, not both"))
             }
             (Some(date), None, None) => {
-                let date = window::parse_date(date).map_err(|e| usage("--date", e))?;
-                WindowChoice::Fixed(zone.day(date).map_err(|e| usage("--date", e))?)
+                WindowChoice::Fixed(zone.day(window::parse_date(date).map_err(bad("--date"))?))
             }
-            (None, None, Some(_)) => return Err(Fatal::usage("--to needs --from")),
+            (None, None, Some(_)) => return Err(Error::usage("--to needs --from")),
             (None, Some(from), to) => {
-                let from = window::parse_bound(from, zone).map_err(|e| usage("--from", e))?;
+                let from = window::parse_bound(from, zone).map_err(bad("--from"))?;
                 let to = match to {
-                    Some(to) => window::parse_bound(to, zone).map_err(|e| usage("--to", e))?,
-                    None => zone
-                        .start_of(zone.date_of(env.now).map_err(|e| usage("--from", e))?)
-                        .map_err(|e| usage("--from", e))?,
+                    Some(to) => window::parse_bound(to, zone).map_err(bad("--to"))?,
+                    None => zone.start_of(zone.date_of(env.now)),
                 };
                 if to < from {
-                    return Err(Fatal::usage(format!(
+                    return Err(Error::usage(format!(
                         "--to ({}) is before --from ({})",
                         timestamps::display(to),
                         timestamps::display(from)
@@ -186,7 +199,7 @@ impl IngestConfig {
                 Source::File(_) | Source::Failures => WindowChoice::Everything,
                 Source::Mongo => {
                     if args.max_days == 0 {
-                        return Err(Fatal::usage("--max-days must be at least 1"));
+                        return Err(Error::usage("--max-days must be at least 1"));
                     }
                     WindowChoice::CatchUp {
                         lookback_hours: args.lookback_hours,
@@ -200,27 +213,327 @@ impl IngestConfig {
             window,
             source,
             dry_run: args.dry_run,
-            batch_size: args.batch_size,
+            batch_size,
         })
     }
 
     /// `ses-report retry`: every unresolved failure, with ingest's accounting.
-    pub fn retry(
-        env: Environment,
-        dry_run: bool,
-        batch_size: usize,
-    ) -> Result<IngestConfig, Fatal> {
-        if batch_size == 0 || batch_size > MAX_BATCH_SIZE {
-            return Err(Fatal::usage(format!(
-                "--batch-size must be between 1 and {MAX_BATCH_SIZE}"
-            )));
-        }
+    pub fn retry(args: &RetryArgs, env: Environment) -> Result<IngestConfig> {
         Ok(IngestConfig {
             env,
             window: WindowChoice::Everything,
             source: Source::Failures,
-            dry_run,
-            batch_size,
+            dry_run: args.dry_run,
+            batch_size: batch_size(args.batch_size)?,
+        })
+    }
+}
+
+fn batch_size(n: usize) -> Result<usize> {
+    if n == 0 || n > MAX_BATCH_SIZE {
+        return Err(Error::usage(format!(
+            "--batch-size must be between 1 and {MAX_BATCH_SIZE}"
+        )));
+    }
+    Ok(n)
+}
+
+/// A usage error for `flag` from a bound that cannot be read.
+fn bad(flag: &'static str) -> impl Fn(BoundError) -> Error {
+    move |e| Error::usage(format!("{flag}: {e}"))
+}
+
+fn zone_option(tz: &str) -> Result<Zone> {
+    Zone::named(tz).map_err(|e| Error::usage(format!("--tz: {e}")))
+}
+
+/// One of a fixed set of option values, or a usage error listing them.
+fn choice<T: Copy>(flag: &str, text: &str, options: &[(&str, T)]) -> Result<T> {
+    options
+        .iter()
+        .find(|(name, _)| *name == text)
+        .map(|(_, value)| *value)
+        .ok_or_else(|| {
+            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+            Error::usage(format!("{flag} {text:?}: want {}", names.join(", ")))
+        })
+}
+
+const CSV_OR_JSON: [(&str, Format); 2] = [("csv", Format::Csv), ("json", Format::Json)];
+
+/// The whole days a reading command covers, `[first, end)`, in `zone`.
+#[derive(Clone, Debug)]
+pub struct Days {
+    pub zone: Zone,
+    pub first: Date,
+    pub end: Date,
+}
+
+impl Days {
+    /// `--date`, `--from`/`--to` (instants are widened to the days that contain them), or by
+    /// default the `default_days` full days before today.
+    fn from_options(
+        date: &Option<String>,
+        from: &Option<String>,
+        to: &Option<String>,
+        tz: &Option<String>,
+        env: &Environment,
+        default_days: i64,
+    ) -> Result<Days> {
+        let zone = match tz {
+            Some(tz) => zone_option(tz)?,
+            None => env.zone.clone(),
+        };
+        let today = zone.date_of(env.now);
+        let (first, end) = match (date, from, to) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                return Err(Error::usage("give either --date or --from/--to, not both"))
+            }
+            (Some(date), None, None) => {
+                let d = window::parse_date(date).map_err(bad("--date"))?;
+                let next = d
+                    .next_day()
+                    .ok_or_else(|| Error::usage("--date is out of range"))?;
+                (d, next)
+            }
+            (None, None, Some(_)) => return Err(Error::usage("--to needs --from")),
+            (None, Some(from), to) => {
+                let from = window::parse_bound(from, &zone).map_err(bad("--from"))?;
+                let first = zone.date_of(from);
+                let end = match to {
+                    None => today,
+                    Some(to) => {
+                        let to = window::parse_bound(to, &zone).map_err(bad("--to"))?;
+                        let day = zone.date_of(to);
+                        if zone.start_of(day) == to {
+                            day
+                        } else {
+                            day.next_day().unwrap_or(day)
+                        }
+                    }
+                };
+                if end < first {
+                    return Err(Error::usage("--to is before --from"));
+                }
+                (first, end)
+            }
+            (None, None, None) => (today - time::Duration::days(default_days), today),
+        };
+        Ok(Days { zone, first, end })
+    }
+
+    /// How reports name the period: `2026-11-27 (UTC)` or `2026-11-01 to 2026-11-27 (UTC)`.
+    pub fn period(&self) -> String {
+        let last = self.end.previous_day().unwrap_or(self.end);
+        if last <= self.first {
+            format!("{} ({})", self.first, self.zone.name())
+        } else {
+            format!("{} to {last} ({})", self.first, self.zone.name())
+        }
+    }
+}
+
+/// `ses-report rollup`.
+#[derive(Clone, Debug)]
+pub struct RollupConfig {
+    pub env: Environment,
+    pub days: Days,
+}
+
+impl RollupConfig {
+    pub fn new(args: &RollupArgs, env: Environment) -> Result<RollupConfig> {
+        if args.date.is_none() && args.from.is_none() {
+            return Err(Error::usage("rollup needs --date or --from"));
+        }
+        let days = Days::from_options(&args.date, &args.from, &args.to, &args.tz, &env, 0)?;
+        Ok(RollupConfig { env, days })
+    }
+}
+
+/// `ses-report stats`.
+#[derive(Clone, Debug)]
+pub struct StatsConfig {
+    pub env: Environment,
+    pub days: Days,
+    pub by: Vec<GroupBy>,
+    pub format: Format,
+    pub min_volume: u64,
+    /// `--check`: the least verdict that makes the command print and fail.
+    pub check: Option<Verdict>,
+}
+
+impl StatsConfig {
+    pub fn new(args: &StatsArgs, env: Environment) -> Result<StatsConfig> {
+        let days = Days::from_options(&args.date, &args.from, &args.to, &args.tz, &env, 7)?;
+        let by = args
+            .by
+            .iter()
+            .map(|b| choice("--by", b, &GroupBy::OPTIONS))
+            .collect::<Result<_>>()?;
+        let format = match &args.format {
+            Some(f) => choice(
+                "--format",
+                f,
+                &[
+                    ("table", Format::Table),
+                    ("csv", Format::Csv),
+                    ("json", Format::Json),
+                ],
+            )?,
+            None if std::io::stdout().is_terminal() => Format::Table,
+            None => Format::Csv,
+        };
+        let fail_on = choice(
+            "--fail-on",
+            &args.fail_on,
+            &[
+                ("critical", Verdict::Critical),
+                ("warning", Verdict::Warning),
+            ],
+        )?;
+        Ok(StatsConfig {
+            env,
+            days,
+            by,
+            format,
+            min_volume: args.min_volume,
+            check: args.check.then_some(fail_on),
+        })
+    }
+}
+
+/// `ses-report suppressions`.
+#[derive(Clone, Debug)]
+pub struct SuppressionsConfig {
+    pub env: Environment,
+    pub format: Format,
+    /// Only evidence from this instant on (`None`: all of it).
+    pub since: Option<OffsetDateTime>,
+    pub rules: Rules,
+}
+
+impl SuppressionsConfig {
+    pub fn new(args: &SuppressionsArgs, env: Environment) -> Result<SuppressionsConfig> {
+        let format = choice("--format", &args.format, &CSV_OR_JSON)?;
+        let since = match &args.since {
+            Some(s) => Some(window::parse_bound(s, &env.zone).map_err(bad("--since"))?),
+            None => None,
+        };
+        let rules = Rules {
+            include_ses_suppressed: args.include_ses_suppressed,
+            soft_limit: args.soft_limit,
+            soft_window: time::Duration::days(args.soft_window_days as i64),
+            now: env.now,
+        };
+        Ok(SuppressionsConfig {
+            env,
+            format,
+            since,
+            rules,
+        })
+    }
+}
+
+/// `ses-report report --html FILE`.
+#[derive(Clone, Debug)]
+pub struct ReportConfig {
+    pub env: Environment,
+    pub days: Days,
+    pub html: String,
+    pub min_volume: u64,
+}
+
+impl ReportConfig {
+    pub fn new(args: &ReportArgs, env: Environment) -> Result<ReportConfig> {
+        if args.html.trim().is_empty() {
+            return Err(Error::usage("--html needs a file name"));
+        }
+        let days = Days::from_options(&args.date, &args.from, &args.to, &args.tz, &env, 7)?;
+        Ok(ReportConfig {
+            env,
+            days,
+            html: args.html.clone(),
+            min_volume: args.min_volume,
+        })
+    }
+}
+
+/// `ses-report failures`.
+#[derive(Clone, Debug)]
+pub struct FailuresConfig {
+    pub env: Environment,
+    pub format: Format,
+    pub all: bool,
+    pub documents: bool,
+}
+
+impl FailuresConfig {
+    pub fn new(args: &FailuresArgs, env: Environment) -> Result<FailuresConfig> {
+        Ok(FailuresConfig {
+            format: choice("--format", &args.format, &CSV_OR_JSON)?,
+            env,
+            all: args.all,
+            documents: args.documents,
+        })
+    }
+}
+
+/// `ses-report prune`.
+#[derive(Clone, Debug)]
+pub struct PruneConfig {
+    pub env: Environment,
+    /// Details of events before this instant go.
+    pub cutoff: OffsetDateTime,
+    pub batch: u64,
+    pub dry_run: bool,
+}
+
+impl PruneConfig {
+    pub fn new(args: &PruneArgs, env: Environment) -> Result<PruneConfig> {
+        if args.older_than == 0 {
+            return Err(Error::usage("--older-than must be at least 1 day"));
+        }
+        if args.batch == 0 {
+            return Err(Error::usage("--batch must be at least 1"));
+        }
+        Ok(PruneConfig {
+            cutoff: env.now - time::Duration::days(args.older_than as i64),
+            env,
+            batch: args.batch,
+            dry_run: args.dry_run,
+        })
+    }
+}
+
+/// The checked configuration of the command to run.
+#[derive(Clone, Debug)]
+pub enum Config {
+    Migrate(Environment),
+    Ingest(IngestConfig),
+    Rollup(RollupConfig),
+    Stats(StatsConfig),
+    Suppressions(SuppressionsConfig),
+    Report(ReportConfig),
+    Failures(FailuresConfig),
+    Prune(PruneConfig),
+}
+
+impl Config {
+    /// The command's configuration: the environment first (a broken setting names its
+    /// variable), then the command's own options.
+    pub fn new(cli: &Cli, env: Environment) -> Result<Config> {
+        Ok(match &cli.command {
+            Command::Migrate(_) => Config::Migrate(env),
+            Command::Ingest(args) => Config::Ingest(IngestConfig::new(args, env)?),
+            Command::Retry(args) => Config::Ingest(IngestConfig::retry(args, env)?),
+            Command::Rollup(args) => Config::Rollup(RollupConfig::new(args, env)?),
+            Command::Stats(args) => Config::Stats(StatsConfig::new(args, env)?),
+            Command::Suppressions(args) => {
+                Config::Suppressions(SuppressionsConfig::new(args, env)?)
+            }
+            Command::Report(args) => Config::Report(ReportConfig::new(args, env)?),
+            Command::Failures(args) => Config::Failures(FailuresConfig::new(args, env)?),
+            Command::Prune(args) => Config::Prune(PruneConfig::new(args, env)?),
         })
     }
 }
@@ -231,7 +544,7 @@ mod tests {
     use std::collections::HashMap;
     use time::macros::datetime;
 
-    fn env_with(vars: &[(&str, &str)]) -> Result<Environment, Fatal> {
+    fn env_with(vars: &[(&str, &str)]) -> Result<Environment> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -1,11 +1,14 @@
-//! The program's two kinds of failure and its exit codes.
+//! The errors that end a command, and the exit codes they map to.
 //!
-//! A `Fatal` stops the run (bad configuration, a server that is down, an unmigrated schema): it
-//! carries one message that says what to fix. Per-record problems are not errors here: they are
-//! `ses::RecordError`s, counted and kept, and the run goes on. `Exit` is the documented mapping
-//! to process exit codes.
+//! An `Error` stops the command: its variant says how it is handled (usage errors exit 2, a
+//! held lock 4, a stop signal 130, the rest 1; MySQL errors know whether retrying can help), and
+//! its message says what to fix, naming the variable, the server or the file. Per-record problems
+//! are not errors here: they are `domain::ses::RecordError`s, counted and kept, and the run goes
+//! on. `Exit` is the documented mapping to process exit codes.
 
 use std::fmt;
+
+use crate::redact;
 
 /// Process exit codes, as documented in `--help` and the README.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,57 +37,239 @@ impl Exit {
     }
 }
 
-/// An error that ends the run, with the context that led to it.
-#[derive(Debug)]
-pub struct Fatal {
-    message: String,
-    exit: Exit,
+/// Which server a connection error is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Server {
+    MySql,
+    Mongo,
 }
 
-impl Fatal {
-    pub fn new(message: impl Into<String>) -> Fatal {
-        Fatal {
-            message: message.into(),
-            exit: Exit::Fatal,
+impl Server {
+    fn variable(self) -> &'static str {
+        match self {
+            Server::MySql => "SES_REPORT_MYSQL_URL",
+            Server::Mongo => "SES_REPORT_MONGO_URL",
         }
     }
 
-    pub fn usage(message: impl Into<String>) -> Fatal {
-        Fatal {
-            message: message.into(),
-            exit: Exit::Usage,
+    fn name(self) -> &'static str {
+        match self {
+            Server::MySql => "MySQL",
+            Server::Mongo => "MongoDB",
+        }
+    }
+}
+
+/// An error that ends the command.
+#[derive(Debug)]
+pub enum Error {
+    /// The command line is wrong (exit 2); the message names the option.
+    Usage(String),
+    /// A setting from the environment is wrong.
+    Config {
+        variable: &'static str,
+        problem: String,
+    },
+    /// A server cannot be reached or used. `target` is its redacted URL.
+    Unreachable {
+        server: Server,
+        target: String,
+        detail: String,
+    },
+    /// MySQL failed while doing something. Kept whole so that callers can tell a lost
+    /// connection, deadlock or lock wait timeout (retryable) from a problem with the data.
+    MySql { doing: String, source: mysql::Error },
+    /// Reading the Mongo source failed for good (after its retries).
+    Mongo { detail: String },
+    /// The database's schema is older than this binary's.
+    Schema {
+        database: String,
+        found: u32,
+        needed: u32,
+    },
+    /// Another ingest holds the lock on the database (exit 4).
+    Locked { database: String, lock: String },
+    /// SIGTERM or SIGINT asked the run to stop (exit 130).
+    Interrupted { signal: &'static str },
+    /// A local file or system call failed.
+    Io {
+        doing: String,
+        source: std::io::Error,
+    },
+    /// What was being done when `source` happened (the exit code is the source's).
+    Context { doing: String, source: Box<Error> },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn usage(message: impl Into<String>) -> Error {
+        Error::Usage(message.into())
+    }
+
+    pub fn config(variable: &'static str, problem: impl Into<String>) -> Error {
+        Error::Config {
+            variable,
+            problem: problem.into(),
         }
     }
 
-    pub fn interrupted(message: impl Into<String>) -> Fatal {
-        Fatal {
-            message: message.into(),
-            exit: Exit::Interrupted,
+    pub fn mysql(doing: impl Into<String>, source: mysql::Error) -> Error {
+        Error::MySql {
+            doing: doing.into(),
+            source,
         }
     }
 
-    pub fn locked(message: impl Into<String>) -> Fatal {
-        Fatal {
-            message: message.into(),
-            exit: Exit::Locked,
+    pub fn io(doing: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io {
+            doing: doing.into(),
+            source,
+        }
+    }
+
+    /// Prefixes what was being done when the error happened.
+    pub fn context(self, doing: impl Into<String>) -> Error {
+        Error::Context {
+            doing: doing.into(),
+            source: Box::new(self),
         }
     }
 
     pub fn exit(&self) -> Exit {
-        self.exit
+        match self {
+            Error::Usage(_) => Exit::Usage,
+            Error::Locked { .. } => Exit::Locked,
+            Error::Interrupted { .. } => Exit::Interrupted,
+            Error::Context { source, .. } => source.exit(),
+            _ => Exit::Fatal,
+        }
     }
 
-    /// Prefixes what was being done when the error happened.
-    pub fn context(self, what: impl fmt::Display) -> Fatal {
-        Fatal {
-            message: format!("{what}: {}", self.message),
-            exit: self.exit,
+    /// Whether doing the same again on a new connection can succeed: MySQL lost, restarting,
+    /// out of connections, a deadlock or a lock wait timeout.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::MySql { source, .. } => is_retryable_mysql(source),
+            Error::Context { source, .. } => source.is_retryable(),
+            _ => false,
         }
     }
 }
 
-impl fmt::Display for Fatal {
+/// Errors that mean the connection or server is gone (or briefly unable), as opposed to a
+/// problem with the data of one event.
+pub fn is_retryable_mysql(e: &mysql::Error) -> bool {
+    match e {
+        mysql::Error::MySqlError(server) => matches!(
+            server.code,
+            // shutdown in progress, connection killed, lock wait timeout, deadlock,
+            // server gone away / lost (reported by some proxies), too many connections
+            1053 | 1927 | 1205 | 1213 | 2006 | 2013 | 1040
+        ),
+        mysql::Error::IoError(_) | mysql::Error::CodecError(_) | mysql::Error::DriverError(_) => {
+            true
+        }
+        _ => false,
+    }
+}
+
+impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        match self {
+            Error::Usage(message) => f.write_str(message),
+            Error::Config { variable, problem } => write!(f, "{variable}: {problem}"),
+            Error::Unreachable {
+                server,
+                target,
+                detail,
+            } => write!(
+                f,
+                "cannot connect to {} at {target}: {} (is the server up? check {})",
+                server.name(),
+                redact::scrub(detail),
+                server.variable()
+            ),
+            Error::MySql { doing, source } => write!(
+                f,
+                "MySQL failed while {doing}: {}",
+                redact::scrub(&source.to_string())
+            ),
+            Error::Mongo { detail } => f.write_str(&redact::scrub(detail)),
+            Error::Schema {
+                database,
+                found,
+                needed,
+            } => write!(
+                f,
+                "database {database} is at schema version {found}, this ses-report needs {needed}: run `ses-report migrate` first"
+            ),
+            Error::Locked { database, lock } => write!(
+                f,
+                "another ingest is running on database {database} (it holds the MySQL lock {lock}); nothing done"
+            ),
+            Error::Interrupted { signal } => write!(
+                f,
+                "stopped by {signal} after the batch in flight; a rerun of the same window finishes it"
+            ),
+            Error::Io { doing, source } => write!(f, "{doing}: {source}"),
+            Error::Context { doing, source } => write!(f, "{doing}: {source}"),
+        }
+    }
+}
+
+/// The whole chain is in `Display` (printed once, at the edge), so no `source()` is reported:
+/// a chain printer would otherwise repeat each cause.
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(code: u16) -> mysql::Error {
+        mysql::Error::MySqlError(mysql::MySqlError {
+            state: "HY000".into(),
+            message: String::new(),
+            code,
+        })
+    }
+
+    #[test]
+    fn exit_codes_follow_the_variant_through_context() {
+        assert_eq!(Error::usage("x").exit(), Exit::Usage);
+        let locked = Error::Locked {
+            database: "d".into(),
+            lock: "l".into(),
+        };
+        assert_eq!(locked.context("taking the lock").exit(), Exit::Locked);
+        assert_eq!(
+            Error::Interrupted { signal: "SIGTERM" }.exit(),
+            Exit::Interrupted
+        );
+        assert_eq!(Error::config("SES_REPORT_TZ", "x").exit(), Exit::Fatal);
+    }
+
+    #[test]
+    fn lost_connections_and_deadlocks_are_retryable_data_errors_are_not() {
+        assert!(Error::mysql("x", server(1927)).is_retryable());
+        assert!(Error::mysql("x", server(1213))
+            .context("recomputing rollups")
+            .is_retryable());
+        assert!(!Error::mysql("x", server(1062)).is_retryable());
+        assert!(!Error::mysql("x", server(1644)).is_retryable());
+        assert!(!Error::usage("x").is_retryable());
+    }
+
+    #[test]
+    fn messages_name_the_variable_and_hide_passwords() {
+        redact::register_url("mysql://u:sekret-pw@h/d");
+        let e = Error::Unreachable {
+            server: Server::MySql,
+            target: redact::url("mysql://u:sekret-pw@h/d"),
+            detail: "refused for sekret-pw".into(),
+        };
+        let text = e.to_string();
+        assert!(text.contains("SES_REPORT_MYSQL_URL"), "{text}");
+        assert!(!text.contains("sekret-pw"), "{text}");
     }
 }

@@ -1,35 +1,39 @@
 //! ses-report: turns Amazon SES email events stored in MongoDB into MySQL deliverability and
 //! engagement reports.
 //!
-//! `main` only maps `run` to an exit code. Pure logic (parsing, accounting, windows, timestamps)
-//! lives in modules without I/O; `store` and `source` are the thin layers over MySQL and MongoDB.
+//! The rooms (ARCHITECTURE.md draws the data's way through them): `cli` parses and `config`
+//! checks, before anything connects; `domain` is pure (SES records, event kinds, accounting,
+//! users, windows, zones); `source` reads notifications (Mongo, files, kept failures); `store` is
+//! the only room that speaks SQL; `ingest` runs a window through them; `reports` and
+//! `maintenance` answer the reading and housekeeping commands. `main` only maps `run` to an exit
+//! code. Nothing here is public API but `main_with_args` and what the fuzz target drives.
 
-pub mod accounting;
-pub mod cli;
-pub mod config;
-pub mod error;
-pub mod fixtures;
-pub mod html;
-pub mod ingest;
-pub mod maintenance;
-pub mod redact;
-pub mod reports;
-pub mod rollup;
-pub mod ses;
-pub mod source;
-pub mod stats;
-pub mod store;
-pub mod suppression;
-pub mod timestamps;
-pub mod window;
+mod cli;
+mod config;
+mod domain;
+mod error;
+mod ingest;
+mod maintenance;
+mod redact;
+mod reports;
+mod source;
+mod store;
+
+/// The entry points the fuzz target drives: reading stored notifications, as `ingest` does.
+pub mod fuzzing {
+    pub use crate::domain::ses::interpret;
+    pub use crate::source::file::FileSource;
+    pub use crate::source::RecordSource;
+}
 
 use std::io::Write;
 
 use argh::FromArgs;
 
-use crate::cli::{Cli, Command};
-use crate::config::{Environment, IngestConfig};
-use crate::error::{Exit, Fatal};
+use crate::cli::Cli;
+use crate::config::{Config, Environment};
+use crate::domain::timestamps;
+use crate::error::{Exit, Result};
 
 /// Parses the command line, runs the subcommand and returns the exit code.
 pub fn main_with_args(args: &[String]) -> Exit {
@@ -57,38 +61,34 @@ pub fn main_with_args(args: &[String]) -> Exit {
     };
     match run(&cli) {
         Ok(exit) => exit,
-        Err(fatal) => {
-            log::error!("{}", fatal);
-            fatal.exit()
+        Err(error) => {
+            log::error!("{error}");
+            error.exit()
         }
     }
 }
 
-pub fn run(cli: &Cli) -> Result<Exit, Fatal> {
-    let env = Environment::from_process()?;
-    match &cli.command {
-        Command::Migrate(_) => {
-            let applied = store::migrate(&env)?;
+/// Checks the whole configuration, then runs the command.
+fn run(cli: &Cli) -> Result<Exit> {
+    let config = Config::new(cli, Environment::from_process()?)?;
+    match &config {
+        Config::Migrate(env) => {
+            let applied = store::migrations::migrate(env)?;
+            let version = store::migrations::schema_version();
             if applied.is_empty() {
-                println!("schema is up to date (version {})", store::schema_version());
+                println!("schema is up to date (version {version})");
             } else {
-                println!(
-                    "applied schema versions {applied:?}; now at version {}",
-                    store::schema_version()
-                );
+                println!("applied schema versions {applied:?}; now at version {version}");
             }
             Ok(Exit::Done)
         }
-        Command::Ingest(args) => ingest::run(&IngestConfig::new(args, env)?),
-        Command::Rollup(args) => reports::run_rollup(args, &env),
-        Command::Stats(args) => reports::run_stats(args, &env),
-        Command::Suppressions(args) => reports::run_suppressions(args, &env),
-        Command::Report(args) => reports::run_report(args, &env),
-        Command::Retry(args) => {
-            ingest::run(&IngestConfig::retry(env, args.dry_run, args.batch_size)?)
-        }
-        Command::Failures(args) => maintenance::run_failures(args, &env),
-        Command::Prune(args) => maintenance::run_prune(args, &env),
+        Config::Ingest(c) => ingest::run(c),
+        Config::Rollup(c) => reports::run_rollup(c),
+        Config::Stats(c) => reports::run_stats(c),
+        Config::Suppressions(c) => reports::run_suppressions(c),
+        Config::Report(c) => reports::run_report(c),
+        Config::Failures(c) => maintenance::run_failures(c),
+        Config::Prune(c) => maintenance::run_prune(c),
     }
 }
 

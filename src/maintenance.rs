@@ -1,22 +1,21 @@
 //! `ses-report failures` (what could not be applied) and `ses-report prune` (retention).
 
 use serde_json::json;
-use time::Duration;
 
-use crate::cli::{FailuresArgs, PruneArgs};
-use crate::config::Environment;
-use crate::error::{Exit, Fatal};
-use crate::store::{self, SqlContext};
-use crate::timestamps;
+use crate::config::{FailuresConfig, PruneConfig};
+use crate::domain::timestamps;
+use crate::error::{Exit, Result};
+use crate::reports::stats::Format;
+use crate::store::{failures, retention, Session};
 
-pub fn run_failures(args: &FailuresArgs, env: &Environment) -> Result<Exit, Fatal> {
-    let (mut conn, database) = store::connect(env)?;
-    store::check_schema(&mut conn, &database)?;
-    let rows =
-        store::failure_rows(&mut conn, args.all).sql_context("reading aws_report_failures")?;
+pub fn run_failures(config: &FailuresConfig) -> Result<Exit> {
+    let mut session = Session::open(&config.env)?;
+    let rows = session.retrying("reading aws_report_failures", |conn| {
+        failures::failure_rows(conn, config.all)
+    })?;
     let time = |t: Option<time::OffsetDateTime>| t.map(timestamps::display).unwrap_or_default();
-    match args.format.as_str() {
-        "json" => {
+    match config.format {
+        Format::Json => {
             let list: Vec<serde_json::Value> = rows
                 .iter()
                 .map(|r| {
@@ -26,7 +25,7 @@ pub fn run_failures(args: &FailuresArgs, env: &Environment) -> Result<Exit, Fata
                         "last_failed_at": time(r.last_failed_at),
                         "resolved_at": r.resolved_at.map(timestamps::display),
                     });
-                    if args.documents {
+                    if config.documents {
                         row["document"] = json!(r.document);
                     }
                     row
@@ -37,9 +36,9 @@ pub fn run_failures(args: &FailuresArgs, env: &Environment) -> Result<Exit, Fata
                 serde_json::to_string_pretty(&list).unwrap_or_default()
             );
         }
-        "csv" => {
+        Format::Csv | Format::Table => {
             let mut header = "id,notification_id,source,error,attempts,first_failed_at,last_failed_at,resolved_at".to_string();
-            if args.documents {
+            if config.documents {
                 header.push_str(",document");
             }
             println!("{header}");
@@ -54,43 +53,27 @@ pub fn run_failures(args: &FailuresArgs, env: &Environment) -> Result<Exit, Fata
                     time(r.last_failed_at),
                     time(r.resolved_at),
                 ];
-                if args.documents {
+                if config.documents {
                     cells.push(r.document.clone());
                 }
-                let cells: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+                let cells: Vec<String> =
+                    cells.iter().map(|c| crate::reports::csv_cell(c)).collect();
                 println!("{}", cells.join(","));
             }
-        }
-        other => {
-            return Err(Fatal::usage(format!(
-                "--format {other:?}: want csv or json"
-            )))
         }
     }
     Ok(Exit::Done)
 }
 
-fn csv_cell(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
-
-pub fn run_prune(args: &PruneArgs, env: &Environment) -> Result<Exit, Fatal> {
-    if args.older_than == 0 {
-        return Err(Fatal::usage("--older-than must be at least 1 day"));
-    }
-    if args.batch == 0 {
-        return Err(Fatal::usage("--batch must be at least 1"));
-    }
-    let (mut conn, database) = store::connect(env)?;
-    store::check_schema(&mut conn, &database)?;
-    let cutoff = env.now - Duration::days(args.older_than as i64);
-    let pruned =
-        store::prune(&mut conn, cutoff, args.batch, args.dry_run).sql_context("pruning")?;
-    let verb = if args.dry_run {
+pub fn run_prune(config: &PruneConfig) -> Result<Exit> {
+    let mut session = Session::open(&config.env)?;
+    let cutoff = config.cutoff;
+    // Each delete is its own small statement: repeating the whole prune after a lost connection
+    // deletes what is left.
+    let pruned = session.retrying("pruning", |conn| {
+        retention::prune(conn, cutoff, config.batch, config.dry_run)
+    })?;
+    let verb = if config.dry_run {
         "would delete"
     } else {
         "deleted"

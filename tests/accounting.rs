@@ -162,7 +162,7 @@ fn earliest_times_and_counts_do_not_depend_on_order_or_reruns() {
 
 /// A deterministic shuffle (no rand dependency needed for one permutation).
 fn shuffled(mut items: Vec<Value>, seed: u64) -> Vec<Value> {
-    let mut rng = ses_report::fixtures::Rng::new(seed);
+    let mut rng = ses_fixtures::Rng::new(seed);
     for i in (1..items.len()).rev() {
         let j = rng.below(i as u64 + 1) as usize;
         items.swap(i, j);

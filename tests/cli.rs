@@ -45,6 +45,43 @@ fn usage_errors_exit_2() {
     }
 }
 
+/// Every command checks its options before it connects: a usage error is exit 2 at once, even
+/// with both servers unreachable (a black-holed port would otherwise cost the connect timeout).
+#[test]
+fn each_commands_bad_option_exits_2_with_both_servers_down() {
+    let env = TestEnv::unmigrated("usage_offline");
+    let cases: [&[&str]; 14] = [
+        &["ingest", "--batch-size", "0"],
+        &["ingest", "--from", "2026-11-27", "--to", "2026-11-01"],
+        &["retry", "--batch-size", "0"],
+        &["rollup"],
+        &["rollup", "--date", "yesterday"],
+        &["stats", "--format", "xml"],
+        &["stats", "--by", "planet"],
+        &["stats", "--check", "--fail-on", "panic"],
+        &["stats", "--tz", "Mars/Olympus"],
+        &["suppressions", "--format", "xml"],
+        &["suppressions", "--since", "last week"],
+        &["report", "--html", "r.html", "--to", "2026-11-27"],
+        &["failures", "--format", "xml"],
+        &["prune", "--older-than", "0"],
+    ];
+    for args in cases {
+        let mut cmd = env.command(args);
+        cmd.env("SES_REPORT_MYSQL_URL", "mysql://root@127.0.0.1:1/offline")
+            .env("SES_REPORT_MONGO_URL", "mongodb://127.0.0.1:1");
+        let started = Instant::now();
+        let run = env.run_command(cmd, args, None);
+        run.expect_code(2);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{args:?} took {:?}: it waited for a server\n{run}",
+            started.elapsed()
+        );
+        assert!(!run.stderr().is_empty(), "{args:?}: no message\n{run}");
+    }
+}
+
 #[test]
 fn migrate_is_idempotent_and_leaves_auth_users_alone() {
     let env = TestEnv::unmigrated("migrate");

@@ -285,7 +285,7 @@ fn kill_9_at_random_points_then_one_clean_run_gives_the_clean_tables() {
     let env = TestEnv::new("kill9");
     env.execute(&users);
     env.insert(&docs);
-    let mut rng = ses_report::fixtures::Rng::new(9);
+    let mut rng = ses_fixtures::Rng::new(9);
     let mut killed = 0;
     for _ in 0..30 {
         let mut child = spawn(

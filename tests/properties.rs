@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::util::TestEnv;
 
 fn day(seed: u64) -> Vec<Value> {
-    let plan = ses_report::fixtures::Plan {
+    let plan = ses_fixtures::Plan {
         notifications: 150,
         day: time::macros::date!(2026 - 11 - 27),
         seed,
@@ -16,7 +16,7 @@ fn day(seed: u64) -> Vec<Value> {
         malformed: 3,
     };
     let mut out = Vec::new();
-    ses_report::fixtures::generate(&plan, &mut out).unwrap();
+    ses_fixtures::generate(&plan, &mut out).unwrap();
     String::from_utf8(out)
         .unwrap()
         .lines()
@@ -45,7 +45,7 @@ proptest! {
         for i in extra_copies {
             messy_docs.push(docs[i % docs.len()].clone());
         }
-        let mut rng = ses_report::fixtures::Rng::new(shuffle);
+        let mut rng = ses_fixtures::Rng::new(shuffle);
         for i in (1..messy_docs.len()).rev() {
             messy_docs.swap(i, rng.below(i as u64 + 1) as usize);
         }

@@ -7,7 +7,24 @@ use serde_json::{json, Value};
 use crate::notifications::*;
 use crate::util::{repo_path, TestEnv};
 
-use ses_report::rollup::COUNTERS;
+/// The counter columns of `aws_report_daily`, as the schema and the JSON output name them.
+const COUNTERS: [&str; 15] = [
+    "sent",
+    "delivered",
+    "rejected",
+    "rendering_failures",
+    "delivery_delays",
+    "permanent_bounces",
+    "suppressed_bounces",
+    "transient_bounces",
+    "undetermined_bounces",
+    "complaints",
+    "unique_opens",
+    "total_opens",
+    "unique_clicks",
+    "total_clicks",
+    "unsubscribes",
+];
 
 /// The rollup table as (day, report_type, source, domain) -> counters.
 fn rollups(env: &TestEnv) -> BTreeMap<Vec<String>, Vec<u64>> {
@@ -80,7 +97,7 @@ fn expected_rollups(env: &TestEnv) -> BTreeMap<Vec<String>, Vec<u64>> {
 }
 
 fn generated_day(seed: u64) -> (Vec<Value>, String) {
-    let plan = ses_report::fixtures::Plan {
+    let plan = ses_fixtures::Plan {
         notifications: 1500,
         day: time::macros::date!(2026 - 11 - 20),
         seed,
@@ -89,14 +106,14 @@ fn generated_day(seed: u64) -> (Vec<Value>, String) {
         malformed: 0,
     };
     let mut out = Vec::new();
-    ses_report::fixtures::generate(&plan, &mut out).unwrap();
+    ses_fixtures::generate(&plan, &mut out).unwrap();
     let docs = String::from_utf8(out)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let mut users = Vec::new();
-    ses_report::fixtures::write_auth_users_sql(60, &mut users).unwrap();
+    ses_fixtures::write_auth_users_sql(60, &mut users).unwrap();
     (docs, String::from_utf8(users).unwrap())
 }
 

@@ -121,12 +121,12 @@ fn a_header_outranks_an_email_match_whichever_arrives_first() {
 fn more_addresses_than_the_user_cache_holds_all_resolve() {
     let env = TestEnv::new("user_cache_overflow");
     let mut sql = Vec::new();
-    ses_report::fixtures::write_auth_users_sql(30_000, &mut sql).unwrap();
+    ses_fixtures::write_auth_users_sql(30_000, &mut sql).unwrap();
     env.execute(&String::from_utf8(sql).unwrap());
     let docs: Vec<serde_json::Value> = (0..3)
         .map(|m| {
             let addresses: Vec<String> = (1 + m * 10_000..=(m + 1) * 10_000)
-                .map(ses_report::fixtures::user_email)
+                .map(ses_fixtures::user_email)
                 .collect();
             let refs: Vec<&str> = addresses.iter().map(String::as_str).collect();
             send(

@@ -1,0 +1,20 @@
+//! The domain: what SES events mean and how they are counted, with no I/O. Everything here is
+//! pure and unit-tested with plain values; the other rooms (`source`, `store`, `ingest`,
+//! `reports`) call into it and never the other way round.
+//!
+//! - `event_kind`: the ten event types and the one table that describes them.
+//! - `ses`: the SNS envelope and the SES record inside it, in both dialects, as `SesEvent`s.
+//! - `accounting`: which (notification, recipient) pairs are new, how summary rows merge.
+//! - `users`: the rule that links a recipient to a user account.
+//! - `run`: the counts and statuses of a run.
+//! - `window`, `zone`, `timestamps`: which instants a run reads, day boundaries in a zone, and
+//!   instants as SES, SNS and MySQL spell them.
+
+pub mod accounting;
+pub mod event_kind;
+pub mod run;
+pub mod ses;
+pub mod timestamps;
+pub mod users;
+pub mod window;
+pub mod zone;

@@ -1,0 +1,703 @@
+//! What a stored notification means: the SNS envelope, the SES record inside it, and the
+//! `SesEvent` the rest of the program works with.
+//!
+//! Both SES dialects are read: event publishing (`eventType`, ten types) and classic identity
+//! notifications (`notificationType`: Bounce, Complaint, Delivery). Messages that are not events
+//! (subscription confirmations, the topic-validation text) are `Skip`s, not failures. Anything
+//! else that cannot become an event is a `RecordError` naming the record, so the caller can keep
+//! the document and carry on. No I/O here: every rule is unit-tested with plain JSON.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::domain::event_kind::{EventKind, RecipientsField};
+use crate::domain::timestamps::{self, TimestampError};
+
+/// Which SES mechanism published the record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// Configuration-set event publishing (`eventType`).
+    EventPublishing,
+    /// Classic per-identity feedback notifications (`notificationType`).
+    Classic,
+}
+
+/// `bounce.bounceType`, ranked so that the strongest seen for a recipient wins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BounceType {
+    Undetermined = 1,
+    Transient = 2,
+    Permanent = 3,
+}
+
+impl BounceType {
+    /// Unknown values fall back to `Undetermined`: SES may add types at any time.
+    pub fn from_ses(name: &str) -> BounceType {
+        match name {
+            "Permanent" => BounceType::Permanent,
+            "Transient" => BounceType::Transient,
+            _ => BounceType::Undetermined,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BounceType::Permanent => "Permanent",
+            BounceType::Transient => "Transient",
+            BounceType::Undetermined => "Undetermined",
+        }
+    }
+}
+
+/// One SES event, ready to apply: the unit of accounting.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SesEvent {
+    /// SNS `MessageId`, or a stable stand-in for records without an envelope.
+    pub notification_id: String,
+    /// The SNS `Timestamp` (absent for bare Firehose records).
+    pub published_at: Option<OffsetDateTime>,
+    pub kind: EventKind,
+    pub dialect: Dialect,
+    /// SES `mail.messageId`, shared by every event of one email.
+    pub message_id: String,
+    pub source: Option<String>,
+    pub subject: Option<String>,
+    /// `mail.destination[0]`, normalised: the address a `user_id` header speaks for.
+    pub first_destination: String,
+    /// A valid `user_id` mail header.
+    pub header_user_id: Option<u64>,
+    pub report_type: i32,
+    pub occurred_at: OffsetDateTime,
+    /// Normalised (trimmed, lower-cased), distinct, in the record's order.
+    pub recipients: Vec<String>,
+    pub feedback_id: Option<String>,
+    pub bounce_type: Option<BounceType>,
+    /// The event's own object (e.g. `bounce`) as JSON text.
+    pub other_info: String,
+    /// Things worth a log line that do not stop the event (ignored headers, truncations).
+    pub warnings: Vec<String>,
+}
+
+impl SesEvent {
+    /// The instant the window filter compares: when SNS published it, or for bare records
+    /// the event's own time.
+    pub fn window_time(&self) -> OffsetDateTime {
+        self.published_at.unwrap_or(self.occurred_at)
+    }
+}
+
+/// Why a message was read but is not an event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// `Type` is `SubscriptionConfirmation`, `UnsubscribeConfirmation`, ...
+    NotANotification(String),
+    /// "Successfully validated SNS topic for Amazon SES event publishing."
+    TopicValidation,
+    /// `{"notificationType": "AmazonSnsSubscriptionSucceeded"}`
+    SubscriptionSucceeded,
+}
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Skip::NotANotification(t) => write!(f, "SNS message of Type {t:?}, not a Notification"),
+            Skip::TopicValidation => f.write_str("SES topic-validation message"),
+            Skip::SubscriptionSucceeded => f.write_str("AmazonSnsSubscriptionSucceeded message"),
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Interpretation {
+    Event(Box<SesEvent>),
+    Skip(Skip),
+}
+
+/// A record that cannot be applied, with the id it is kept under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordError {
+    pub notification_id: String,
+    pub reason: String,
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "notification {}: {}", self.notification_id, self.reason)
+    }
+}
+
+/// Column widths of the report tables (characters); longer values are stored truncated.
+pub mod widths {
+    pub const MESSAGE_ID: usize = 255;
+    pub const ADDRESS: usize = 320;
+    pub const SUBJECT: usize = 998;
+    pub const FEEDBACK_ID: usize = 255;
+    pub const NOTIFICATION_ID: usize = 255;
+}
+
+/// The text SES posts once after a topic is subscribed for event publishing.
+const TOPIC_VALIDATION_PREFIX: &str = "Successfully validated SNS topic";
+
+/// A field of a stored envelope: absent (or null), present, or of the wrong type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Part<T> {
+    Absent,
+    Present(T),
+    /// Present with another type; names the type it has ("a number", ...).
+    WrongType(&'static str),
+}
+
+/// The SES record inside `Message`: JSON text as SNS sends it, or an already-parsed document.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MessageBody<'a> {
+    Text(Cow<'a, str>),
+    Record(Cow<'a, Value>),
+}
+
+/// The parts of an SNS envelope the job reads. Sources build it straight from their own
+/// storage (a JSON line, a BSON document) without converting the rest of the document.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Envelope<'a> {
+    pub message_id: Part<Cow<'a, str>>,
+    pub kind: Part<Cow<'a, str>>,
+    pub timestamp: Part<Result<OffsetDateTime, TimestampError>>,
+    pub message: Part<MessageBody<'a>>,
+}
+
+impl<'a> Envelope<'a> {
+    /// Reads the envelope fields of a JSON object (`Timestamp` may be a string or `{"$date": ...}`).
+    pub fn from_json(object: &'a Map<String, Value>) -> Envelope<'a> {
+        let text = |key: &str| match object.get(key) {
+            None | Some(Value::Null) => Part::Absent,
+            Some(Value::String(s)) => Part::Present(Cow::Borrowed(s.as_str())),
+            Some(other) => Part::WrongType(json_kind(other)),
+        };
+        Envelope {
+            message_id: text("MessageId"),
+            kind: text("Type"),
+            timestamp: match object.get("Timestamp") {
+                None | Some(Value::Null) => Part::Absent,
+                Some(value) => Part::Present(envelope_time(value)),
+            },
+            message: match object.get("Message") {
+                None | Some(Value::Null) => Part::Absent,
+                Some(Value::String(s)) => {
+                    Part::Present(MessageBody::Text(Cow::Borrowed(s.as_str())))
+                }
+                Some(v @ Value::Object(_)) => Part::Present(MessageBody::Record(Cow::Borrowed(v))),
+                Some(other) => Part::WrongType(json_kind(other)),
+            },
+        }
+    }
+
+    /// Whether a document with these fields is an envelope at all (else: a bare SES record).
+    pub fn is_envelope(&self) -> bool {
+        self.message != Part::Absent || self.kind != Part::Absent
+    }
+
+    /// The notification id, when the envelope has a usable one.
+    pub fn notification_id(&self) -> Option<String> {
+        match &self.message_id {
+            Part::Present(id) => notification_id_of(id),
+            _ => None,
+        }
+    }
+}
+
+/// An SNS MessageId as the tables keep it (trimmed, within its column), or `None` when blank.
+pub fn notification_id_of(raw: &str) -> Option<String> {
+    let id = raw.trim();
+    (!id.is_empty()).then(|| truncate(id, widths::NOTIFICATION_ID).0.into_owned())
+}
+
+/// Reads one stored document: an SNS envelope, or (Firehose exports) a bare SES record, in
+/// which case `fallback_id` becomes its notification id.
+pub fn interpret(document: &Value, fallback_id: &str) -> Result<Interpretation, RecordError> {
+    let fail = |reason: String| RecordError {
+        notification_id: fallback_id.to_string(),
+        reason,
+    };
+    let Some(object) = document.as_object() else {
+        return Err(fail(format!(
+            "document is {}, not an object",
+            json_kind(document)
+        )));
+    };
+    let envelope = Envelope::from_json(object);
+    if envelope.is_envelope() {
+        return interpret_envelope(&envelope, &|| fallback_id.to_string());
+    }
+    if object.contains_key("eventType")
+        || object.contains_key("notificationType")
+        || object.contains_key("mail")
+    {
+        return interpret_record(object, fallback_id, None).map_err(fail);
+    }
+    Err(fail(
+        "neither an SNS envelope (no Message) nor an SES record".into(),
+    ))
+}
+
+/// Reads an SNS envelope and the SES record in its `Message`. `fallback_id` names a record
+/// without a usable MessageId; it is called only then (a stand-in id may cost a hash).
+pub fn interpret_envelope(
+    envelope: &Envelope<'_>,
+    fallback_id: &dyn Fn() -> String,
+) -> Result<Interpretation, RecordError> {
+    let fail = |id: &str, reason: String| RecordError {
+        notification_id: id.to_string(),
+        reason,
+    };
+    // MessageId comes first so that every later error names the notification.
+    let notification_id = match (envelope.notification_id(), &envelope.message_id) {
+        (Some(id), _) => id,
+        (None, Part::WrongType(kind)) => {
+            return Err(fail(
+                &fallback_id(),
+                format!("envelope MessageId is {kind}, not a string"),
+            ))
+        }
+        (None, _) => return Err(fail(&fallback_id(), "envelope has no MessageId".into())),
+    };
+    let id = notification_id.as_str();
+    match &envelope.kind {
+        Part::Absent => {}
+        Part::Present(t) if t == "Notification" => {}
+        Part::Present(t) => return Ok(Interpretation::Skip(Skip::NotANotification(t.to_string()))),
+        Part::WrongType(kind) => {
+            return Err(fail(id, format!("envelope Type is {kind}, not a string")))
+        }
+    }
+    let published_at = match &envelope.timestamp {
+        Part::Absent => return Err(fail(id, "envelope has no Timestamp".into())),
+        Part::WrongType(kind) => return Err(fail(id, format!("envelope Timestamp is {kind}"))),
+        Part::Present(time) => time
+            .clone()
+            .and_then(timestamps::check_storable)
+            .map_err(|e| fail(id, format!("envelope Timestamp: {e}")))?,
+    };
+    let parsed;
+    let record = match &envelope.message {
+        Part::Present(MessageBody::Text(text)) => {
+            let text = text.trim();
+            if text.starts_with(TOPIC_VALIDATION_PREFIX) {
+                return Ok(Interpretation::Skip(Skip::TopicValidation));
+            }
+            if let Some(event) = fast::interpret_text(text, id, Some(published_at)) {
+                return Ok(event);
+            }
+            parsed = serde_json::from_str::<Value>(text)
+                .map_err(|e| fail(id, format!("Message is not JSON: {e}")))?;
+            match parsed.as_object() {
+                Some(record) => record,
+                None => {
+                    return Err(fail(
+                        id,
+                        format!("Message is JSON {}, not an SES record", json_kind(&parsed)),
+                    ))
+                }
+            }
+        }
+        Part::Present(MessageBody::Record(value)) => match value.as_object() {
+            Some(record) => record,
+            None => {
+                return Err(fail(
+                    id,
+                    format!("Message is {}, not an SES record", json_kind(value)),
+                ))
+            }
+        },
+        Part::Absent => return Err(fail(id, "envelope has no Message".into())),
+        Part::WrongType(kind) => {
+            return Err(fail(id, format!("Message is {kind}, not an SES record")))
+        }
+    };
+    interpret_record(record, id, Some(published_at)).map_err(|r| fail(id, r))
+}
+
+/// Accepts the SNS string form, or a BSON date in extended JSON (`{"$date": ...}`).
+pub fn envelope_time(value: &Value) -> Result<OffsetDateTime, TimestampError> {
+    match value {
+        Value::String(text) => timestamps::parse(text),
+        Value::Object(o) => match o.get("$date") {
+            Some(Value::String(text)) => timestamps::parse(text),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .and_then(timestamps::from_unix_millis)
+                .ok_or_else(|| TimestampError::BadDate {
+                    detail: format!("date {n} is out of range"),
+                }),
+            Some(Value::Object(long)) => long
+                .get("$numberLong")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<i64>().ok())
+                .and_then(timestamps::from_unix_millis)
+                .ok_or_else(|| TimestampError::BadDate {
+                    detail: "unreadable $date".to_string(),
+                }),
+            _ => Err(TimestampError::BadDate {
+                detail: "an object that is not a date".into(),
+            }),
+        },
+        other => Err(TimestampError::BadDate {
+            detail: format!("{} is not a date", json_kind(other)),
+        }),
+    }
+}
+
+fn interpret_record(
+    record: &Map<String, Value>,
+    notification_id: &str,
+    published_at: Option<OffsetDateTime>,
+) -> Result<Interpretation, String> {
+    let (kind, dialect) = match (record.get("eventType"), record.get("notificationType")) {
+        (Some(Value::String(t)), _) => match EventKind::from_ses_name(t) {
+            Some(kind) => (kind, Dialect::EventPublishing),
+            None => return Err(format!("unknown eventType {:?}", shorten(t))),
+        },
+        (Some(other), _) => return Err(format!("eventType is {}, not a string", json_kind(other))),
+        (None, Some(Value::String(t))) => match t.as_str() {
+            "AmazonSnsSubscriptionSucceeded" => {
+                return Ok(Interpretation::Skip(Skip::SubscriptionSucceeded))
+            }
+            other => match EventKind::from_classic_name(other) {
+                Some(kind) => (kind, Dialect::Classic),
+                None => return Err(format!("unknown notificationType {:?}", shorten(t))),
+            },
+        },
+        (None, Some(other)) => {
+            return Err(format!(
+                "notificationType is {}, not a string",
+                json_kind(other)
+            ))
+        }
+        (None, None) => return Err("SES record has neither eventType nor notificationType".into()),
+    };
+    let mut warnings = Vec::new();
+
+    let mail = match record.get("mail") {
+        Some(Value::Object(mail)) => mail,
+        None | Some(Value::Null) => return Err("SES record has no mail object".into()),
+        Some(other) => return Err(format!("mail is {}, not an object", json_kind(other))),
+    };
+    let message_id = match mail.get("messageId") {
+        Some(Value::String(id)) if !id.trim().is_empty() => keep_within(
+            id.trim(),
+            widths::MESSAGE_ID,
+            "mail.messageId",
+            &mut warnings,
+        ),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            return Err("mail.messageId is missing".into())
+        }
+        Some(other) => {
+            return Err(format!(
+                "mail.messageId is {}, not a string",
+                json_kind(other)
+            ))
+        }
+    };
+    let destination = match mail.get("destination") {
+        Some(Value::Array(list)) if !list.is_empty() => list
+            .iter()
+            .enumerate()
+            .map(|(i, v)| address_at(v, &format!("mail.destination[{i}]"), &mut warnings))
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(Value::Array(_)) => return Err("mail.destination is empty".into()),
+        None | Some(Value::Null) => return Err("mail.destination is missing".into()),
+        Some(other) => {
+            return Err(format!(
+                "mail.destination is {}, not a list",
+                json_kind(other)
+            ))
+        }
+    };
+    let source = optional_text(mail.get("source"), "mail.source", &mut warnings)
+        .map(|s| keep_within(s.trim(), widths::ADDRESS, "mail.source", &mut warnings));
+    let subject = mail
+        .get("commonHeaders")
+        .and_then(Value::as_object)
+        .and_then(|h| {
+            optional_text(
+                h.get("subject"),
+                "mail.commonHeaders.subject",
+                &mut warnings,
+            )
+        })
+        .map(|s| keep_within(s, widths::SUBJECT, "subject", &mut warnings));
+    let headers = MailHeaders::read(mail.get("headers"));
+    let header_user_id = headers.user_id(&mut warnings);
+    let report_type = headers.report_type(&mut warnings);
+
+    let key = kind.object_key();
+    let event_object = match record.get(key) {
+        Some(Value::Object(o)) => Some(o),
+        None | Some(Value::Null) if kind.at_mail_time() => None,
+        None | Some(Value::Null) => return Err(format!("{kind} record has no {key} object")),
+        Some(other) => return Err(format!("{key} is {}, not an object", json_kind(other))),
+    };
+
+    let occurred_at = if kind.at_mail_time() {
+        required_time(mail.get("timestamp"), "mail.timestamp")?
+    } else {
+        let o = event_object.ok_or_else(|| format!("{kind} record has no {key} object"))?;
+        required_time(o.get("timestamp"), &format!("{key}.timestamp"))?
+    };
+
+    let recipients = match kind.recipients_field() {
+        None => distinct(destination.clone()),
+        Some(RecipientsField {
+            array: field,
+            address: address_key,
+        }) => {
+            let o = event_object.ok_or_else(|| format!("{kind} record has no {key} object"))?;
+            let list = match o.get(field) {
+                Some(Value::Array(list)) if !list.is_empty() => list,
+                Some(Value::Array(_)) => return Err(format!("{key}.{field} is empty")),
+                None | Some(Value::Null) => return Err(format!("{key}.{field} is missing")),
+                Some(other) => {
+                    return Err(format!("{key}.{field} is {}, not a list", json_kind(other)))
+                }
+            };
+            let mut found = Vec::with_capacity(list.len());
+            for (i, entry) in list.iter().enumerate() {
+                let place = format!("{key}.{field}[{i}]");
+                let value = match address_key {
+                    None => entry,
+                    Some(k) => match entry {
+                        Value::Object(r) => r.get(k).unwrap_or(&Value::Null),
+                        other => {
+                            return Err(format!("{place} is {}, not an object", json_kind(other)))
+                        }
+                    },
+                };
+                found.push(address_at(value, &place, &mut warnings)?);
+            }
+            distinct(found)
+        }
+    };
+
+    let feedback_id = match kind {
+        EventKind::Bounce | EventKind::Complaint => event_object
+            .and_then(|o| {
+                optional_text(
+                    o.get("feedbackId"),
+                    &format!("{key}.feedbackId"),
+                    &mut warnings,
+                )
+            })
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| keep_within(s, widths::FEEDBACK_ID, "feedbackId", &mut warnings)),
+        _ => None,
+    };
+    let bounce_type = (kind == EventKind::Bounce).then(|| {
+        event_object
+            .and_then(|o| o.get("bounceType"))
+            .and_then(Value::as_str)
+            .map(BounceType::from_ses)
+            .unwrap_or(BounceType::Undetermined)
+    });
+    let other_info = match event_object {
+        Some(o) => serde_json::to_string(o)
+            .map_err(|e| format!("{key} cannot be written back as JSON: {e}"))?,
+        None => "{}".to_string(),
+    };
+
+    Ok(Interpretation::Event(Box::new(SesEvent {
+        notification_id: notification_id.to_string(),
+        published_at,
+        kind,
+        dialect,
+        message_id,
+        source,
+        subject,
+        first_destination: destination[0].clone(),
+        header_user_id,
+        report_type,
+        occurred_at,
+        recipients,
+        feedback_id,
+        bounce_type,
+        other_info,
+        warnings,
+    })))
+}
+
+/// The custom headers ses-report reads, case-insensitively as mail headers are.
+struct MailHeaders<'a> {
+    user_id: Option<&'a Value>,
+    report_type: Option<&'a Value>,
+}
+
+impl<'a> MailHeaders<'a> {
+    fn read(headers: Option<&'a Value>) -> MailHeaders<'a> {
+        let mut found = MailHeaders {
+            user_id: None,
+            report_type: None,
+        };
+        for header in headers.and_then(Value::as_array).into_iter().flatten() {
+            let Some(name) = header.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let value = header.get("value");
+            if found.user_id.is_none() && name.eq_ignore_ascii_case("user_id") {
+                found.user_id = value;
+            } else if found.report_type.is_none() && name.eq_ignore_ascii_case("report_type") {
+                found.report_type = value;
+            }
+        }
+        found
+    }
+
+    fn user_id(&self, warnings: &mut Vec<String>) -> Option<u64> {
+        let value = self.user_id?;
+        let text = match value {
+            Value::String(s) => s.trim().to_string(),
+            Value::Number(n) => n.to_string(),
+            other => {
+                warnings.push(format!("user_id header is {}, ignored", json_kind(other)));
+                return None;
+            }
+        };
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            if let Ok(id) = text.parse::<u64>() {
+                return Some(id);
+            }
+        }
+        warnings.push(format!(
+            "user_id header {:?} is not a number, ignored",
+            shorten(&text)
+        ));
+        None
+    }
+
+    fn report_type(&self, warnings: &mut Vec<String>) -> i32 {
+        let Some(value) = self.report_type else {
+            return 0;
+        };
+        let text = match value {
+            Value::String(s) => s.trim().to_string(),
+            Value::Number(n) => n.to_string(),
+            other => json_kind(other).to_string(),
+        };
+        match text.parse::<i32>() {
+            Ok(n) if n >= 0 => n,
+            _ => {
+                warnings.push(format!(
+                    "report_type header {:?} is not a whole number >= 0, using 0",
+                    shorten(&text)
+                ));
+                0
+            }
+        }
+    }
+}
+
+fn required_time(value: Option<&Value>, place: &str) -> Result<OffsetDateTime, String> {
+    match value {
+        Some(Value::String(text)) => timestamps::parse(text)
+            .and_then(timestamps::check_storable)
+            .map_err(|e| format!("{place}: {e}")),
+        None | Some(Value::Null) => Err(format!("{place} is missing")),
+        Some(other) => Err(format!("{place} is {}, not a timestamp", json_kind(other))),
+    }
+}
+
+fn optional_text<'a>(
+    value: Option<&'a Value>,
+    place: &str,
+    warnings: &mut Vec<String>,
+) -> Option<&'a str> {
+    match value {
+        Some(Value::String(s)) => Some(s.as_str()),
+        None | Some(Value::Null) => None,
+        Some(other) => {
+            warnings.push(format!("{place} is {}, ignored", json_kind(other)));
+            None
+        }
+    }
+}
+
+/// One recipient address, normalised: the part inside `<...>` when a display name is given,
+/// trimmed and lower-cased, so that the same mailbox is one row however it was written.
+fn address_at(value: &Value, place: &str, warnings: &mut Vec<String>) -> Result<String, String> {
+    let text = match value {
+        Value::String(s) => s.as_str(),
+        Value::Null => return Err(format!("{place} has no address")),
+        other => return Err(format!("{place} is {}, not an address", json_kind(other))),
+    };
+    let address = normalize_address(text);
+    if address.is_empty() {
+        return Err(format!("{place} is an empty address"));
+    }
+    if address.contains('\0') {
+        return Err(format!("{place} contains a NUL byte"));
+    }
+    Ok(keep_within(&address, widths::ADDRESS, place, warnings))
+}
+
+/// Trims, lower-cases and unwraps `Name <addr>`.
+pub fn normalize_address(text: &str) -> String {
+    let text = text.trim();
+    let inner = match (text.rfind('<'), text.rfind('>')) {
+        (Some(open), Some(close)) if open < close => &text[open + 1..close],
+        _ => text,
+    };
+    inner.trim().to_lowercase()
+}
+
+fn distinct(addresses: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::with_capacity(addresses.len());
+    addresses
+        .into_iter()
+        .filter(|a| seen.insert(a.clone()))
+        .collect()
+}
+
+/// Truncates to `max` characters, noting it when it happens.
+fn keep_within(text: &str, max: usize, place: &str, warnings: &mut Vec<String>) -> String {
+    let (kept, cut) = truncate(text, max);
+    if cut {
+        warnings.push(format!(
+            "{place} is longer than {max} characters, stored truncated"
+        ));
+    }
+    kept.into_owned()
+}
+
+/// The first `max` characters of `text`, and whether anything was cut.
+pub fn truncate(text: &str, max: usize) -> (std::borrow::Cow<'_, str>, bool) {
+    match text.char_indices().nth(max) {
+        Some((byte, _)) => (std::borrow::Cow::Borrowed(&text[..byte]), true),
+        None => (std::borrow::Cow::Borrowed(text), false),
+    }
+}
+
+fn shorten(text: &str) -> String {
+    let (kept, cut) = truncate(text, 80);
+    if cut {
+        format!("{kept}...")
+    } else {
+        kept.into_owned()
+    }
+}
+
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+mod fast;
+
+#[cfg(test)]
+pub(crate) mod tests;

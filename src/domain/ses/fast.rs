@@ -1,0 +1,336 @@
+//! The fast path for the common case: an SES record in JSON text that is well formed.
+//!
+//! It deserializes into borrowing structs (no `serde_json::Value` tree, no allocation for strings
+//! without escapes) and keeps each event's own object as its raw text. It only ever produces the
+//! result the general path (`interpret_record` over a `Value`) would: on anything unusual (a type
+//! it does not expect, a semantic error, a warning to give) it returns `None` and the caller takes
+//! the general path, which owns every error message and warning. `tests::fast_and_general_agree`
+//! holds the two to the same answers.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::{
+    distinct, keep_within, normalize_address, widths, BounceType, Dialect, Interpretation,
+    MailHeaders, SesEvent,
+};
+use crate::domain::event_kind::EventKind;
+use crate::domain::timestamps;
+
+/// A JSON object's members, each kept as raw text: the fields the table names are parsed on
+/// demand, so the event keys and recipient fields come from `EventKind`'s table, not from a copy.
+type Members<'a> = HashMap<Cow<'a, str>, &'a RawValue>;
+
+/// The member `key` as `T`: `Ok(None)` when absent or null, `Err` when of another type.
+fn member<'a, T: Deserialize<'a>>(members: &Members<'a>, key: &str) -> Result<Option<T>, ()> {
+    match members.get(key) {
+        None => Ok(None),
+        Some(raw) => serde_json::from_str::<Option<T>>(raw.get()).map_err(|_| ()),
+    }
+}
+
+#[derive(Deserialize)]
+struct MailIn<'a> {
+    #[serde(borrow, default)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(rename = "messageId", borrow, default)]
+    message_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    source: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    destination: Option<Vec<Cow<'a, str>>>,
+    #[serde(borrow, default)]
+    headers: Option<Vec<Obj<HeaderIn<'a>>>>,
+    #[serde(rename = "commonHeaders", borrow, default)]
+    common_headers: Option<Obj<CommonHeadersIn<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct HeaderIn<'a> {
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "present_even_if_null")]
+    value: Option<&'a RawValue>,
+}
+
+/// A struct that must be a JSON object: serde's derive would also take an array, field by
+/// field, which the general path rightly refuses.
+struct Obj<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let raw = <&'de RawValue>::deserialize(d)?;
+        if !raw.get().trim_start().starts_with('{') {
+            return Err(D::Error::custom("not an object"));
+        }
+        serde_json::from_str(raw.get())
+            .map(Obj)
+            .map_err(D::Error::custom)
+    }
+}
+
+impl<T> std::ops::Deref for Obj<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Keeps a JSON `null` as a present raw value (a plain `Option` would make it `None`), so that
+/// "null" and "absent" stay as distinct as they are to the general path.
+fn present_even_if_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+struct CommonHeadersIn<'a> {
+    #[serde(borrow, default)]
+    subject: Option<Cow<'a, str>>,
+}
+
+/// The record's event, or `None` to take the general path.
+pub(super) fn interpret_text(
+    text: &str,
+    notification_id: &str,
+    published_at: Option<OffsetDateTime>,
+) -> Option<Interpretation> {
+    let record: Members = serde_json::from_str(text).ok()?;
+    // `"eventType": null` is not absent: the general path refuses it, so this path declines.
+    let event_type: Option<Cow<str>> = match record.get("eventType") {
+        Some(raw) => Some(serde_json::from_str(raw.get()).ok()?),
+        None => None,
+    };
+    let notification_type: Option<Cow<str>> = member(&record, "notificationType").ok()?;
+    let (kind, dialect) = match (&event_type, &notification_type) {
+        (Some(t), _) => (EventKind::from_ses_name(t)?, Dialect::EventPublishing),
+        (None, Some(t)) => (EventKind::from_classic_name(t)?, Dialect::Classic),
+        (None, None) => return None,
+    };
+    let mail: Obj<MailIn> = member(&record, "mail").ok()??;
+    let mail = &mail;
+    let mut warnings = Vec::new();
+    let message_id = mail
+        .message_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())?;
+    let message_id = keep_within(
+        message_id,
+        widths::MESSAGE_ID,
+        "mail.messageId",
+        &mut warnings,
+    );
+    let destination = mail.destination.as_ref().filter(|d| !d.is_empty())?;
+    let destination: Vec<String> = destination
+        .iter()
+        .map(|a| address(a, &mut warnings))
+        .collect::<Option<_>>()?;
+    let source = mail
+        .source
+        .as_deref()
+        .map(|s| keep_within(s.trim(), widths::ADDRESS, "mail.source", &mut warnings));
+    let subject = mail
+        .common_headers
+        .as_ref()
+        .and_then(|h| h.subject.as_deref())
+        .map(|s| keep_within(s, widths::SUBJECT, "subject", &mut warnings));
+    let (user_id, report_type) = custom_headers(mail.headers.as_deref())?;
+    let headers = MailHeaders {
+        user_id: user_id.as_ref(),
+        report_type: report_type.as_ref(),
+    };
+    let header_user_id = headers.user_id(&mut warnings);
+    let report_type = headers.report_type(&mut warnings);
+
+    let raw_object = record.get(kind.object_key()).copied();
+    if raw_object.is_none() && !kind.at_mail_time() {
+        return None;
+    }
+    let object: Option<Members> = match raw_object {
+        Some(raw) if raw.get().trim_start().starts_with('{') => {
+            Some(serde_json::from_str(raw.get()).ok()?)
+        }
+        Some(_) => return None,
+        None => None,
+    };
+    let time_text: Option<Cow<str>> = if kind.at_mail_time() {
+        mail.timestamp.clone()
+    } else {
+        member(object.as_ref()?, "timestamp").ok()?
+    };
+    let occurred_at = timestamps::parse(&time_text?)
+        .and_then(timestamps::check_storable)
+        .ok()?;
+
+    let recipients = match kind.recipients_field() {
+        Some(field) => {
+            let o = object.as_ref()?;
+            let listed: Vec<String> = match field.address {
+                None => member::<Vec<Cow<str>>>(o, field.array)
+                    .ok()??
+                    .iter()
+                    .map(|a| address(a, &mut warnings))
+                    .collect::<Option<_>>()?,
+                Some(key) => member::<Vec<Members>>(o, field.array)
+                    .ok()??
+                    .iter()
+                    .map(|r| address(&member::<Cow<str>>(r, key).ok()??, &mut warnings))
+                    .collect::<Option<_>>()?,
+            };
+            if listed.is_empty() {
+                return None;
+            }
+            distinct(listed)
+        }
+        None => distinct(destination.clone()),
+    };
+    let text = |key: &str| -> Option<Option<Cow<str>>> {
+        match object.as_ref() {
+            Some(o) => member(o, key).ok(),
+            None => Some(None),
+        }
+    };
+    let feedback_id = match kind {
+        EventKind::Bounce | EventKind::Complaint => text("feedbackId")?
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| keep_within(s, widths::FEEDBACK_ID, "feedbackId", &mut warnings)),
+        _ => None,
+    };
+    let bounce_type = match kind {
+        EventKind::Bounce => Some(
+            text("bounceType")?
+                .as_deref()
+                .map(BounceType::from_ses)
+                .unwrap_or(BounceType::Undetermined),
+        ),
+        _ => None,
+    };
+    if !warnings.is_empty() {
+        // The general path words every warning; let it.
+        return None;
+    }
+    let other_info = match raw_object {
+        Some(raw) => minify(raw.get())?,
+        None => "{}".to_string(),
+    };
+    Some(Interpretation::Event(Box::new(SesEvent {
+        notification_id: notification_id.to_string(),
+        published_at,
+        kind,
+        dialect,
+        message_id,
+        source,
+        subject,
+        first_destination: destination[0].clone(),
+        header_user_id,
+        report_type,
+        occurred_at,
+        recipients,
+        feedback_id,
+        bounce_type,
+        other_info,
+        warnings,
+    })))
+}
+
+/// The `user_id` and `report_type` header values, as the general path reads them.
+fn custom_headers(headers: Option<&[Obj<HeaderIn<'_>>]>) -> Option<(Option<Value>, Option<Value>)> {
+    let mut user_id = None;
+    let mut report_type = None;
+    for header in headers.unwrap_or_default() {
+        let Some(name) = header.name.as_deref() else {
+            continue;
+        };
+        let slot = if name.eq_ignore_ascii_case("user_id") {
+            &mut user_id
+        } else if name.eq_ignore_ascii_case("report_type") {
+            &mut report_type
+        } else {
+            continue;
+        };
+        if slot.is_none() {
+            if let Some(raw) = header.value {
+                *slot = Some(serde_json::from_str::<Value>(raw.get()).ok()?);
+            }
+        }
+    }
+    Some((user_id, report_type))
+}
+
+/// A recipient address as the general path's `address_at` would accept it, or `None`.
+fn address(text: &str, warnings: &mut Vec<String>) -> Option<String> {
+    let address = normalize_address(text);
+    if address.is_empty() || address.contains('\0') {
+        return None;
+    }
+    Some(keep_within(
+        &address,
+        widths::ADDRESS,
+        "recipient",
+        warnings,
+    ))
+}
+
+/// The general path refuses JSON nested deeper than serde_json's limit; so does this one.
+const MAX_DEPTH: usize = 127;
+
+/// JSON text without the whitespace between tokens (strings untouched), or `None` when it nests
+/// deeper than `MAX_DEPTH`.
+fn minify(json: &str) -> Option<String> {
+    let mut out = String::with_capacity(json.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut depth = 0usize;
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            match c {
+                '{' | '[' => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return None;
+                    }
+                }
+                '}' | ']' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minify_keeps_strings() {
+        assert_eq!(
+            minify("{ \"a b\" : [ 1 , \"x \\\" y\" ] }").as_deref(),
+            Some("{\"a b\":[1,\"x \\\" y\"]}")
+        );
+        assert_eq!(minify(&"[".repeat(200)), None);
+    }
+}

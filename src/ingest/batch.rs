@@ -1,0 +1,328 @@
+//! One batch at a time: read records, find duplicates, interpret, plan each recipient's fate,
+//! resolve users, and apply in one transaction, bisecting a rejected batch so that exactly the
+//! events MySQL refuses fail.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use mysql::TxOpts;
+use time::OffsetDateTime;
+
+use super::{Ingest, Pending, PROGRESS_EVERY};
+use crate::domain::accounting::{self, Fate};
+use crate::domain::ses::{self, Interpretation, SesEvent};
+use crate::error::{is_retryable_mysql, Error, Result};
+use crate::redact;
+use crate::source::{RecordSource, SourceError, SourceRecord};
+use crate::store::details;
+use crate::store::failures::{self, Failure};
+use crate::store::rollups;
+
+impl Ingest {
+    pub(super) fn consume(
+        &mut self,
+        source: &mut dyn RecordSource,
+        batch_size: usize,
+        started: Instant,
+    ) -> Result<()> {
+        let mut last_progress = Instant::now();
+        let mut source_failures = 0;
+        loop {
+            self.check_stop()?;
+            let mut batch = Vec::with_capacity(batch_size);
+            while batch.len() < batch_size {
+                match source.next_record() {
+                    None => break,
+                    Some(Ok(record)) => batch.push(record),
+                    Some(Err(SourceError::Fatal(fatal))) => return Err(fatal),
+                    Some(Err(SourceError::Transient(message))) => {
+                        // Reopen after the last document read; what is in hand stays in hand.
+                        source_failures += 1;
+                        if source_failures > self.retries {
+                            return Err(Error::Mongo { detail: message }
+                                .context(format!("gave up after {} retries", self.retries)));
+                        }
+                        self.back_off(source_failures, &message)?;
+                        if let Err(e) = source.reopen() {
+                            log::warn!("reopening the source failed: {}", e.into_error());
+                        }
+                    }
+                }
+            }
+            if batch.is_empty() {
+                return Ok(());
+            }
+            self.retrying("applying a batch", |ingest| ingest.apply_records(&batch))?;
+            source_failures = 0;
+            if last_progress.elapsed() >= PROGRESS_EVERY {
+                last_progress = Instant::now();
+                let seconds = started.elapsed().as_secs_f64().max(0.001);
+                log::info!(
+                    "progress: {} records read, {} applied, {} duplicates, {} failed, {:.0} records/s",
+                    self.counts.scanned,
+                    self.counts.applied,
+                    self.counts.duplicates,
+                    self.counts.failed,
+                    self.counts.scanned as f64 / seconds
+                );
+            }
+        }
+    }
+
+    fn apply_records(&mut self, records: &[SourceRecord]) -> Result<(), mysql::Error> {
+        // Envelopes whose notification id already has detail rows are duplicates, known without
+        // parsing their Message: an event's rows are written in one transaction, so one row
+        // means all of them. This is what makes a rerun cheap. (A file read with a window needs
+        // each line's time first, so it takes the full path.)
+        let ids: Vec<Option<String>> = match self.file_window {
+            None => records.iter().map(SourceRecord::notification_id).collect(),
+            Some(_) => records.iter().map(|_| None).collect(),
+        };
+        let known = details::notifications_applied(
+            &mut self.conn,
+            ids.iter().flatten().map(String::as_str),
+        )?;
+        let mut resolved: Vec<String> = Vec::new();
+
+        let mut pending: Vec<Pending> = Vec::with_capacity(records.len());
+        let mut failures: Vec<Failure> = Vec::new();
+        for (index, record) in records.iter().enumerate() {
+            if let Some(id) = ids[index].as_ref().filter(|id| known.contains(*id)) {
+                self.counts.scanned += 1;
+                self.counts.duplicates += 1;
+                if self.unresolved.contains(id) {
+                    resolved.push(id.clone());
+                }
+                continue;
+            }
+            match interpret_guarded(record) {
+                Ok(Interpretation::Event(event)) => {
+                    if self
+                        .file_window
+                        .is_some_and(|w| !w.contains(event.window_time()))
+                    {
+                        continue;
+                    }
+                    if self
+                        .pruned_before
+                        .is_some_and(|horizon| event.occurred_at < horizon)
+                    {
+                        self.counts.scanned += 1;
+                        self.counts.skipped += 1;
+                        log::warn!(
+                            "notification {}: its event predates the retention horizon (details pruned), skipped so it cannot count twice",
+                            event.notification_id
+                        );
+                        continue;
+                    }
+                    self.counts.scanned += 1;
+                    for warning in &event.warnings {
+                        log::warn!(
+                            "notification {} ({}): {warning}",
+                            event.notification_id,
+                            record.origin()
+                        );
+                    }
+                    pending.push(Pending {
+                        event: *event,
+                        record: index,
+                    });
+                }
+                Ok(Interpretation::Skip(why)) => {
+                    self.counts.scanned += 1;
+                    self.counts.skipped += 1;
+                    log::debug!("{}: skipped, {why}", record.origin());
+                }
+                Err(error) => {
+                    self.counts.scanned += 1;
+                    failures.push(self.failure(record, error.notification_id, error.reason));
+                }
+            }
+        }
+
+        let events: Vec<&SesEvent> = pending.iter().map(|p| &p.event).collect();
+        let looked_up: HashSet<&str> = ids.iter().flatten().map(String::as_str).collect();
+        let applied = details::applied_among(&mut self.conn, &events, &looked_up)?;
+        let fates = accounting::plan(&events, &applied);
+        let to_resolve = events.iter().zip(&fates).flat_map(|(e, f)| f.recipients(e));
+        self.users.prefetch(&mut self.conn, to_resolve)?;
+
+        let mut done: Vec<bool> = fates.iter().map(|f| *f == Fate::Duplicate).collect();
+        if self.dry_run {
+            done.iter_mut().for_each(|d| *d = true);
+        } else if !fates.iter().all(|f| *f == Fate::Duplicate) {
+            let mut rejected = Vec::new();
+            self.apply_splitting(&events, &fates, 0, &mut done, &mut rejected)?;
+            for (i, error) in rejected {
+                let record = &records[pending[i].record];
+                let reason = format!("MySQL rejected it: {error}");
+                failures.push(self.failure(record, events[i].notification_id.clone(), reason));
+            }
+        }
+
+        for ((event, fate), ok) in events.iter().zip(&fates).zip(&done) {
+            if !ok {
+                continue;
+            }
+            match fate {
+                Fate::Duplicate => self.counts.duplicates += 1,
+                Fate::Apply(_) => {
+                    self.counts.applied += 1;
+                    self.touched_days
+                        .insert(self.zone.date_of(event.occurred_at));
+                    self.counts.users_resolved += fate
+                        .recipients(event)
+                        .filter(|r| self.users.link(event, r).user_id.is_some())
+                        .count() as u64;
+                }
+            }
+            if self.unresolved.contains(&event.notification_id) {
+                resolved.push(event.notification_id.clone());
+            }
+        }
+        if !self.dry_run {
+            let now = OffsetDateTime::now_utc();
+            failures::record_failures(&mut self.conn, &failures, now)?;
+            failures::mark_resolved(&mut self.conn, &resolved, now)?;
+        }
+        for id in &resolved {
+            self.unresolved.remove(id);
+        }
+        Ok(())
+    }
+
+    fn failure(
+        &mut self,
+        record: &SourceRecord,
+        notification_id: String,
+        reason: String,
+    ) -> Failure {
+        self.counts.failed += 1;
+        let origin = record.origin();
+        log::error!("notification {notification_id} ({origin}) failed: {reason}");
+        Failure {
+            notification_id,
+            source: origin,
+            error: reason,
+            document: record.document_text(),
+        }
+    }
+
+    /// Recomputes the rollups of the days this run changed, in their own transaction.
+    pub(super) fn roll_up(&mut self) -> Result<()> {
+        if self.dry_run || self.touched_days.is_empty() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let days = std::mem::take(&mut self.touched_days);
+        let result = self.retrying("recomputing the daily rollups", |ingest| {
+            rollups::recompute(&mut ingest.conn, &ingest.zone, &days)
+        });
+        let first = days.first().map(ToString::to_string).unwrap_or_default();
+        let count = days.len();
+        self.touched_days = days;
+        result.map_err(|e| {
+            e.context(format!(
+                "the events are applied, but the daily rollups are not: run `ses-report rollup --from {first}`"
+            ))
+        })?;
+        log::info!(
+            "recomputed the rollups of {count} day(s) in {:.2} s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+
+    /// Applies `events` in one transaction. If MySQL rejects it for its data, rolls it back
+    /// and applies each half in its own transaction, and so on down to single events: in the end
+    /// exactly the events MySQL refuses on their own fail, in about k·log2(n) transactions for k
+    /// bad events among n, rather than n. A lost connection is fatal.
+    fn apply_splitting(
+        &mut self,
+        events: &[&SesEvent],
+        fates: &[Fate],
+        offset: usize,
+        done: &mut [bool],
+        rejected: &mut Vec<(usize, String)>,
+    ) -> Result<(), mysql::Error> {
+        if fates.iter().all(|f| *f == Fate::Duplicate) {
+            return Ok(());
+        }
+        match self.apply_in_one_transaction(events, fates) {
+            Ok(()) => {
+                done[offset..offset + events.len()]
+                    .iter_mut()
+                    .for_each(|d| *d = true);
+                Ok(())
+            }
+            Err(e) if is_retryable_mysql(&e) => Err(e),
+            Err(e) if events.len() == 1 => {
+                rejected.push((offset, redact::scrub(&e.to_string())));
+                Ok(())
+            }
+            Err(e) => {
+                let whole_batch = offset == 0 && events.len() == done.len();
+                let level = if whole_batch {
+                    log::Level::Warn
+                } else {
+                    log::Level::Debug
+                };
+                log::log!(
+                    level,
+                    "MySQL rejected a batch of {} events ({}); applying it in halves to find the events at fault",
+                    events.len(),
+                    redact::scrub(&e.to_string())
+                );
+                let middle = events.len() / 2;
+                self.apply_splitting(&events[..middle], &fates[..middle], offset, done, rejected)?;
+                self.apply_splitting(
+                    &events[middle..],
+                    &fates[middle..],
+                    offset + middle,
+                    done,
+                    rejected,
+                )
+            }
+        }
+    }
+
+    fn apply_in_one_transaction(
+        &mut self,
+        events: &[&SesEvent],
+        fates: &[Fate],
+    ) -> Result<(), mysql::Error> {
+        let deltas = accounting::summarize(events, fates, |e, r| self.users.link(e, r));
+        let mut tx = self.conn.start_transaction(TxOpts::default())?;
+        match details::apply_batch(&mut tx, events, fates, &deltas) {
+            Ok(()) => tx.commit(),
+            Err(e) => {
+                // An explicit rollback; its own failure is secondary to `e`.
+                let _ = tx.rollback();
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Interprets a record; a panic in that code (a bug, or input nobody foresaw) becomes the
+/// record's failure instead of ending the run.
+fn interpret_guarded(record: &SourceRecord) -> Result<Interpretation, ses::RecordError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| record.interpret())) {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(ses::RecordError {
+                notification_id: record
+                    .notification_id()
+                    .unwrap_or_else(|| record.fallback_id()),
+                reason: format!(
+                    "internal error while reading this record (please report it): {what}"
+                ),
+            })
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! `ses-report ingest` (and `retry`): one run over one window.
+//!
+//! Reads notifications in batches from a streaming source, decides per batch which
+//! (notification, recipient) pairs are new with one query, resolves users with at most one more,
+//! and applies the batch in one transaction. If that transaction fails on the data of some event,
+//! it is rolled back and applied in halves down to single events, so exactly the bad events fail
+//! (the design card's per-event isolation). Failed records are kept whole in
+//! `aws_report_failures`; the run goes on and its exit code says so.
+//!
+//! Faults: a lost MySQL connection, lock wait timeout or deadlock is retried a bounded number of
+//! times with backoff on a new connection (re-taking the lock), re-applying the batch in hand; a
+//! lost Mongo cursor is reopened after the last document read. SIGTERM and SIGINT stop the run
+//! after the batch in flight, recorded as `interrupted`.
+mod batch;
+mod resilience;
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mysql::Conn;
+use time::{Date, OffsetDateTime};
+
+use crate::config::{Environment, IngestConfig, Source, WindowChoice};
+use crate::domain::run::{Counts, RunStatus};
+use crate::domain::ses::SesEvent;
+use crate::domain::timestamps;
+use crate::domain::window::{self, days_between, Window};
+use crate::domain::zone::Zone;
+use crate::error::{Error, Exit, Result};
+use crate::source::file::FileSource;
+use crate::source::mongo::MongoSource;
+use crate::source::{RecordSource, SourceRecord, StoredSource};
+use crate::store::failures;
+use crate::store::users::UserDirectory;
+use crate::store::{self, migrations, retention, runs, SqlContext};
+use resilience::{lock, stop_on_signals};
+
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+pub fn run(config: &IngestConfig) -> Result<Exit> {
+    let started = Instant::now();
+    let (mut conn, database) = store::connect(&config.env)?;
+    migrations::check_schema(&mut conn, &database)?;
+    lock(&mut conn, &database)?;
+    let stop = stop_on_signals()?;
+    let abandoned = if config.dry_run {
+        Vec::new()
+    } else {
+        runs::mark_abandoned_runs(&mut conn).sql_context("reading aws_report_runs")?
+    };
+    for run in &abandoned {
+        log::warn!(
+            "run {} over {} stopped without recording its end (killed?): marked abandoned; its window is read again by catch-up",
+            run.0,
+            run.1
+        );
+    }
+
+    let window = match &config.window {
+        WindowChoice::Fixed(w) => Some(*w),
+        WindowChoice::Everything => None,
+        WindowChoice::CatchUp {
+            lookback_hours,
+            max_days,
+        } => {
+            let last =
+                runs::last_completed_end(&mut conn).sql_context("reading aws_report_runs")?;
+            let catch_up = window::catch_up(
+                config.env.now,
+                &config.env.zone,
+                last,
+                *lookback_hours,
+                *max_days,
+            );
+            if let Some(gap) = catch_up.uncovered {
+                log::warn!(
+                    "notifications from {} to {} are older than --max-days {max_days} and no completed run covers them: \
+                     run `ses-report ingest --from {} --to {}` by hand",
+                    timestamps::display(gap.from),
+                    timestamps::display(gap.to),
+                    timestamps::display(gap.from),
+                    timestamps::display(gap.to)
+                );
+            }
+            Some(catch_up.window)
+        }
+    };
+    if let Some(w) = window.filter(Window::is_empty) {
+        log::info!(
+            "up to date: nothing to read before {}",
+            timestamps::display(w.to)
+        );
+        println!(
+            "{}",
+            summary_line(Some(w), &Counts::default(), started.elapsed())
+        );
+        return Ok(Exit::Done);
+    }
+
+    let mut source: Box<dyn RecordSource> = match (&config.source, window) {
+        (Source::File(path), _) => Box::new(FileSource::open(path)?),
+        (Source::Mongo, Some(w)) => Box::new(MongoSource::open(
+            &config.env,
+            &w,
+            config.batch_size as u32,
+        )?),
+        // The configuration never pairs Mongo with "everything"; say so rather than scan it all.
+        (Source::Mongo, None) => return Err(Error::usage("reading MongoDB needs a window")),
+        (Source::Failures, _) => {
+            let rows = failures::failure_rows(&mut conn, false)
+                .sql_context("reading aws_report_failures")?;
+            log::info!("{} unresolved failures to retry", rows.len());
+            Box::new(StoredSource::new(rows.into_iter().map(|r| {
+                SourceRecord::stored(&r.notification_id, &r.source, r.document)
+            })))
+        }
+    };
+    let label = source.label();
+    match window {
+        Some(w) => log::info!(
+            "ingesting {label} for {w}{}",
+            if config.dry_run {
+                " (dry run: nothing is written)"
+            } else {
+                ""
+            }
+        ),
+        None => log::info!(
+            "ingesting every line of {label}{}",
+            if config.dry_run {
+                " (dry run: nothing is written)"
+            } else {
+                ""
+            }
+        ),
+    }
+
+    // A file read whole is recorded over every instant a DATETIME column can hold.
+    let run_window = window.unwrap_or(Window {
+        from: time::macros::datetime!(1000-01-01 0:00 UTC),
+        to: time::macros::datetime!(9999-12-31 0:00 UTC),
+    });
+    let run_id = if config.dry_run {
+        None
+    } else {
+        Some(
+            runs::start_run(&mut conn, run_window, &label, OffsetDateTime::now_utc())
+                .sql_context("recording the run")?,
+        )
+    };
+
+    let users = UserDirectory::open(&mut conn).sql_context("looking for auth_users")?;
+    let pruned_before =
+        retention::pruned_before(&mut conn).sql_context("reading aws_report_retention")?;
+    let unresolved =
+        failures::unresolved_failure_ids(&mut conn).sql_context("reading aws_report_failures")?;
+    let mut ingest = Ingest {
+        env: config.env.clone(),
+        database,
+        retries: config.env.retries,
+        stop,
+        conn,
+        users,
+        unresolved,
+        counts: Counts::default(),
+        dry_run: config.dry_run,
+        file_window: match config.source {
+            Source::File(_) => window,
+            Source::Mongo | Source::Failures => None,
+        },
+        pruned_before,
+        zone: config.env.zone.clone(),
+        touched_days: BTreeSet::new(),
+    };
+    // The days of abandoned runs may hold events whose rollup was never recomputed.
+    for (_, w) in &abandoned {
+        let (first, last) = (ingest.zone.date_of(w.from), ingest.zone.date_of(w.to));
+        if last >= first && (last - first).whole_days() <= 62 {
+            ingest.touched_days.extend(days_between(first, last));
+        }
+    }
+    let outcome = ingest.consume(source.as_mut(), config.batch_size, started);
+    // Even an interrupted run rolls up what it applied.
+    let outcome = match outcome {
+        Ok(()) => ingest.roll_up(),
+        Err(stop @ Error::Interrupted { .. }) => ingest.roll_up().and(Err(stop)),
+        Err(error) => Err(error),
+    };
+    let counts = ingest.counts;
+    let conn = ingest.conn;
+    finish(conn, &config.env, run_id, window, &counts, outcome, started)
+}
+
+/// Records how the run ended and prints the summary line.
+fn finish(
+    conn: Conn,
+    env: &Environment,
+    run_id: Option<u64>,
+    window: Option<Window>,
+    counts: &Counts,
+    outcome: Result<()>,
+    started: Instant,
+) -> Result<Exit> {
+    match outcome {
+        Ok(()) => {
+            let status = counts.status();
+            if let Some(id) = run_id {
+                record_end(conn, env, id, status, counts, None);
+            }
+            println!("{}", summary_line(window, counts, started.elapsed()));
+            Ok(if counts.failed > 0 {
+                Exit::RecordsFailed
+            } else {
+                Exit::Done
+            })
+        }
+        Err(error) => {
+            let status = match error {
+                Error::Interrupted { .. } => RunStatus::Interrupted,
+                _ => RunStatus::Failed,
+            };
+            if let Some(id) = run_id {
+                record_end(conn, env, id, status, counts, Some(&error.to_string()));
+            }
+            println!("{}", summary_line(window, counts, started.elapsed()));
+            Err(error)
+        }
+    }
+}
+
+/// Records the end of the run, on a new connection if the old one is gone; a run that cannot
+/// even be marked is noticed by the next one (its status stays `running`: abandoned).
+fn record_end(
+    mut conn: Conn,
+    env: &Environment,
+    run_id: u64,
+    status: RunStatus,
+    counts: &Counts,
+    message: Option<&str>,
+) {
+    if runs::finish_run(&mut conn, run_id, status, counts, message).is_ok() {
+        return;
+    }
+    drop(conn);
+    let result = store::connect(env).and_then(|(mut fresh, _)| {
+        runs::finish_run(&mut fresh, run_id, status, counts, message)
+            .sql_context("recording the end of the run")
+    });
+    if let Err(e) = result {
+        log::warn!(
+            "could not record the end of run {run_id} ({}): {e}",
+            status.name()
+        );
+    }
+}
+
+pub fn summary_line(window: Option<Window>, c: &Counts, elapsed: Duration) -> String {
+    let window = match window {
+        Some(w) => w.to_string(),
+        None => "all".to_string(),
+    };
+    format!(
+        "window={window} scanned={} applied={} duplicates={} skipped={} failed={} users_resolved={} seconds={:.2}",
+        c.scanned,
+        c.applied,
+        c.duplicates,
+        c.skipped,
+        c.failed,
+        c.users_resolved,
+        elapsed.as_secs_f64()
+    )
+}
+
+struct Ingest {
+    env: Environment,
+    database: String,
+    /// How often a lost connection, lock wait timeout or deadlock is retried.
+    retries: u32,
+    /// The signal that asked the run to stop (0: none).
+    stop: Arc<AtomicUsize>,
+    conn: Conn,
+    users: UserDirectory,
+    /// Notification ids with an unresolved failures row: marked resolved when applied.
+    unresolved: HashSet<String>,
+    counts: Counts,
+    dry_run: bool,
+    /// For files, the window is applied here (Mongo applies it in the query).
+    file_window: Option<Window>,
+    zone: Zone,
+    /// Days (in `zone`) of the events this run applied: their rollups are recomputed at the end.
+    touched_days: BTreeSet<Date>,
+    /// `ses-report prune` removed the details of events before this: they are skipped.
+    pruned_before: Option<OffsetDateTime>,
+}
+
+/// An interpreted record and the source record it came from (for its document, on failure).
+struct Pending {
+    event: SesEvent,
+    record: usize,
+}

@@ -1,0 +1,120 @@
+//! Surviving faults: the ingest lock, stop signals, backoff, and doing a piece of work again on
+//! a new connection (with the lock taken again) when MySQL is lost, deadlocks or times out a
+//! lock wait. Both the batches and the closing rollup go through `retrying`.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mysql::Conn;
+
+use super::Ingest;
+use crate::error::{Error, Result};
+use crate::redact;
+use crate::store::{self, SqlContext};
+
+/// Takes the ingest lock, or says who holds it.
+pub(super) fn lock(conn: &mut Conn, database: &str) -> Result<()> {
+    if !store::try_lock(conn, database).sql_context("taking the ingest lock")? {
+        return Err(Error::Locked {
+            database: database.to_string(),
+            lock: store::lock_name(database),
+        });
+    }
+    Ok(())
+}
+
+/// SIGTERM and SIGINT set a flag the run checks between batches.
+pub(super) fn stop_on_signals() -> Result<Arc<AtomicUsize>> {
+    let signal = Arc::new(AtomicUsize::new(0));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        let seen = Arc::new(AtomicBool::new(false));
+        let signal = signal.clone();
+        // SAFETY: the handler only stores into an atomic, which is async-signal-safe.
+        unsafe {
+            signal_hook::low_level::register(sig, move || {
+                seen.store(true, Ordering::SeqCst);
+                signal.store(sig as usize, Ordering::SeqCst);
+            })
+        }
+        .map_err(|e| Error::io("installing the SIGTERM/SIGINT handler", e))?;
+    }
+    Ok(signal)
+}
+
+impl Ingest {
+    pub(super) fn check_stop(&self) -> Result<()> {
+        match self.stop.load(Ordering::SeqCst) {
+            0 => Ok(()),
+            sig if sig == signal_hook::consts::SIGINT as usize => {
+                Err(Error::Interrupted { signal: "SIGINT" })
+            }
+            _ => Err(Error::Interrupted { signal: "SIGTERM" }),
+        }
+    }
+
+    /// Waits before retry `attempt`, checking for a stop signal meanwhile.
+    pub(super) fn back_off(&self, attempt: u32, problem: &str) -> Result<()> {
+        let wait = store::retry_delay(attempt);
+        log::warn!(
+            "{problem}; retry {attempt}/{} in {:.1} s",
+            self.retries,
+            wait.as_secs_f64()
+        );
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            self.check_stop()?;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
+    }
+
+    /// Runs `work`; when it fails in a way a new connection can cure (lost connection, lock wait
+    /// timeout, deadlock), reconnects, taking the lock again, and runs it again, at most
+    /// `retries` times. `work` must leave nothing half done when it fails (one transaction),
+    /// and the run's counts are restored to what they were before each attempt.
+    pub(super) fn retrying<T>(
+        &mut self,
+        doing: &str,
+        mut work: impl FnMut(&mut Ingest) -> Result<T, mysql::Error>,
+    ) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            let counts = self.counts;
+            let error = match work(self) {
+                Ok(value) => return Ok(value),
+                Err(e) => Error::mysql(doing, e),
+            };
+            if !error.is_retryable() {
+                return Err(error);
+            }
+            self.counts = counts;
+            attempt += 1;
+            if attempt > self.retries {
+                return Err(error.context(format!("gave up after {} retries", self.retries)));
+            }
+            self.back_off(attempt, &redact::scrub(&error.to_string()))?;
+            self.reconnect()?;
+        }
+    }
+
+    /// A new connection, with the ingest lock taken again; retried like the batches.
+    fn reconnect(&mut self) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            match store::connect(&self.env) {
+                Ok((mut conn, _)) => {
+                    lock(&mut conn, &self.database)?;
+                    self.conn = conn;
+                    log::info!("reconnected to MySQL");
+                    return Ok(());
+                }
+                Err(e) if attempt < self.retries => {
+                    attempt += 1;
+                    self.back_off(attempt, &e.to_string())?;
+                }
+                Err(e) => return Err(e.context(format!("gave up after {} retries", self.retries))),
+            }
+        }
+    }
+}

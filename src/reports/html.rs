@@ -1,0 +1,427 @@
+//! `ses-report report --html`: one self-contained HTML file (inline CSS and SVG, no scripts,
+//! nothing fetched) for the people who read deliverability: headline figures, daily volumes,
+//! rate trends against SES's thresholds, the worst recipient domains, one row per report_type,
+//! and the suppression list by reason. Rendering is pure: `Report` in, text out.
+
+use std::fmt::Write as _;
+
+use crate::reports::figures::{Counter, Totals};
+use crate::reports::stats::{self, GroupStats, Verdict};
+
+pub struct Report {
+    pub title: String,
+    pub period: String,
+    pub overall: Option<GroupStats>,
+    /// One per day, in order (key: `YYYY-MM-DD`).
+    pub days: Vec<Totals>,
+    pub report_types: Vec<GroupStats>,
+    /// (domain, permanent bounces, complaints, sent), worst first.
+    pub worst_domains: Vec<(String, u64, u64, u64)>,
+    /// (reason, addresses)
+    pub suppressions: Vec<(String, u64)>,
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn pct(rate: Option<f64>, digits: usize) -> String {
+    rate.map(|r| format!("{:.*}%", digits, r * 100.0))
+        .unwrap_or_else(|| "–".into())
+}
+
+struct Series<'a> {
+    name: &'a str,
+    color: &'a str,
+    values: Vec<f64>,
+}
+
+/// A line chart as inline SVG, with optional horizontal threshold lines.
+fn line_chart(
+    title: &str,
+    labels: &[String],
+    series: &[Series<'_>],
+    thresholds: &[(&str, f64, &str)],
+    as_percent: bool,
+) -> String {
+    let (w, h, left, right, top, bottom) = (760.0, 260.0, 64.0, 150.0, 28.0, 36.0);
+    let plot_w = w - left - right;
+    let plot_h = h - top - bottom;
+    let max_value = series
+        .iter()
+        .flat_map(|s| s.values.iter().copied())
+        .chain(thresholds.iter().map(|t| t.1 * 1.15))
+        .fold(0.0_f64, f64::max)
+        .max(if as_percent { 0.001 } else { 1.0 });
+    let n = labels.len().max(1);
+    let x = |i: usize| {
+        left + if n == 1 {
+            plot_w / 2.0
+        } else {
+            plot_w * i as f64 / (n - 1) as f64
+        }
+    };
+    let y = |v: f64| top + plot_h - plot_h * (v / max_value);
+    let fmt = |v: f64| {
+        if as_percent {
+            format!("{:.2}%", v * 100.0)
+        } else {
+            format!("{v:.0}")
+        }
+    };
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{t}" xmlns="http://www.w3.org/2000/svg">"#,
+        t = escape(title)
+    );
+    let _ = write!(
+        svg,
+        r#"<text x="{left}" y="18" class="chart-title">{}</text>"#,
+        escape(title)
+    );
+    for step in 0..=4 {
+        let v = max_value * step as f64 / 4.0;
+        let _ = write!(
+            svg,
+            r##"<line x1="{left}" x2="{x2}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e5e7eb"/><text x="{tx}" y="{ty:.1}" class="axis" text-anchor="end">{label}</text>"##,
+            x2 = left + plot_w,
+            yy = y(v),
+            tx = left - 6.0,
+            ty = y(v) + 4.0,
+            label = fmt(v)
+        );
+    }
+    let every = (n / 10).max(1);
+    for (i, label) in labels.iter().enumerate() {
+        if i % every == 0 || i == n - 1 {
+            let _ = write!(
+                svg,
+                r#"<text x="{:.1}" y="{}" class="axis" text-anchor="middle">{}</text>"#,
+                x(i),
+                h - 12.0,
+                escape(label)
+            );
+        }
+    }
+    for (label, value, color) in thresholds {
+        let _ = write!(
+            svg,
+            r#"<line x1="{left}" x2="{x2}" y1="{yy:.1}" y2="{yy:.1}" stroke="{color}" stroke-dasharray="6 4"/><text x="{lx}" y="{ly:.1}" class="legend" fill="{color}">{label}</text>"#,
+            x2 = left + plot_w,
+            yy = y(*value),
+            lx = left + plot_w + 8.0,
+            ly = y(*value) + 4.0,
+            label = escape(label)
+        );
+    }
+    for (k, s) in series.iter().enumerate() {
+        let points: Vec<String> = s
+            .values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v)))
+            .collect();
+        let _ = write!(
+            svg,
+            r#"<polyline fill="none" stroke="{}" stroke-width="2.5" points="{}"/>"#,
+            s.color,
+            points.join(" ")
+        );
+        for (i, v) in s.values.iter().enumerate() {
+            let _ = write!(
+                svg,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{}"><title>{} {}: {}</title></circle>"#,
+                x(i),
+                y(*v),
+                s.color,
+                escape(s.name),
+                escape(&labels[i]),
+                fmt(*v)
+            );
+        }
+        let _ = write!(
+            svg,
+            r#"<rect x="{lx}" y="{ly}" width="12" height="12" fill="{c}"/><text x="{tx}" y="{ty}" class="legend">{name}</text>"#,
+            lx = left + plot_w + 8.0,
+            ly = top + 4.0 + 20.0 * k as f64,
+            c = s.color,
+            tx = left + plot_w + 26.0,
+            ty = top + 14.0 + 20.0 * k as f64,
+            name = escape(s.name)
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+fn verdict_class(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Critical => "critical",
+        Verdict::Warning => "warning",
+        Verdict::Healthy => "healthy",
+        Verdict::LowVolume => "low",
+    }
+}
+
+pub fn render(report: &Report) -> String {
+    let mut body = String::new();
+    let _ = write!(
+        body,
+        "<h1>{}</h1><p class=\"period\">{}</p>",
+        escape(&report.title),
+        escape(&report.period)
+    );
+    match &report.overall {
+        None => body.push_str("<p class=\"empty\">No rollups in this period.</p>"),
+        Some(o) => {
+            let t = &o.totals;
+            let tiles = [
+                ("Sent", t[Counter::Sent].to_string(), ""),
+                ("Delivered", t[Counter::Delivered].to_string(), ""),
+                ("Delivery rate", pct(o.delivery_rate, 1), ""),
+                (
+                    "Bounce rate",
+                    pct(o.bounce_rate, 2),
+                    verdict_class(stats::verdict(
+                        t[Counter::Sent],
+                        t[Counter::Delivered],
+                        t[Counter::PermanentBounces],
+                        0,
+                        0,
+                    )),
+                ),
+                (
+                    "Complaint rate",
+                    pct(o.complaint_rate, 3),
+                    verdict_class(stats::verdict(
+                        t[Counter::Sent],
+                        t[Counter::Delivered],
+                        0,
+                        t[Counter::Complaints],
+                        0,
+                    )),
+                ),
+                ("Unique open rate", pct(o.open_rate, 1), ""),
+                ("Unique click rate", pct(o.click_rate, 1), ""),
+                (
+                    "Verdict",
+                    o.verdict.name().to_string(),
+                    verdict_class(o.verdict),
+                ),
+            ];
+            body.push_str("<section class=\"tiles\">");
+            for (label, value, class) in tiles {
+                let _ = write!(body, "<div class=\"tile {class}\"><div class=\"label\">{label}</div><div class=\"value\">{}</div></div>", escape(&value));
+            }
+            body.push_str("</section>");
+        }
+    }
+    let labels: Vec<String> = report
+        .days
+        .iter()
+        .map(|d| d.key.first().cloned().unwrap_or_default())
+        .collect();
+    let count = |counter: Counter| {
+        report
+            .days
+            .iter()
+            .map(|d| d[counter] as f64)
+            .collect::<Vec<_>>()
+    };
+    let bounced: Vec<f64> = report
+        .days
+        .iter()
+        .map(|d| {
+            (d[Counter::PermanentBounces]
+                + d[Counter::TransientBounces]
+                + d[Counter::UndeterminedBounces]) as f64
+        })
+        .collect();
+    let rate = |num: Counter, den: Counter| {
+        report
+            .days
+            .iter()
+            .map(|d| {
+                if d[den] == 0 {
+                    0.0
+                } else {
+                    d[num] as f64 / d[den] as f64
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    if !report.days.is_empty() {
+        body.push_str("<h2>Daily volume</h2>");
+        body.push_str(&line_chart(
+            "Recipients per day",
+            &labels,
+            &[
+                Series {
+                    name: "sent",
+                    color: "#2563eb",
+                    values: count(Counter::Sent),
+                },
+                Series {
+                    name: "delivered",
+                    color: "#16a34a",
+                    values: count(Counter::Delivered),
+                },
+                Series {
+                    name: "bounced",
+                    color: "#d97706",
+                    values: bounced,
+                },
+                Series {
+                    name: "complained",
+                    color: "#dc2626",
+                    values: count(Counter::Complaints),
+                },
+            ],
+            &[],
+            false,
+        ));
+        body.push_str("<h2>Reputation rates</h2><p class=\"note\">Computed from SES events: approximations of AWS's own figures.</p>");
+        body.push_str(&line_chart(
+            "Bounce rate (permanent bounces / sent)",
+            &labels,
+            &[Series {
+                name: "bounce rate",
+                color: "#d97706",
+                values: rate(Counter::PermanentBounces, Counter::Sent),
+            }],
+            &[
+                ("5% review", 0.05, "#ca8a04"),
+                ("10% pause", 0.10, "#dc2626"),
+            ],
+            true,
+        ));
+        body.push_str(&line_chart(
+            "Complaint rate (complaints / delivered)",
+            &labels,
+            &[Series {
+                name: "complaint rate",
+                color: "#dc2626",
+                values: rate(Counter::Complaints, Counter::Delivered),
+            }],
+            &[
+                ("0.1% review", 0.001, "#ca8a04"),
+                ("0.5% pause", 0.005, "#dc2626"),
+            ],
+            true,
+        ));
+    }
+    body.push_str("<h2>Recipient domains with the most bounces and complaints</h2>");
+    body.push_str(
+        "<table><tr><th>domain</th><th>permanent bounces</th><th>complaints</th><th>sent</th></tr>",
+    );
+    for (domain, bounces, complaints, sent) in &report.worst_domains {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{bounces}</td><td>{complaints}</td><td>{sent}</td></tr>",
+            escape(domain)
+        );
+    }
+    if report.worst_domains.is_empty() {
+        body.push_str("<tr><td colspan=\"4\">none</td></tr>");
+    }
+    body.push_str("</table><h2>By report type</h2>");
+    body.push_str("<table><tr><th>report_type</th><th>sent</th><th>delivered</th><th>bounce rate</th><th>complaint rate</th><th>open rate</th><th>click rate</th><th>unsubscribes</th><th>verdict</th></tr>");
+    for g in &report.report_types {
+        let t = &g.totals;
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
+            escape(t.key.first().map(String::as_str).unwrap_or("")),
+            t[Counter::Sent],
+            t[Counter::Delivered],
+            pct(g.bounce_rate, 2),
+            pct(g.complaint_rate, 3),
+            pct(g.open_rate, 1),
+            pct(g.click_rate, 1),
+            t[Counter::Unsubscribes],
+            verdict_class(g.verdict),
+            g.verdict.name()
+        );
+    }
+    body.push_str(
+        "</table><h2>Suppression list</h2><table><tr><th>reason</th><th>addresses</th></tr>",
+    );
+    for (reason, n) in &report.suppressions {
+        let _ = write!(body, "<tr><td>{}</td><td>{n}</td></tr>", escape(reason));
+    }
+    if report.suppressions.is_empty() {
+        body.push_str("<tr><td colspan=\"2\">none</td></tr>");
+    }
+    body.push_str("</table>");
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title><style>{css}</style></head><body>{body}\
+         <footer>Generated by ses-report. Rates are computed from SES events and approximate AWS's own figures.</footer></body></html>\n",
+        title = escape(&report.title),
+        css = CSS,
+    )
+}
+
+const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px auto;max-width:980px;color:#111827;padding:0 16px}\
+h1{margin:0 0 4px}h2{margin-top:32px;font-size:18px}.period,.note,footer{color:#6b7280}footer{margin-top:32px;font-size:12px}\
+.tiles{display:grid;grid-template-columns:repeat(4,1fr);gap:12px;margin-top:16px}.tile{border:1px solid #e5e7eb;border-radius:8px;padding:12px}\
+.tile .label{font-size:12px;color:#6b7280}.tile .value{font-size:24px;font-weight:600}.tile.warning{background:#fef9c3}.tile.critical{background:#fee2e2}.tile.healthy{background:#dcfce7}\
+table{border-collapse:collapse;width:100%;font-size:14px}th,td{border-bottom:1px solid #e5e7eb;padding:6px 8px;text-align:right}th:first-child,td:first-child{text-align:left}\
+td.critical{color:#b91c1c;font-weight:600}td.warning{color:#a16207;font-weight:600}td.healthy{color:#15803d}\
+.chart{width:100%;height:auto;margin:8px 0}.chart-title{font-size:14px;font-weight:600}.axis{font-size:11px;fill:#6b7280}.legend{font-size:12px}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_a_self_contained_page_with_escaped_text() {
+        let mut counts = [0u64; 15];
+        counts[0] = 1000;
+        counts[1] = 950;
+        counts[5] = 60;
+        let day = Totals {
+            key: vec!["2026-11-27".into()],
+            counts,
+        };
+        let report = Report {
+            title: "Deliverability <test>".into(),
+            period: "2026-11-27".into(),
+            overall: Some(stats::assess(
+                Totals {
+                    key: vec![],
+                    counts,
+                },
+                100,
+            )),
+            days: vec![day],
+            report_types: vec![stats::assess(
+                Totals {
+                    key: vec!["2".into()],
+                    counts,
+                },
+                100,
+            )],
+            worst_domains: vec![("evil<script>.com".into(), 60, 0, 1000)],
+            suppressions: vec![("permanent-bounce".into(), 60)],
+        };
+        let html = render(&report);
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(html.contains("Deliverability &lt;test&gt;"));
+        assert!(html.contains("evil&lt;script&gt;.com"));
+        assert!(!html.contains("<script"));
+        // Self-contained: nothing to fetch (the SVG namespace is a name, not a fetch).
+        let without_namespace = html.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+        for fetch in ["http://", "https://", "src=", "href=", "url(", "@import"] {
+            assert!(
+                !without_namespace.contains(fetch),
+                "the page would fetch: {fetch}"
+            );
+        }
+        assert!(html.contains("6.00%") && html.contains("warning"));
+        assert_eq!(html.matches("<svg").count(), 3);
+    }
+}

@@ -1,0 +1,175 @@
+//! The reading commands: `rollup`, `stats`, `suppressions` and `report --html`. Each takes its
+//! checked configuration, opens MySQL, checks the schema, and turns rollups and detail rows into
+//! answers: the figures model (`figures`), the verdicts and output formats (`stats`), the
+//! suppression rules (`suppressions`) and the HTML page (`html`) are pure; `store` reads.
+
+pub mod figures;
+pub mod html;
+pub mod stats;
+pub mod suppressions;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mysql::Conn;
+use time::{Date, OffsetDateTime};
+
+use crate::config::{
+    Days, Environment, ReportConfig, RollupConfig, StatsConfig, SuppressionsConfig,
+};
+use crate::domain::window::days_between;
+use crate::error::{Error, Exit, Result};
+use crate::reports::figures::{Counter, GroupBy, Totals};
+use crate::reports::stats::{Format, Verdict};
+use crate::reports::suppressions::{Rules, Suppression};
+use crate::store::{evidence, rollups, Session};
+
+/// One CSV field, quoted when it has to be (RFC 4180).
+pub fn csv_cell(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+fn open(env: &Environment) -> Result<Session> {
+    let session = Session::open(env)?;
+    Ok(session)
+}
+
+pub fn run_rollup(config: &RollupConfig) -> Result<Exit> {
+    let Days { zone, first, end } = &config.days;
+    let mut session = open(&config.env)?;
+    let days: BTreeSet<Date> = days_between(*first, end.previous_day().unwrap_or(*end))
+        .into_iter()
+        .filter(|d| d < end)
+        .collect();
+    session.retrying("rebuilding the daily rollups", |conn| {
+        rollups::recompute(conn, zone, &days)
+    })?;
+    println!(
+        "rebuilt the rollups of {} day(s), {}",
+        days.len(),
+        config.days.period()
+    );
+    Ok(Exit::Done)
+}
+
+fn totals(session: &mut Session, days: &Days, by: &[GroupBy]) -> Result<Vec<Totals>> {
+    session.retrying("reading aws_report_daily", |conn| {
+        rollups::totals(conn, days.first, days.end, by)
+    })
+}
+
+pub fn run_stats(config: &StatsConfig) -> Result<Exit> {
+    let mut session = open(&config.env)?;
+    let groups: Vec<_> = totals(&mut session, &config.days, &config.by)?
+        .into_iter()
+        .map(|t| stats::assess(t, config.min_volume))
+        .collect();
+    let period = config.days.period();
+    let Some(fail_on) = config.check else {
+        print!(
+            "{}",
+            stats::render(config.format, &config.by, &groups, &period)
+        );
+        return Ok(Exit::Done);
+    };
+    // Cron alert: silent when healthy, only the offending groups otherwise.
+    let offending: Vec<_> = groups
+        .into_iter()
+        .filter(|g| g.verdict >= fail_on)
+        .collect();
+    if offending.is_empty() {
+        return Ok(Exit::Done);
+    }
+    print!(
+        "{}",
+        stats::render(config.format, &config.by, &offending, &period)
+    );
+    Ok(
+        if offending.iter().any(|g| g.verdict == Verdict::Critical) {
+            Exit::Critical
+        } else {
+            Exit::Warning
+        },
+    )
+}
+
+pub fn run_suppressions(config: &SuppressionsConfig) -> Result<Exit> {
+    let mut session = open(&config.env)?;
+    let rows = decide_suppressions(&mut session, config.since, &config.rules)?;
+    print!(
+        "{}",
+        match config.format {
+            Format::Json => suppressions::to_json(&rows),
+            _ => suppressions::to_csv(&rows),
+        }
+    );
+    Ok(Exit::Done)
+}
+
+fn decide_suppressions(
+    session: &mut Session,
+    since: Option<OffsetDateTime>,
+    rules: &Rules,
+) -> Result<Vec<Suppression>> {
+    let found = session.retrying("reading bounces, complaints and unsubscribes", |conn| {
+        evidence::evidence(conn, since)
+    })?;
+    let deliveries = session.retrying("reading deliveries", |conn: &mut Conn| {
+        evidence::last_deliveries(conn, found.iter().map(|e| e.email.as_str()))
+    })?;
+    Ok(suppressions::decide(&found, &deliveries, rules))
+}
+
+pub fn run_report(config: &ReportConfig) -> Result<Exit> {
+    let mut session = open(&config.env)?;
+    let days = &config.days;
+    let overall = totals(&mut session, days, &[])?
+        .into_iter()
+        .next()
+        .map(|t| stats::assess(t, config.min_volume));
+    let per_day = totals(&mut session, days, &[GroupBy::Day])?;
+    let report_types = totals(&mut session, days, &[GroupBy::ReportType])?
+        .into_iter()
+        .map(|t| stats::assess(t, config.min_volume))
+        .collect();
+    let mut domains: Vec<(String, u64, u64, u64)> = totals(&mut session, days, &[GroupBy::Domain])?
+        .into_iter()
+        .map(|t| {
+            (
+                t.key[0].clone(),
+                t[Counter::PermanentBounces],
+                t[Counter::Complaints],
+                t[Counter::Sent],
+            )
+        })
+        .filter(|d| d.1 + d.2 > 0)
+        .collect();
+    domains.sort_by(|a, b| (b.1 + b.2).cmp(&(a.1 + a.2)).then(a.0.cmp(&b.0)));
+    domains.truncate(10);
+    let rules = Rules {
+        include_ses_suppressed: false,
+        soft_limit: 3,
+        soft_window: time::Duration::days(30),
+        now: config.env.now,
+    };
+    let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
+    for s in decide_suppressions(&mut session, None, &rules)? {
+        *by_reason.entry(s.reason.to_string()).or_default() += 1;
+    }
+    let report = html::Report {
+        title: "Email deliverability report".into(),
+        period: days.period(),
+        overall,
+        days: per_day,
+        report_types,
+        worst_domains: domains,
+        suppressions: by_reason.into_iter().collect(),
+    };
+    std::fs::write(&config.html, html::render(&report))
+        .map_err(|e| Error::io(format!("cannot write {}", config.html), e))?;
+    println!("wrote {}", config.html);
+    Ok(Exit::Done)
+}

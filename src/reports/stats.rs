@@ -1,0 +1,343 @@
+//! Rates and verdicts against SES's reputation thresholds, and the `stats` output formats.
+//!
+//! Rates follow SES's definitions (bounce rate = permanent bounces / sent, complaint rate =
+//! complaints / delivered) but are computed from events, so they approximate AWS's own figures,
+//! which AWS says cannot be recomputed exactly. Thresholds are compared in integer arithmetic, so
+//! exactly 5% is a warning. Pure code.
+
+use std::fmt::Write as _;
+
+use serde_json::{json, Value};
+
+use crate::reports::csv_cell;
+use crate::reports::figures::{Counter, GroupBy, Totals};
+
+/// A group's standing against SES's thresholds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    /// Fewer sends than `--min-volume`: too few for a rate to mean anything.
+    LowVolume,
+    Healthy,
+    /// Bounce rate >= 5% or complaint rate >= 0.1%: SES may put the account under review.
+    Warning,
+    /// Bounce rate >= 10% or complaint rate >= 0.5%: SES may pause sending.
+    Critical,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::LowVolume => "low-volume",
+            Verdict::Healthy => "healthy",
+            Verdict::Warning => "warning",
+            Verdict::Critical => "critical",
+        }
+    }
+}
+
+/// The verdict for `sent`, `delivered`, permanent `bounces` and `complaints`.
+pub fn verdict(
+    sent: u64,
+    delivered: u64,
+    bounces: u64,
+    complaints: u64,
+    min_volume: u64,
+) -> Verdict {
+    if sent < min_volume.max(1) {
+        return Verdict::LowVolume;
+    }
+    let bounce_at_least = |percent_times_10: u64| bounces * 1000 >= sent * percent_times_10;
+    let complaint_at_least = |per_mille_times_10: u64| {
+        delivered > 0 && complaints * 10_000 >= delivered * per_mille_times_10
+    };
+    if bounce_at_least(100) || complaint_at_least(50) {
+        Verdict::Critical
+    } else if bounce_at_least(50) || complaint_at_least(10) {
+        Verdict::Warning
+    } else {
+        Verdict::Healthy
+    }
+}
+
+fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
+    (denominator > 0).then(|| numerator as f64 / denominator as f64)
+}
+
+/// One group's counts, rates and verdict.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupStats {
+    pub totals: Totals,
+    pub bounce_rate: Option<f64>,
+    pub complaint_rate: Option<f64>,
+    pub delivery_rate: Option<f64>,
+    pub open_rate: Option<f64>,
+    pub click_rate: Option<f64>,
+    pub verdict: Verdict,
+}
+
+pub fn assess(totals: Totals, min_volume: u64) -> GroupStats {
+    let sent = totals[Counter::Sent];
+    let delivered = totals[Counter::Delivered];
+    let bounces = totals[Counter::PermanentBounces];
+    let complaints = totals[Counter::Complaints];
+    GroupStats {
+        bounce_rate: ratio(bounces, sent),
+        complaint_rate: ratio(complaints, delivered),
+        delivery_rate: ratio(delivered, sent),
+        open_rate: ratio(totals[Counter::UniqueOpens], delivered),
+        click_rate: ratio(totals[Counter::UniqueClicks], delivered),
+        verdict: verdict(sent, delivered, bounces, complaints, min_volume),
+        totals,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+const RATES: [&str; 5] = [
+    "bounce_rate",
+    "complaint_rate",
+    "delivery_rate",
+    "open_rate",
+    "click_rate",
+];
+
+fn rates(g: &GroupStats) -> [Option<f64>; 5] {
+    [
+        g.bounce_rate,
+        g.complaint_rate,
+        g.delivery_rate,
+        g.open_rate,
+        g.click_rate,
+    ]
+}
+
+fn key_names(by: &[GroupBy]) -> Vec<&'static str> {
+    if by.is_empty() {
+        vec!["group"]
+    } else {
+        by.iter().map(|g| g.name()).collect()
+    }
+}
+
+fn key_values(by: &[GroupBy], g: &GroupStats) -> Vec<String> {
+    if by.is_empty() {
+        vec!["all".to_string()]
+    } else {
+        g.totals.key.clone()
+    }
+}
+
+/// Renders groups as a table, CSV or JSON. `period` is printed in the table's and JSON's header.
+pub fn render(format: Format, by: &[GroupBy], groups: &[GroupStats], period: &str) -> String {
+    match format {
+        Format::Csv => {
+            let mut out = String::new();
+            let mut header: Vec<&str> = key_names(by);
+            header.extend(Counter::ALL.map(Counter::column));
+            header.extend(RATES);
+            header.push("verdict");
+            out.push_str(&header.join(","));
+            out.push('\n');
+            for g in groups {
+                let mut cells: Vec<String> =
+                    key_values(by, g).iter().map(|k| csv_cell(k)).collect();
+                cells.extend(g.totals.counts.iter().map(u64::to_string));
+                cells.extend(
+                    rates(g)
+                        .iter()
+                        .map(|r| r.map(|r| format!("{r:.6}")).unwrap_or_default()),
+                );
+                cells.push(g.verdict.name().to_string());
+                out.push_str(&cells.join(","));
+                out.push('\n');
+            }
+            out
+        }
+        Format::Json => {
+            let rows: Vec<Value> = groups
+                .iter()
+                .map(|g| {
+                    let mut row = serde_json::Map::new();
+                    for (name, value) in key_names(by).iter().zip(key_values(by, g)) {
+                        row.insert(name.to_string(), json!(value));
+                    }
+                    for (counter, count) in Counter::ALL.iter().zip(g.totals.counts) {
+                        row.insert(counter.column().to_string(), json!(count));
+                    }
+                    for (name, rate) in RATES.iter().zip(rates(g)) {
+                        row.insert(name.to_string(), json!(rate));
+                    }
+                    row.insert("verdict".into(), json!(g.verdict.name()));
+                    Value::Object(row)
+                })
+                .collect();
+            let doc = json!({
+                "period": period,
+                "note": "rates are computed from SES events and approximate AWS's own reputation figures",
+                "groups": rows,
+            });
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            )
+        }
+        Format::Table => {
+            let mut header: Vec<String> = key_names(by).iter().map(|s| s.to_string()).collect();
+            header.extend(
+                [
+                    "sent",
+                    "delivered",
+                    "bounced",
+                    "soft",
+                    "complaints",
+                    "opens",
+                    "clicks",
+                    "unsubs",
+                ]
+                .map(String::from),
+            );
+            header.extend(
+                [
+                    "bounce%",
+                    "complaint%",
+                    "delivery%",
+                    "open%",
+                    "click%",
+                    "verdict",
+                ]
+                .map(String::from),
+            );
+            let pct = |r: Option<f64>, digits: usize| {
+                r.map(|r| format!("{:.*}", digits, r * 100.0))
+                    .unwrap_or("-".into())
+            };
+            let mut rows: Vec<Vec<String>> = vec![header];
+            for g in groups {
+                let t = &g.totals;
+                let mut row = key_values(by, g);
+                for c in [
+                    Counter::Sent,
+                    Counter::Delivered,
+                    Counter::PermanentBounces,
+                    Counter::TransientBounces,
+                    Counter::Complaints,
+                    Counter::UniqueOpens,
+                    Counter::UniqueClicks,
+                    Counter::Unsubscribes,
+                ] {
+                    row.push(t[c].to_string());
+                }
+                row.push(pct(g.bounce_rate, 2));
+                row.push(pct(g.complaint_rate, 3));
+                row.push(pct(g.delivery_rate, 1));
+                row.push(pct(g.open_rate, 1));
+                row.push(pct(g.click_rate, 1));
+                row.push(g.verdict.name().to_string());
+                rows.push(row);
+            }
+            let widths: Vec<usize> = (0..rows[0].len())
+                .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+                .collect();
+            let mut out = String::new();
+            let _ = writeln!(
+                out,
+                "deliverability {period} (rates approximate AWS's own figures)"
+            );
+            for row in &rows {
+                let cells: Vec<String> = row
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        if i < key_names(by).len() {
+                            format!("{c:<w$}", w = widths[i])
+                        } else {
+                            format!("{c:>w$}", w = widths[i])
+                        }
+                    })
+                    .collect();
+                let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+            }
+            if groups.is_empty() {
+                let _ = writeln!(out, "(no rollups in this period: run `ses-report rollup` if data was ingested before rollups existed)");
+            }
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounce_thresholds_are_inclusive() {
+        assert_eq!(verdict(1000, 1000, 49, 0, 100), Verdict::Healthy);
+        assert_eq!(verdict(1000, 1000, 50, 0, 100), Verdict::Warning);
+        assert_eq!(verdict(1000, 1000, 99, 0, 100), Verdict::Warning);
+        assert_eq!(verdict(1000, 1000, 100, 0, 100), Verdict::Critical);
+    }
+
+    #[test]
+    fn complaint_thresholds_are_per_delivered() {
+        assert_eq!(verdict(10_000, 10_000, 0, 9, 100), Verdict::Healthy);
+        assert_eq!(verdict(10_000, 10_000, 0, 10, 100), Verdict::Warning);
+        assert_eq!(verdict(10_000, 10_000, 0, 49, 100), Verdict::Warning);
+        assert_eq!(verdict(10_000, 10_000, 0, 50, 100), Verdict::Critical);
+        // Same complaints, fewer delivered: a higher rate.
+        assert_eq!(verdict(10_000, 2_000, 0, 10, 100), Verdict::Critical);
+    }
+
+    #[test]
+    fn small_groups_get_no_verdict() {
+        assert_eq!(verdict(99, 99, 50, 50, 100), Verdict::LowVolume);
+        assert_eq!(verdict(100, 100, 50, 0, 100), Verdict::Critical);
+        assert_eq!(verdict(0, 0, 0, 0, 0), Verdict::LowVolume);
+    }
+
+    fn group(sent: u64, delivered: u64, bounces: u64) -> GroupStats {
+        let mut counts = [0u64; 15];
+        counts[0] = sent;
+        counts[1] = delivered;
+        counts[5] = bounces;
+        assess(
+            Totals {
+                key: vec!["example.com".into()],
+                counts,
+            },
+            100,
+        )
+    }
+
+    #[test]
+    fn rates_use_ses_definitions() {
+        let g = group(200, 180, 12);
+        assert_eq!(g.bounce_rate, Some(0.06));
+        assert_eq!(g.delivery_rate, Some(0.9));
+        assert_eq!(g.verdict, Verdict::Warning);
+        assert_eq!(group(0, 0, 0).bounce_rate, None);
+    }
+
+    #[test]
+    fn csv_and_json_carry_the_same_values() {
+        let groups = vec![group(200, 180, 12)];
+        let csv = render(Format::Csv, &[GroupBy::Domain], &groups, "p");
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(lines[0].starts_with("domain,sent,delivered,"));
+        assert!(lines[1].starts_with("example.com,200,180,"));
+        assert!(lines[1].ends_with(",0.060000,0.000000,0.900000,0.000000,0.000000,warning"));
+        let json: Value =
+            serde_json::from_str(&render(Format::Json, &[GroupBy::Domain], &groups, "p")).unwrap();
+        assert_eq!(json["groups"][0]["bounce_rate"], 0.06);
+        assert_eq!(json["groups"][0]["verdict"], "warning");
+        let table = render(Format::Table, &[GroupBy::Domain], &groups, "p");
+        assert!(
+            table.contains("6.00") && table.contains("warning"),
+            "{table}"
+        );
+    }
+}

@@ -1,0 +1,145 @@
+//! The MongoDB cursor over one window: the window filter, a client that fails fast, and a
+//! cursor that resumes after the last `_id` it returned.
+
+use std::rc::Rc;
+
+use mongodb::bson::{doc, Bson, DateTime as BsonDateTime, Document, RawDocumentBuf};
+use mongodb::options::ClientOptions;
+use mongodb::sync::{Client, Cursor};
+
+use super::{Body, Place, RecordSource, SourceError, SourceRecord};
+use crate::config::Environment;
+use crate::domain::timestamps;
+use crate::domain::window::Window;
+use crate::error::{Error, Result, Server};
+use crate::redact;
+
+/// The filter for notifications whose SNS `Timestamp` is in `window`. Stored timestamps are BSON
+/// dates or SNS ISO strings; MongoDB's comparison operators only match values of the same type
+/// (type bracketing), so the filter is the `$or` of a date range and a string range. The string
+/// range is correct for the SNS form only (UTC, milliseconds, `Z`), which is what SNS writes.
+pub fn mongo_filter(window: &Window) -> Document {
+    let date = |at| BsonDateTime::from_millis(timestamps::to_unix_millis(at));
+    doc! {
+        "$or": [
+            { "Timestamp": { "$gte": date(window.from), "$lt": date(window.to) } },
+            { "Timestamp": { "$gte": timestamps::sns(window.from), "$lt": timestamps::sns(window.to) } },
+        ]
+    }
+}
+
+/// Connects and pings, so that a dead server fails the run within the connect timeout.
+pub fn mongo_client(env: &Environment) -> Result<Client> {
+    let fail = |doing: &str, e: mongodb::error::Error| Error::Unreachable {
+        server: Server::Mongo,
+        target: redact::url(&env.mongo_url),
+        detail: format!("{doing}: {e}"),
+    };
+    let mut options = ClientOptions::parse(&env.mongo_url)
+        .run()
+        .map_err(|e| fail("the URL is not usable", e))?;
+    options.server_selection_timeout = Some(env.connect_timeout);
+    options.connect_timeout = Some(env.connect_timeout);
+    options
+        .app_name
+        .get_or_insert_with(|| "ses-report".to_string());
+    let client = Client::with_options(options).map_err(|e| fail("cannot set up a client", e))?;
+    client
+        .database(&env.mongo_db)
+        .run_command(doc! { "ping": 1 })
+        .run()
+        .map_err(|e| fail("no answer to ping", e))?;
+    Ok(client)
+}
+
+/// A streaming read of one window of the notifications collection, in `_id` order so that a
+/// read cut short can resume after the last document it returned.
+pub struct MongoSource {
+    env: Environment,
+    window: Window,
+    batch_size: u32,
+    cursor: Cursor<RawDocumentBuf>,
+    namespace: Rc<str>,
+    last_id: Option<Bson>,
+}
+
+impl MongoSource {
+    pub fn open(env: &Environment, window: &Window, batch_size: u32) -> Result<MongoSource> {
+        let namespace: Rc<str> = format!("{}.{}", env.mongo_db, env.mongo_collection).into();
+        let cursor = open_cursor(env, window, batch_size, None).map_err(SourceError::into_error)?;
+        Ok(MongoSource {
+            env: env.clone(),
+            window: *window,
+            batch_size,
+            cursor,
+            namespace,
+            last_id: None,
+        })
+    }
+}
+
+/// The window filter, and after a cut `_id > last`; sorted by `_id` (disk use allowed, for big days).
+fn open_cursor(
+    env: &Environment,
+    window: &Window,
+    batch_size: u32,
+    after: Option<&Bson>,
+) -> Result<Cursor<RawDocumentBuf>, SourceError> {
+    let client = mongo_client(env).map_err(SourceError::Fatal)?;
+    let namespace = format!("{}.{}", env.mongo_db, env.mongo_collection);
+    let filter = match after {
+        None => mongo_filter(window),
+        Some(id) => doc! { "$and": [mongo_filter(window), { "_id": { "$gt": id.clone() } }] },
+    };
+    client
+        .database(&env.mongo_db)
+        .collection::<RawDocumentBuf>(&env.mongo_collection)
+        .find(filter)
+        .sort(doc! { "_id": 1 })
+        .allow_disk_use(true)
+        .batch_size(batch_size)
+        .run()
+        .map_err(|e| {
+            SourceError::Transient(format!(
+                "cannot query {namespace}: {}",
+                redact::scrub(&e.to_string())
+            ))
+        })
+}
+
+impl RecordSource for MongoSource {
+    fn next_record(&mut self) -> Option<Result<SourceRecord, SourceError>> {
+        Some(match self.cursor.next()? {
+            Ok(raw) => {
+                if let Ok(Some(id)) = raw.get("_id") {
+                    self.last_id = Bson::try_from(id.to_raw_bson()).ok();
+                }
+                Ok(SourceRecord {
+                    place: Place::Mongo {
+                        namespace: self.namespace.clone(),
+                    },
+                    body: Body::Bson(raw),
+                })
+            }
+            Err(e) => Err(SourceError::Transient(format!(
+                "lost the MongoDB cursor on {}: {}",
+                self.namespace,
+                redact::scrub(&e.to_string())
+            ))),
+        })
+    }
+
+    fn label(&self) -> String {
+        format!("mongo {}", self.namespace)
+    }
+
+    fn reopen(&mut self) -> Result<(), SourceError> {
+        self.cursor = open_cursor(
+            &self.env,
+            &self.window,
+            self.batch_size,
+            self.last_id.as_ref(),
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,222 @@
+//! Applying events: which pairs are already in `aws_report_details`, and one batch's summary
+//! upserts (`aws_reports`) and detail rows, inside the caller's transaction.
+
+use std::collections::{HashMap, HashSet};
+
+use mysql::prelude::Queryable;
+use mysql::{Conn, Value};
+
+use super::{row_placeholders, select_in, ROWS_PER_STATEMENT};
+use crate::domain::accounting::{Applied, Fate, SummaryDelta};
+use crate::domain::event_kind::EventKind;
+use crate::domain::ses::SesEvent;
+use crate::domain::timestamps;
+
+/// Which of these notification ids have rows in `aws_report_details`.
+pub fn notifications_applied<'a>(
+    conn: &mut Conn,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<HashSet<String>, mysql::Error> {
+    let found: Vec<String> = select_in(
+        conn,
+        "SELECT DISTINCT notification_message_id FROM aws_report_details WHERE notification_message_id IN ({keys})",
+        ids,
+    )?;
+    Ok(found.into_iter().collect())
+}
+
+/// Which of these events' pairs and feedback ids are already in `aws_report_details`.
+/// `known_absent` lists notification ids the caller has just found to have no rows: their pairs
+/// need no second look.
+pub fn applied_among(
+    conn: &mut Conn,
+    events: &[&SesEvent],
+    known_absent: &HashSet<&str>,
+) -> Result<Applied, mysql::Error> {
+    let mut applied = Applied::default();
+    let ids = events
+        .iter()
+        .map(|e| e.notification_id.as_str())
+        .filter(|id| !known_absent.contains(id));
+    let rows: Vec<(String, String, Option<String>)> = select_in(
+        conn,
+        "SELECT notification_message_id, `to`, feedback_id FROM aws_report_details WHERE notification_message_id IN ({keys})",
+        ids,
+    )?;
+    for (id, to, feedback) in rows {
+        if let Some(f) = feedback {
+            applied.feedback.insert((f, to.clone()), id.clone());
+        }
+        applied.pairs.insert((id, to));
+    }
+    let rows: Vec<(String, String, String)> = select_in(
+        conn,
+        "SELECT feedback_id, `to`, notification_message_id FROM aws_report_details WHERE feedback_id IN ({keys})",
+        events.iter().filter_map(|e| e.feedback_id.as_deref()),
+    )?;
+    for (feedback, to, id) in rows {
+        applied.feedback.insert((feedback, to), id);
+    }
+    Ok(applied)
+}
+
+/// The upsert of summary rows: `accounting::SummaryDelta::merge` stated in SQL. MySQL applies
+/// the assignments left to right, so `user_id` is decided before `user_source` changes.
+fn upsert_summaries_sql(rows: usize) -> String {
+    let times: Vec<&str> = EventKind::ALL.map(EventKind::summary_column).to_vec();
+    let earliest: Vec<String> = times
+        .iter()
+        .map(|c| format!("{c} = LEAST(COALESCE({c}, VALUES({c})), COALESCE(VALUES({c}), {c}))"))
+        .collect();
+    format!(
+        "INSERT INTO aws_reports (message_id, user_email, report_type, user_id, user_source, source_email, subject,
+           {times}, open_count, click_count, bounce_type)
+         VALUES {values}
+         ON DUPLICATE KEY UPDATE
+           report_type = GREATEST(report_type, VALUES(report_type)),
+           user_id = IF(VALUES(user_source) > user_source
+                        OR (VALUES(user_source) = user_source AND VALUES(user_id) < user_id)
+                        OR (VALUES(user_source) = user_source AND user_id IS NULL),
+                        VALUES(user_id), user_id),
+           user_source = GREATEST(user_source, VALUES(user_source)),
+           source_email = COALESCE(source_email, VALUES(source_email)),
+           subject = COALESCE(subject, VALUES(subject)),
+           {earliest},
+           open_count = open_count + VALUES(open_count),
+           click_count = click_count + VALUES(click_count),
+           bounce_type = CASE
+             WHEN 'Permanent' IN (bounce_type, VALUES(bounce_type)) THEN 'Permanent'
+             WHEN 'Transient' IN (bounce_type, VALUES(bounce_type)) THEN 'Transient'
+             ELSE COALESCE(bounce_type, VALUES(bounce_type)) END",
+        times = times.join(", "),
+        values = row_placeholders(rows, 20),
+        earliest = earliest.join(",\n           "),
+    )
+}
+
+fn summary_params(delta: &SummaryDelta, params: &mut Vec<Value>) {
+    params.push(delta.message_id.as_str().into());
+    params.push(delta.recipient.as_str().into());
+    params.push(delta.report_type.into());
+    params.push(delta.user.user_id.into());
+    params.push((delta.user.source as u8).into());
+    params.push(delta.source.as_deref().into());
+    params.push(delta.subject.as_deref().into());
+    for at in delta.first_at {
+        params.push(at.map(timestamps::to_sql).unwrap_or(Value::NULL));
+    }
+    params.push(delta.open_count.into());
+    params.push(delta.click_count.into());
+    params.push(delta.bounce_type.map(|b| b.name()).into());
+}
+
+/// Writes one batch: summary upserts, then one detail row per new pair. The caller owns the
+/// transaction (commit, or roll back and apply the batch in halves).
+pub fn apply_batch<Q: Queryable>(
+    conn: &mut Q,
+    events: &[&SesEvent],
+    fates: &[Fate],
+    deltas: &[SummaryDelta],
+) -> Result<(), mysql::Error> {
+    let t0 = std::time::Instant::now();
+    for chunk in deltas.chunks(ROWS_PER_STATEMENT) {
+        let mut params = Vec::with_capacity(chunk.len() * 20);
+        for d in chunk {
+            summary_params(d, &mut params);
+        }
+        conn.exec_drop(upsert_summaries_sql(chunk.len()), params)?;
+    }
+
+    let t1 = std::time::Instant::now();
+    let rows: Vec<(u64, String, String)> = select_in(
+        conn,
+        "SELECT id, message_id, user_email FROM aws_reports WHERE message_id IN ({keys})",
+        deltas.iter().map(|d| d.message_id.as_str()),
+    )?;
+    let report_ids: HashMap<(String, String), u64> = rows
+        .into_iter()
+        .map(|(id, message_id, email)| ((message_id, email), id))
+        .collect();
+
+    let t2 = std::time::Instant::now();
+    // The same bounce or complaint stored earlier under a larger notification id gives way.
+    for (event, fate) in events.iter().zip(fates) {
+        let Fate::Apply(claims) = fate else { continue };
+        for claim in claims {
+            if let Some(old) = &claim.supersedes {
+                conn.exec_drop(
+                    "DELETE FROM aws_report_details WHERE notification_message_id = ? AND `to` = ?",
+                    (old, event.recipients[claim.recipient].as_str()),
+                )?;
+            }
+        }
+    }
+
+    let mut pairs: Vec<(&SesEvent, &str, u64)> = Vec::new();
+    for (event, fate) in events.iter().zip(fates) {
+        for recipient in fate.recipients(event) {
+            let report_id = *report_ids
+                .get(&(event.message_id.clone(), recipient.to_string()))
+                .ok_or_else(|| {
+                    mysql::Error::MySqlError(mysql::MySqlError {
+                        state: "HY000".into(),
+                        message: format!(
+                            "summary row for {} / {recipient} vanished",
+                            event.message_id
+                        ),
+                        code: 0,
+                    })
+                })?;
+            pairs.push((event, recipient, report_id));
+        }
+    }
+    for chunk in pairs.chunks(ROWS_PER_STATEMENT) {
+        let mut params = Vec::with_capacity(chunk.len() * 10);
+        for (event, recipient, report_id) in chunk {
+            params.push(event.notification_id.as_str().into());
+            params.push((*report_id).into());
+            params.push(event.kind.ses_name().into());
+            params.push(event.message_id.as_str().into());
+            params.push(timestamps::to_sql(event.occurred_at));
+            params.push(event.source.as_deref().into());
+            params.push((*recipient).into());
+            params.push(event.subject.as_deref().into());
+            params.push(event.other_info.as_str().into());
+            params.push(event.feedback_id.as_deref().into());
+        }
+        conn.exec_drop(
+            format!(
+                "INSERT INTO aws_report_details (notification_message_id, report_id, event_type, message_id, timestamp,
+                   `from`, `to`, subject, other_info, feedback_id) VALUES {}",
+                row_placeholders(chunk.len(), 10)
+            ),
+            params,
+        )?;
+    }
+    log::debug!(
+        "batch applied: summaries {:?}, ids {:?}, details {:?}",
+        t1 - t0,
+        t2 - t1,
+        t2.elapsed()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upsert_names_every_time_column_once() {
+        let sql = upsert_summaries_sql(2);
+        for kind in EventKind::ALL {
+            let column = kind.summary_column();
+            assert_eq!(
+                sql.matches(&format!("{column} = LEAST")).count(),
+                1,
+                "{column}"
+            );
+        }
+        assert_eq!(sql.matches('?').count(), 40);
+    }
+}

@@ -1,0 +1,101 @@
+//! The evidence suppressions are decided from: bounces, complaints and unsubscribes in the detail
+//! rows, and each address's latest delivery.
+
+use std::collections::HashMap;
+
+use mysql::prelude::Queryable;
+use mysql::{Conn, Value};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::select_in;
+use crate::domain::ses::normalize_address;
+use crate::domain::timestamps;
+use crate::reports::suppressions::{Evidence, Signal};
+
+/// (recipient, user id, event type, time, other_info) of one detail row.
+type EvidenceRow = (String, Option<u64>, String, Value, Option<String>);
+
+/// Reads the evidence since `since` from the detail rows.
+pub fn evidence(
+    conn: &mut Conn,
+    since: Option<OffsetDateTime>,
+) -> Result<Vec<Evidence>, mysql::Error> {
+    // DATETIME's first instant: every row.
+    let since = since.unwrap_or(time::macros::datetime!(1000-01-01 0:00 UTC));
+    let rows: Vec<EvidenceRow> = conn.exec(
+        "SELECT d.`to`, r.user_id, d.event_type, d.timestamp, d.other_info
+         FROM aws_report_details d JOIN aws_reports r ON r.id = d.report_id
+         WHERE d.event_type IN ('Bounce', 'Complaint', 'Subscription') AND d.timestamp >= ?
+         ORDER BY d.`to`, d.timestamp, d.id",
+        (timestamps::to_sql(since),),
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (email, user_id, event_type, at, other_info) in rows {
+        let Some(at) = timestamps::from_sql(&at) else {
+            continue;
+        };
+        let info: serde_json::Value = other_info
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or_default();
+        let signal = match event_type.as_str() {
+            "Complaint" => Signal::Complaint,
+            "Subscription" => {
+                if info.pointer("/newTopicPreferences/unsubscribeAll") == Some(&json!(true)) {
+                    Signal::Unsubscribe
+                } else {
+                    continue;
+                }
+            }
+            _ => {
+                let text =
+                    |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_string);
+                let recipient = info
+                    .get("bouncedRecipients")
+                    .and_then(|r| r.as_array())
+                    .and_then(|list| {
+                        list.iter().find(|r| {
+                            r.get("emailAddress")
+                                .and_then(|a| a.as_str())
+                                .map(normalize_address)
+                                .as_deref()
+                                == Some(email.as_str())
+                        })
+                    });
+                Signal::Bounce {
+                    bounce_type: text(info.get("bounceType")).unwrap_or_default(),
+                    sub_type: text(info.get("bounceSubType")).unwrap_or_default(),
+                    status: text(recipient.and_then(|r| r.get("status"))),
+                    diagnostic: text(recipient.and_then(|r| r.get("diagnosticCode"))),
+                }
+            }
+        };
+        out.push(Evidence {
+            email,
+            user_id,
+            at,
+            signal,
+        });
+    }
+    Ok(out)
+}
+
+/// The latest delivery to each of `emails`.
+pub fn last_deliveries<'a>(
+    conn: &mut Conn,
+    emails: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, OffsetDateTime>, mysql::Error> {
+    let rows: Vec<(String, Value)> = select_in(
+        conn,
+        "SELECT `to`, MAX(timestamp) FROM aws_report_details WHERE event_type = 'Delivery' AND `to` IN ({keys}) GROUP BY `to`",
+        emails,
+    )?;
+    let mut out = HashMap::new();
+    for (email, at) in rows {
+        if let Some(at) = timestamps::from_sql(&at) {
+            out.insert(email, at);
+        }
+    }
+    Ok(out)
+}

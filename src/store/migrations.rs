@@ -1,0 +1,137 @@
+//! The schema: the files in `sql/`, applied in order once each and recorded in
+//! `ses_report_migrations`, and the check every command makes before touching the tables.
+
+use mysql::prelude::Queryable;
+use mysql::Conn;
+
+use super::{connect, connect_with, options, SqlContext};
+use crate::config::Environment;
+use crate::error::{Error, Result};
+
+/// The schema, in order. Each file is applied once and recorded in `ses_report_migrations`.
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "ingest tables",
+        include_str!("../../sql/0001_ingest_tables.sql"),
+    ),
+    (
+        2,
+        "daily rollups",
+        include_str!("../../sql/0002_daily_rollups.sql"),
+    ),
+    (
+        3,
+        "retention horizon",
+        include_str!("../../sql/0003_retention.sql"),
+    ),
+];
+
+/// The schema version this binary needs.
+pub fn schema_version() -> u32 {
+    MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
+}
+
+/// Returns the versions applied now.
+pub fn migrate(env: &Environment) -> Result<Vec<u32>> {
+    let (builder, database) = options(env)?;
+    let mut server = connect_with(builder.clone().db_name(None::<String>), env)?;
+    server
+        .query_drop(format!(
+            "CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+            quote_identifier(&database)
+        ))
+        .sql_context(&format!("creating database {database}"))?;
+    drop(server);
+    let (mut conn, _) = connect(env)?;
+    conn.query_drop(
+        "CREATE TABLE IF NOT EXISTS ses_report_migrations (
+           version INT UNSIGNED PRIMARY KEY,
+           name VARCHAR(255) NOT NULL,
+           applied_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
+         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    )
+    .sql_context("creating ses_report_migrations")?;
+    let done: Vec<u32> = conn
+        .query("SELECT version FROM ses_report_migrations")
+        .sql_context("reading ses_report_migrations")?;
+    let mut applied = Vec::new();
+    for (version, name, sql) in MIGRATIONS {
+        if done.contains(version) {
+            continue;
+        }
+        for statement in split_statements(sql) {
+            conn.query_drop(&statement)
+                .sql_context(&format!("applying migration {version} ({name})"))?;
+        }
+        conn.exec_drop(
+            "INSERT INTO ses_report_migrations (version, name) VALUES (?, ?)",
+            (version, name),
+        )
+        .sql_context("recording a migration")?;
+        applied.push(*version);
+    }
+    Ok(applied)
+}
+
+/// Fails with what to run when the database is behind this binary's schema.
+pub fn check_schema(conn: &mut Conn, database: &str) -> Result<()> {
+    let current: Option<Option<u32>> =
+        match conn.query_first("SELECT MAX(version) FROM ses_report_migrations") {
+            Ok(v) => v,
+            Err(mysql::Error::MySqlError(e)) if e.code == 1146 => None,
+            Err(e) => return Err(Error::mysql("reading the schema version", e)),
+        };
+    let current = current.flatten().unwrap_or(0);
+    if current < schema_version() {
+        return Err(Error::Schema {
+            database: database.to_string(),
+            found: current,
+            needed: schema_version(),
+        });
+    }
+    Ok(())
+}
+
+/// Splits a schema file into statements: each ends with `;` at the end of a line.
+fn split_statements(sql: &str) -> Vec<String> {
+    let mut statements = Vec::new();
+    let mut current = String::new();
+    for line in sql.lines() {
+        if line.trim_start().starts_with("--") {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        if line.trim_end().ends_with(';') {
+            let statement = current.trim().trim_end_matches(';').trim().to_string();
+            if !statement.is_empty() {
+                statements.push(statement);
+            }
+            current.clear();
+        }
+    }
+    if !current.trim().is_empty() {
+        statements.push(current.trim().to_string());
+    }
+    statements
+}
+
+fn quote_identifier(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_files_split_into_statements() {
+        let statements = split_statements(MIGRATIONS[0].2);
+        assert_eq!(statements.len(), 4);
+        assert!(statements
+            .iter()
+            .all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS")));
+        assert!(statements.iter().all(|s| !s.ends_with(';')));
+    }
+}

@@ -1,0 +1,217 @@
+//! MySQL, the only room that speaks SQL: connection, the ingest lock, error classification, and
+//! one helper for the chunked `IN (...)` lookups every table family needs. One file per table
+//! family: `migrations`, `runs`, `failures`, `retention`, `users`, `details` (applying events),
+//! `rollups`, `evidence` (what suppressions are read from).
+//!
+//! Deliberately thin: the decisions (which pairs are new, how rows merge, who a recipient is) are
+//! made in `domain`; this room states them in SQL. Round trips are the cost of an ingest, so
+//! everything here works on a batch with multi-row statements.
+
+pub mod details;
+pub mod evidence;
+pub mod failures;
+pub mod migrations;
+pub mod retention;
+pub mod rollups;
+pub mod runs;
+pub mod users;
+
+use std::time::Duration;
+
+use mysql::prelude::{FromRow, Queryable};
+use mysql::{Conn, Opts, OptsBuilder, Value};
+
+use crate::config::Environment;
+use crate::error::{is_retryable_mysql, Error, Result, Server};
+use crate::redact;
+
+/// Rows per multi-row statement: keeps each statement far below the placeholder limit.
+const ROWS_PER_STATEMENT: usize = 250;
+
+/// Keys per `IN (...)` lookup.
+const KEYS_PER_LOOKUP: usize = 1000;
+
+/// The parsed MySQL URL plus the timeouts that keep a dead server from hanging cron.
+fn options(env: &Environment) -> Result<(OptsBuilder, String)> {
+    let opts = Opts::from_url(&env.mysql_url).map_err(|e| {
+        Error::config(
+            "SES_REPORT_MYSQL_URL",
+            format!(
+                "{} is not a valid MySQL URL: {}",
+                redact::url(&env.mysql_url),
+                redact::scrub(&e.to_string())
+            ),
+        )
+    })?;
+    let database = opts
+        .get_db_name()
+        .filter(|d| !d.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Error::config(
+                "SES_REPORT_MYSQL_URL",
+                format!(
+                    "{} names no database: add one, e.g. .../ses_report",
+                    redact::url(&env.mysql_url)
+                ),
+            )
+        })?;
+    let builder = OptsBuilder::from_opts(opts)
+        .tcp_connect_timeout(Some(env.connect_timeout))
+        .read_timeout(Some(env.io_timeout))
+        .write_timeout(Some(env.io_timeout));
+    Ok((builder, database))
+}
+
+fn connect_with(builder: OptsBuilder, env: &Environment) -> Result<Conn> {
+    Conn::new(builder).map_err(|e| Error::Unreachable {
+        server: Server::MySql,
+        target: redact::url(&env.mysql_url),
+        detail: e.to_string(),
+    })
+}
+
+/// Connects to the configured database, which must exist.
+pub fn connect(env: &Environment) -> Result<(Conn, String)> {
+    let (builder, database) = options(env)?;
+    let mut conn = connect_with(builder, env)?;
+    conn.query_drop("SET time_zone = '+00:00', NAMES utf8mb4")
+        .sql_context("setting the session time zone")?;
+    Ok((conn, database))
+}
+
+/// How long to wait before retry `attempt` (1-based): 0.5 s, 1 s, 2 s, ... up to 8 s.
+pub fn retry_delay(attempt: u32) -> Duration {
+    Duration::from_millis(500u64.saturating_mul(1 << attempt.saturating_sub(1).min(4)))
+}
+
+/// A connection to a migrated database for the commands that are not ingests (`rollup`,
+/// `stats`, `suppressions`, `report`, `failures`, `prune`): their statements are retried on a
+/// new connection, like an ingest's batches, when MySQL is lost, deadlocks or times out a lock.
+pub struct Session {
+    env: Environment,
+    conn: Conn,
+}
+
+impl Session {
+    pub fn open(env: &Environment) -> Result<Session> {
+        let (mut conn, database) = connect(env)?;
+        migrations::check_schema(&mut conn, &database)?;
+        Ok(Session {
+            env: env.clone(),
+            conn,
+        })
+    }
+
+    /// Runs `work`; when it fails in a way a new connection can cure, waits, reconnects and
+    /// runs it again, at most `SES_REPORT_RETRIES` times. `work` must be safe to repeat (a
+    /// transaction of its own, or reads).
+    pub fn retrying<T>(
+        &mut self,
+        doing: &str,
+        mut work: impl FnMut(&mut Conn) -> Result<T, mysql::Error>,
+    ) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            let error = match work(&mut self.conn) {
+                Ok(value) => return Ok(value),
+                Err(e) if is_retryable_mysql(&e) && attempt < self.env.retries => e,
+                Err(e) if attempt == 0 => return Err(Error::mysql(doing, e)),
+                Err(e) => {
+                    return Err(
+                        Error::mysql(doing, e).context(format!("gave up after {attempt} retries"))
+                    )
+                }
+            };
+            attempt += 1;
+            let wait = retry_delay(attempt);
+            log::warn!(
+                "MySQL failed while {doing}: {}; retry {attempt}/{} in {:.1} s",
+                redact::scrub(&error.to_string()),
+                self.env.retries,
+                wait.as_secs_f64()
+            );
+            std::thread::sleep(wait);
+            if let Ok((conn, _)) = connect(&self.env) {
+                self.conn = conn;
+            }
+        }
+    }
+}
+
+/// The named lock one ingest holds on a database for its whole run (released with the
+/// connection, so a killed run never leaves it behind).
+pub fn lock_name(database: &str) -> String {
+    let name = format!("ses-report.ingest.{database}");
+    name.chars().take(64).collect()
+}
+
+pub fn try_lock(conn: &mut Conn, database: &str) -> Result<bool, mysql::Error> {
+    let got: Option<Option<i64>> =
+        conn.exec_first("SELECT GET_LOCK(?, 0)", (lock_name(database),))?;
+    Ok(got.flatten() == Some(1))
+}
+
+/// The lookup every table family needs: `sql` with `IN ({keys})`, run once per chunk of the
+/// distinct `keys` (so no statement outgrows the placeholder limit), all rows together.
+pub fn select_in<'k, R: FromRow>(
+    conn: &mut impl Queryable,
+    sql: &str,
+    keys: impl IntoIterator<Item = &'k str>,
+) -> Result<Vec<R>, mysql::Error> {
+    let mut keys: Vec<&str> = keys.into_iter().collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut rows = Vec::new();
+    for chunk in keys.chunks(KEYS_PER_LOOKUP) {
+        let statement = sql.replace("{keys}", &placeholders(chunk.len()));
+        let params: Vec<Value> = chunk.iter().map(|k| Value::from(*k)).collect();
+        rows.extend(conn.exec::<R, _, _>(statement, params)?);
+    }
+    Ok(rows)
+}
+
+fn placeholders(n: usize) -> String {
+    let mut s = String::with_capacity(n * 2);
+    for i in 0..n {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('?');
+    }
+    s
+}
+
+fn row_placeholders(rows: usize, columns: usize) -> String {
+    let row = format!("({})", placeholders(columns));
+    vec![row; rows].join(",")
+}
+
+/// Turns a MySQL error into an `Error` saying what was being done (never carrying a password).
+pub trait SqlContext<T> {
+    fn sql_context(self, doing: &str) -> Result<T>;
+}
+
+impl<T> SqlContext<T> for Result<T, mysql::Error> {
+    fn sql_context(self, doing: &str) -> Result<T> {
+        self.map_err(|e| Error::mysql(doing, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_names_fit_mysql() {
+        assert!(lock_name(&"x".repeat(64)).chars().count() <= 64);
+        assert_eq!(lock_name("ses_report"), "ses-report.ingest.ses_report");
+    }
+
+    #[test]
+    fn retries_back_off_from_half_a_second_to_eight() {
+        assert_eq!(retry_delay(1), Duration::from_millis(500));
+        assert_eq!(retry_delay(2), Duration::from_secs(1));
+        assert_eq!(retry_delay(9), Duration::from_secs(8));
+    }
+}

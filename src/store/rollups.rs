@@ -1,0 +1,172 @@
+//! `aws_report_daily`: recomputed from the detail rows for whole days, never incremented, so
+//! duplicates and reruns cannot inflate it; and summed back for the reading commands.
+
+use std::collections::BTreeSet;
+
+use mysql::prelude::Queryable;
+use mysql::{Conn, TxOpts, Value};
+use time::{Date, OffsetDateTime};
+
+use crate::domain::event_kind::EventKind;
+use crate::domain::timestamps;
+use crate::domain::zone::Zone;
+use crate::reports::figures::{Counter, GroupBy, Totals};
+
+/// Per summary row (recipient), what its details of the day say: flags, and open/click counts.
+/// Counting per recipient first and summing flags afterwards is what makes the rollup cheap
+/// (one grouping pass instead of a distinct-count per counter: 0.3 s instead of 0.75 s at 100k).
+fn per_recipient_columns() -> Vec<String> {
+    let flag = |c: Counter, condition: &str| format!("MAX({condition}) AS {}", c.column());
+    let bounce = |c: Counter, condition: &str| {
+        format!(
+            "MAX(CASE WHEN d.event_type = 'Bounce' THEN {condition} ELSE 0 END) AS {}",
+            c.column()
+        )
+    };
+    let bounce_type = "JSON_UNQUOTE(JSON_EXTRACT(d.other_info, '$.bounceType'))";
+    let sub_type = "COALESCE(JSON_UNQUOTE(JSON_EXTRACT(d.other_info, '$.bounceSubType')), '')";
+    vec![
+        flag(Counter::Sent, "d.event_type = 'Send'"),
+        flag(Counter::Delivered, "d.event_type = 'Delivery'"),
+        flag(Counter::Rejected, "d.event_type = 'Reject'"),
+        flag(Counter::RenderingFailures, "d.event_type = 'Rendering Failure'"),
+        flag(Counter::DeliveryDelays, "d.event_type = 'DeliveryDelay'"),
+        bounce(Counter::PermanentBounces,
+            &format!("{bounce_type} = 'Permanent' AND {sub_type} <> 'OnAccountSuppressionList'"),
+        ),
+        bounce(Counter::SuppressedBounces,
+            &format!("{bounce_type} = 'Permanent' AND {sub_type} = 'OnAccountSuppressionList'"),
+        ),
+        bounce(Counter::TransientBounces, &format!("{bounce_type} = 'Transient'")),
+        bounce(Counter::UndeterminedBounces,
+            &format!("COALESCE({bounce_type}, '') NOT IN ('Permanent', 'Transient')"),
+        ),
+        flag(Counter::Complaints, "d.event_type = 'Complaint'"),
+        "SUM(d.event_type = 'Open') AS opens".to_string(),
+        "SUM(d.event_type = 'Click') AS clicks".to_string(),
+        format!(
+            "MAX(CASE WHEN d.event_type = 'Subscription' THEN JSON_UNQUOTE(JSON_EXTRACT(d.other_info, \
+             '$.newTopicPreferences.unsubscribeAll')) = 'true' ELSE 0 END) AS {}",
+            Counter::Unsubscribes.column()
+        ),
+    ]
+}
+
+/// Each counter as a sum over the per-recipient rows.
+fn counter_sums() -> Vec<String> {
+    Counter::ALL
+        .iter()
+        .map(|c| match c {
+            Counter::UniqueOpens => "COALESCE(SUM(x.opens > 0), 0)".to_string(),
+            Counter::TotalOpens => "COALESCE(SUM(x.opens), 0)".to_string(),
+            Counter::UniqueClicks => "COALESCE(SUM(x.clicks > 0), 0)".to_string(),
+            Counter::TotalClicks => "COALESCE(SUM(x.clicks), 0)".to_string(),
+            flag => format!("COALESCE(SUM(x.{}), 0)", flag.column()),
+        })
+        .collect()
+}
+
+/// The counter columns, comma-separated, in table order.
+fn counter_columns() -> String {
+    Counter::ALL.map(Counter::column).join(", ")
+}
+
+/// Recomputes the rollups of `days` (calendar days in `zone`) in one transaction.
+pub fn recompute(conn: &mut Conn, zone: &Zone, days: &BTreeSet<Date>) -> Result<(), mysql::Error> {
+    if days.is_empty() {
+        return Ok(());
+    }
+    let insert = format!(
+        "INSERT INTO aws_report_daily (day, report_type, source_email, recipient_domain, {columns}, time_zone, computed_at)
+         SELECT ?, r.report_type, COALESCE(r.source_email, ''), SUBSTRING_INDEX(r.user_email, '@', -1),
+                {sums}, ?, ?
+         FROM (SELECT d.report_id, {per_recipient}
+               FROM aws_report_details d
+               WHERE d.event_type IN ({kinds})
+                 AND d.timestamp >= ? AND d.timestamp < ?
+               GROUP BY d.report_id) x
+         JOIN aws_reports r ON r.id = x.report_id
+         GROUP BY r.report_type, COALESCE(r.source_email, ''), SUBSTRING_INDEX(r.user_email, '@', -1)",
+        columns = counter_columns(),
+        kinds = EventKind::sql_list(),
+        sums = counter_sums().join(", "),
+        per_recipient = per_recipient_columns().join(",\n                      "),
+    );
+    let mut tx = conn.start_transaction(TxOpts::default())?;
+    let now = timestamps::to_sql(OffsetDateTime::now_utc());
+    for day in days {
+        let window = zone.day(*day);
+        let day_value = Value::Date(day.year() as u16, day.month() as u8, day.day(), 0, 0, 0, 0);
+        tx.exec_drop(
+            "DELETE FROM aws_report_daily WHERE day = ?",
+            (day_value.clone(),),
+        )?;
+        tx.exec_drop(
+            &insert,
+            vec![
+                day_value,
+                zone.name().into(),
+                now.clone(),
+                timestamps::to_sql(window.from),
+                timestamps::to_sql(window.to),
+            ],
+        )?;
+    }
+    tx.commit()
+}
+
+/// Sums the rollups of days `[first, end)` by the given keys, ordered by them.
+pub fn totals(
+    conn: &mut Conn,
+    first: Date,
+    end: Date,
+    by: &[GroupBy],
+) -> Result<Vec<Totals>, mysql::Error> {
+    let keys: Vec<&str> = by.iter().map(|g| key_column(*g)).collect();
+    let sums: Vec<String> = Counter::ALL
+        .iter()
+        .map(|c| format!("CAST(COALESCE(SUM({}), 0) AS UNSIGNED)", c.column()))
+        .collect();
+    let (select_keys, group) = if keys.is_empty() {
+        (String::new(), String::new())
+    } else {
+        (
+            format!("{}, ", keys.join(", ")),
+            format!(" GROUP BY {0} ORDER BY {0}", keys.join(", ")),
+        )
+    };
+    let sql = format!(
+        "SELECT {select_keys}{} FROM aws_report_daily WHERE day >= ? AND day < ?{group}",
+        sums.join(", ")
+    );
+    let date = |d: Date| Value::Date(d.year() as u16, d.month() as u8, d.day(), 0, 0, 0, 0);
+    let rows: Vec<mysql::Row> = conn.exec(sql, (date(first), date(end)))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let values = row.unwrap();
+        let (key_values, count_values) = values.split_at(keys.len());
+        let key = key_values
+            .iter()
+            .map(|v| mysql::from_value_opt::<String>(v.clone()).unwrap_or_default())
+            .collect();
+        let mut counts = [0u64; 15];
+        for (slot, v) in counts.iter_mut().zip(count_values) {
+            *slot = mysql::from_value_opt::<u64>(v.clone()).unwrap_or(0);
+        }
+        out.push(Totals { key, counts });
+    }
+    if keys.is_empty() && out.iter().all(|t| t.counts.iter().all(|c| *c == 0)) {
+        out.clear();
+    }
+    Ok(out)
+}
+
+/// The `aws_report_daily` expression a group key reads.
+fn key_column(by: GroupBy) -> &'static str {
+    match by {
+        GroupBy::Day => "DATE_FORMAT(day, '%Y-%m-%d')",
+        GroupBy::ReportType => "CAST(report_type AS CHAR)",
+        GroupBy::Source => "source_email",
+        GroupBy::Domain => "recipient_domain",
+    }
+}
