@@ -90,6 +90,89 @@ fn losing_mysql_mid_run_fails_the_run_and_a_rerun_completes_it() {
     assert_eq!(env.snapshot(), clean.snapshot());
 }
 
+/// Two days of sends, the first day first in `_id` order.
+fn two_days() -> Vec<serde_json::Value> {
+    let mut docs = Vec::new();
+    for (day, prefix) in [("2026-11-26", "a"), ("2026-11-27", "b")] {
+        for i in 0..10 {
+            let m = mail(
+                &format!("m-{prefix}{i:02}"),
+                &format!("{day}T10:00:00.000Z"),
+                &["a@x.org"],
+            );
+            docs.push(send(&format!("n-{prefix}{i:02}"), &m));
+        }
+    }
+    docs
+}
+
+/// Issue 9's reproduction: a run over two days fails after the first day is wholly applied;
+/// the rerun finds that day's events all duplicates, yet its rollup must still be computed.
+#[test]
+fn a_failed_runs_days_are_rolled_up_by_the_next_run() {
+    let window = ["--from", "2026-11-26", "--to", "2026-11-28"];
+    let clean = TestEnv::new("failed_days_clean");
+    clean.insert(&two_days());
+    clean.ingest(&window).expect_code(0);
+
+    let mut env = TestEnv::new("failed_days");
+    env.vars.push(("SES_REPORT_RETRIES".into(), "0".into()));
+    env.insert(&two_days());
+    // The second day's sixth mail sleeps once; the kill comes while it does, so the first day
+    // is wholly committed (batches of 5) and the second only in part.
+    slow_once(&env, "m-b05", 5);
+    let mut args = vec!["ingest", "--batch-size", "5"];
+    args.extend(window);
+    let child = env.command(&args);
+    let handle = std::thread::spawn(move || {
+        let mut child = child;
+        child.output().unwrap()
+    });
+    // Only m-b05's insert sleeps, and while it does the process list shows the trigger's SLEEP
+    // (the flag table cannot be polled meanwhile: the sleeping statement holds its MyISAM lock).
+    let mut admin = env.conn();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let id: Option<u64> = admin
+            .exec_first(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE '%SLEEP(%' AND ID <> CONNECTION_ID()",
+                (&env.name,),
+            )
+            .unwrap();
+        if let Some(id) = id {
+            admin.query_drop(format!("KILL CONNECTION {id}")).unwrap();
+            break;
+        }
+        if Instant::now() > deadline {
+            let output = handle.join().unwrap();
+            panic!(
+                "the ingest never reached m-b05: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = handle.join().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(env.scalar("SELECT status FROM aws_report_runs"), "failed");
+    assert_eq!(
+        env.scalar("SELECT COUNT(*) FROM aws_report_details WHERE message_id LIKE 'm-a%'"),
+        "10",
+        "the first day was not wholly applied before the failure"
+    );
+
+    env.ingest(&window).expect_code(0);
+    let clean = clean.snapshot();
+    assert_eq!(clean.daily.len(), 2, "{:?}", clean.daily);
+    assert_eq!(env.snapshot(), clean);
+}
+
 /// Makes the insert of one email's details sleep once (a MyISAM flag survives the rollback of
 /// the transaction that was killed), so the run can be caught mid-way.
 fn slow_once(env: &TestEnv, message_id: &str, seconds: u32) {

@@ -136,6 +136,21 @@ fn prune_keeps_summaries_and_a_pruned_window_cannot_count_twice() {
         env.rows("SELECT message_id, open_count, send_at FROM aws_reports ORDER BY 1"),
         reports
     );
+
+    // Rebuilding rollups over the pruned days keeps them (rebuilt from the rows left they would
+    // vanish), and says so; the days after the horizon are rebuilt as before.
+    let counts = "SELECT DATE_FORMAT(day, '%Y-%m-%d'), sent, unique_opens, total_opens FROM aws_report_daily ORDER BY day";
+    let before = env.rows(counts);
+    assert_eq!(before.len(), 2, "{before:?}");
+    let rebuild = env.run(&["rollup", "--from", "2026-09-01", "--to", "2026-11-28"]);
+    rebuild.expect_code(0);
+    assert!(
+        rebuild
+            .stdout()
+            .contains("kept 59 day(s) from 2026-09-01 to 2026-10-29"),
+        "{rebuild}"
+    );
+    assert_eq!(env.rows(counts), before);
 }
 
 #[test]

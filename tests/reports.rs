@@ -8,7 +8,7 @@ use crate::notifications::*;
 use crate::util::{repo_path, TestEnv};
 
 /// The counter columns of `aws_report_daily`, as the schema and the JSON output name them.
-const COUNTERS: [&str; 15] = [
+const COUNTERS: [&str; 16] = [
     "sent",
     "delivered",
     "rejected",
@@ -19,6 +19,7 @@ const COUNTERS: [&str; 15] = [
     "transient_bounces",
     "undetermined_bounces",
     "complaints",
+    "suppressed_complaints",
     "unique_opens",
     "total_opens",
     "unique_clicks",
@@ -64,17 +65,20 @@ fn expected_rollups(env: &TestEnv) -> BTreeMap<Vec<String>, Vec<u64>> {
             "Bounce" if bounce_type == "Permanent" => Some(6),
             "Bounce" if bounce_type == "Transient" => Some(7),
             "Bounce" => Some(8),
+            "Complaint" if info["complaintSubType"] == json!("OnAccountSuppressionList") => {
+                Some(10)
+            }
             "Complaint" => Some(9),
-            "Open" => Some(10),
-            "Click" => Some(12),
+            "Open" => Some(11),
+            "Click" => Some(13),
             "Subscription" if info["newTopicPreferences"]["unsubscribeAll"] == json!(true) => {
-                Some(14)
+                Some(15)
             }
             _ => None,
         };
         let entry = sets
             .entry(key.clone())
-            .or_insert_with(|| vec![HashSet::new(); 15]);
+            .or_insert_with(|| vec![HashSet::new(); 16]);
         let total = totals.entry(key).or_default();
         if let Some(c) = counter {
             entry[c].insert(r[5].clone());
@@ -89,8 +93,8 @@ fn expected_rollups(env: &TestEnv) -> BTreeMap<Vec<String>, Vec<u64>> {
         .map(|(key, s)| {
             let (opens, clicks) = totals[&key];
             let mut counts: Vec<u64> = s.iter().map(|set| set.len() as u64).collect();
-            counts[11] = opens;
-            counts[13] = clicks;
+            counts[12] = opens;
+            counts[14] = clicks;
             (key, counts)
         })
         .collect()
@@ -522,4 +526,35 @@ fn the_html_report_of_the_demo_day_renders_in_a_browser() {
         png.len()
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Complaints SES had already suppressed (`complaintSubType: OnAccountSuppressionList`) are
+/// counted apart, like such bounces: not in `complaints` (nor the complaint rate), and not a
+/// suppression the app must act on unless asked for with --include-ses-suppressed.
+#[test]
+fn complaints_ses_already_suppressed_are_counted_and_listed_apart() {
+    let mut env = TestEnv::new("ses_suppressed_complaints");
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into()));
+    let m = mail("m-1", "2026-11-27T10:00:00.000Z", &["a@x.org", "b@x.org"]);
+    let mut suppressed = complaint("n-2", &m, "2026-11-27T11:00:00.000Z", "fb-a", &["a@x.org"]);
+    let mut record: Value = serde_json::from_str(suppressed["Message"].as_str().unwrap()).unwrap();
+    record["complaint"]["complaintSubType"] = json!("OnAccountSuppressionList");
+    suppressed["Message"] = json!(record.to_string());
+    env.insert(&[
+        send("n-1", &m),
+        suppressed,
+        complaint("n-3", &m, "2026-11-27T12:00:00.000Z", "fb-b", &["b@x.org"]),
+    ]);
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    assert_eq!(
+        env.rows("SELECT sent, complaints, suppressed_complaints FROM aws_report_daily"),
+        vec![vec!["2", "1", "1"]]
+    );
+    let list = env.run(&["suppressions"]);
+    list.expect_code(0);
+    assert!(list.stdout().contains("b@x.org,,complaint,"), "{list}");
+    assert!(!list.stdout().contains("a@x.org"), "{list}");
+    let all = env.run(&["suppressions", "--include-ses-suppressed"]);
+    assert!(all.stdout().contains("a@x.org,,ses-suppressed,"), "{all}");
 }

@@ -10,6 +10,7 @@ mod cli;
 mod faults;
 mod files;
 mod maintenance;
+mod migrations;
 mod properties;
 mod reports;
 mod scenarios;

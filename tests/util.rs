@@ -279,8 +279,8 @@ impl TestEnv {
             .unwrap()
     }
 
-    /// Both report tables without their surrogate ids and bookkeeping times, sorted: equal
-    /// snapshots mean equal reports.
+    /// The report tables a user reads (summaries, details, daily rollups) without their
+    /// surrogate ids and bookkeeping times, sorted: equal snapshots mean equal reports.
     pub fn snapshot(&self) -> Snapshot {
         let reports = self.rows(
             "SELECT message_id, user_email, report_type, COALESCE(user_id, 'NULL'), user_source, source_email, subject,
@@ -294,7 +294,18 @@ impl TestEnv {
              FROM aws_report_details d JOIN aws_reports r ON r.id = d.report_id
              ORDER BY d.notification_message_id, d.`to`",
         );
-        Snapshot { reports, details }
+        let daily = self.rows(
+            "SELECT DATE_FORMAT(day, '%Y-%m-%d'), report_type, source_email, recipient_domain, sent, delivered,
+                    rejected, rendering_failures, delivery_delays, permanent_bounces, suppressed_bounces,
+                    transient_bounces, undetermined_bounces, complaints, unique_opens, total_opens,
+                    unique_clicks, total_clicks, unsubscribes, time_zone
+             FROM aws_report_daily ORDER BY day, report_type, source_email, recipient_domain",
+        );
+        Snapshot {
+            reports,
+            details,
+            daily,
+        }
     }
 }
 
@@ -311,6 +322,7 @@ impl Drop for TestEnv {
 pub struct Snapshot {
     pub reports: Vec<Vec<String>>,
     pub details: Vec<Vec<String>>,
+    pub daily: Vec<Vec<String>>,
 }
 
 fn text(value: Value) -> String {

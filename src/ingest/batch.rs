@@ -168,8 +168,6 @@ impl Ingest {
                 Fate::Duplicate => self.counts.duplicates += 1,
                 Fate::Apply(_) => {
                     self.counts.applied += 1;
-                    self.touched_days
-                        .insert(self.zone.date_of(event.occurred_at));
                     self.counts.users_resolved += fate
                         .recipients(event)
                         .filter(|r| self.users.link(event, r).user_id.is_some())
@@ -209,27 +207,35 @@ impl Ingest {
     }
 
     /// Recomputes the rollups of the days this run changed, in their own transaction.
+    /// Recomputes the rollups of every day marked dirty (by this run or an earlier one that
+    /// died or failed before its rollup), retried like a batch.
     pub(super) fn roll_up(&mut self) -> Result<()> {
-        if self.dry_run || self.touched_days.is_empty() {
+        if self.dry_run {
             return Ok(());
         }
         let started = Instant::now();
-        let days = std::mem::take(&mut self.touched_days);
-        let result = self.retrying("recomputing the daily rollups", |ingest| {
-            rollups::recompute(&mut ingest.conn, &ingest.zone, &days)
-        });
-        let first = days.first().map(ToString::to_string).unwrap_or_default();
-        let count = days.len();
-        self.touched_days = days;
-        result.map_err(|e| {
-            e.context(format!(
-                "the events are applied, but the daily rollups are not: run `ses-report rollup --from {first}`"
-            ))
-        })?;
-        log::info!(
-            "recomputed the rollups of {count} day(s) in {:.2} s",
-            started.elapsed().as_secs_f64()
-        );
+        let done = self
+            .retrying("recomputing the daily rollups", |ingest| {
+                rollups::recompute_dirty(&mut ingest.conn, &ingest.zone, ingest.pruned_before)
+            })
+            .map_err(|e| {
+                e.context(
+                    "the events are applied and their days stay marked: the next ingest (or `ses-report rollup`) recomputes them",
+                )
+            })?;
+        if done.kept_pruned > 0 {
+            log::warn!(
+                "{} changed day(s) lie before the retention horizon: their rollups are kept as they are",
+                done.kept_pruned
+            );
+        }
+        if done.days > 0 {
+            log::info!(
+                "recomputed the rollups of {} day(s) in {:.2} s",
+                done.days,
+                started.elapsed().as_secs_f64()
+            );
+        }
         Ok(())
     }
 

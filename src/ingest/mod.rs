@@ -14,19 +14,19 @@
 mod batch;
 mod resilience;
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mysql::Conn;
-use time::{Date, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::config::{Environment, IngestConfig, Source, WindowChoice};
 use crate::domain::run::{Counts, RunStatus};
 use crate::domain::ses::SesEvent;
 use crate::domain::timestamps;
-use crate::domain::window::{self, days_between, Window};
+use crate::domain::window::{self, Window};
 use crate::domain::zone::Zone;
 use crate::error::{Error, Exit, Result};
 use crate::source::file::FileSource;
@@ -52,7 +52,7 @@ pub fn run(config: &IngestConfig) -> Result<Exit> {
     };
     for run in &abandoned {
         log::warn!(
-            "run {} over {} stopped without recording its end (killed?): marked abandoned; its window is read again by catch-up",
+            "run {} over {} stopped without recording its end (killed?): marked abandoned; the days it changed are rolled up by this run, and catch-up reads its window again",
             run.0,
             run.1
         );
@@ -87,70 +87,6 @@ pub fn run(config: &IngestConfig) -> Result<Exit> {
             Some(catch_up.window)
         }
     };
-    if let Some(w) = window.filter(Window::is_empty) {
-        log::info!(
-            "up to date: nothing to read before {}",
-            timestamps::display(w.to)
-        );
-        println!(
-            "{}",
-            summary_line(Some(w), &Counts::default(), started.elapsed())
-        );
-        return Ok(Exit::Done);
-    }
-
-    let mut source: Box<dyn RecordSource> = match (&config.source, window) {
-        (Source::File(path), _) => Box::new(FileSource::open(path)?),
-        (Source::Mongo, Some(w)) => Box::new(MongoSource::open(
-            &config.env,
-            &w,
-            config.batch_size as u32,
-        )?),
-        // The configuration never pairs Mongo with "everything"; say so rather than scan it all.
-        (Source::Mongo, None) => return Err(Error::usage("reading MongoDB needs a window")),
-        (Source::Failures, _) => {
-            let rows = failures::failure_rows(&mut conn, false)
-                .sql_context("reading aws_report_failures")?;
-            log::info!("{} unresolved failures to retry", rows.len());
-            Box::new(StoredSource::new(rows.into_iter().map(|r| {
-                SourceRecord::stored(&r.notification_id, &r.source, r.document)
-            })))
-        }
-    };
-    let label = source.label();
-    match window {
-        Some(w) => log::info!(
-            "ingesting {label} for {w}{}",
-            if config.dry_run {
-                " (dry run: nothing is written)"
-            } else {
-                ""
-            }
-        ),
-        None => log::info!(
-            "ingesting every line of {label}{}",
-            if config.dry_run {
-                " (dry run: nothing is written)"
-            } else {
-                ""
-            }
-        ),
-    }
-
-    // A file read whole is recorded over every instant a DATETIME column can hold.
-    let run_window = window.unwrap_or(Window {
-        from: time::macros::datetime!(1000-01-01 0:00 UTC),
-        to: time::macros::datetime!(9999-12-31 0:00 UTC),
-    });
-    let run_id = if config.dry_run {
-        None
-    } else {
-        Some(
-            runs::start_run(&mut conn, run_window, &label, OffsetDateTime::now_utc())
-                .sql_context("recording the run")?,
-        )
-    };
-
     let users = UserDirectory::open(&mut conn).sql_context("looking for auth_users")?;
     let pruned_before =
         retention::pruned_before(&mut conn).sql_context("reading aws_report_retention")?;
@@ -172,17 +108,72 @@ pub fn run(config: &IngestConfig) -> Result<Exit> {
         },
         pruned_before,
         zone: config.env.zone.clone(),
-        touched_days: BTreeSet::new(),
     };
-    // The days of abandoned runs may hold events whose rollup was never recomputed.
-    for (_, w) in &abandoned {
-        let (first, last) = (ingest.zone.date_of(w.from), ingest.zone.date_of(w.to));
-        if last >= first && (last - first).whole_days() <= 62 {
-            ingest.touched_days.extend(days_between(first, last));
-        }
+
+    if let Some(w) = window.filter(Window::is_empty) {
+        log::info!(
+            "up to date: nothing to read before {}",
+            timestamps::display(w.to)
+        );
+        // Days an earlier run changed but did not roll up are still rolled up.
+        ingest.roll_up()?;
+        println!(
+            "{}",
+            summary_line(Some(w), &Counts::default(), started.elapsed())
+        );
+        return Ok(Exit::Done);
     }
+
+    let mut source: Box<dyn RecordSource> = match (&config.source, window) {
+        (Source::File(path), _) => Box::new(FileSource::open(path)?),
+        (Source::Mongo, Some(w)) => Box::new(MongoSource::open(
+            &config.env,
+            &w,
+            config.batch_size as u32,
+        )?),
+        // The configuration never pairs Mongo with "everything"; say so rather than scan it all.
+        (Source::Mongo, None) => return Err(Error::usage("reading MongoDB needs a window")),
+        (Source::Failures, _) => {
+            let rows = failures::failure_rows(&mut ingest.conn, false)
+                .sql_context("reading aws_report_failures")?;
+            log::info!("{} unresolved failures to retry", rows.len());
+            Box::new(StoredSource::new(rows.into_iter().map(|r| {
+                SourceRecord::stored(&r.notification_id, &r.source, r.document)
+            })))
+        }
+    };
+    let label = source.label();
+    let dry = if config.dry_run {
+        " (dry run: nothing is written)"
+    } else {
+        ""
+    };
+    match window {
+        Some(w) => log::info!("ingesting {label} for {w}{dry}"),
+        None => log::info!("ingesting every line of {label}{dry}"),
+    }
+
+    // A file read whole is recorded over every instant a DATETIME column can hold.
+    let run_window = window.unwrap_or(Window {
+        from: time::macros::datetime!(1000-01-01 0:00 UTC),
+        to: time::macros::datetime!(9999-12-31 0:00 UTC),
+    });
+    let run_id = if config.dry_run {
+        None
+    } else {
+        Some(
+            runs::start_run(
+                &mut ingest.conn,
+                run_window,
+                &label,
+                OffsetDateTime::now_utc(),
+            )
+            .sql_context("recording the run")?,
+        )
+    };
+
     let outcome = ingest.consume(source.as_mut(), config.batch_size, started);
-    // Even an interrupted run rolls up what it applied.
+    // Even an interrupted run rolls up what it applied (and what earlier runs left marked).
     let outcome = match outcome {
         Ok(()) => ingest.roll_up(),
         Err(stop @ Error::Interrupted { .. }) => ingest.roll_up().and(Err(stop)),
@@ -289,8 +280,6 @@ struct Ingest {
     /// For files, the window is applied here (Mongo applies it in the query).
     file_window: Option<Window>,
     zone: Zone,
-    /// Days (in `zone`) of the events this run applied: their rollups are recomputed at the end.
-    touched_days: BTreeSet<Date>,
     /// `ses-report prune` removed the details of events before this: they are skipped.
     pruned_before: Option<OffsetDateTime>,
 }

@@ -17,7 +17,10 @@ pub enum Counter {
     SuppressedBounces,
     TransientBounces,
     UndeterminedBounces,
+    /// Complaints, without those SES already suppressed (OnAccountSuppressionList).
     Complaints,
+    /// Complaints with sub-type OnAccountSuppressionList: AWS leaves them out of its rates.
+    SuppressedComplaints,
     UniqueOpens,
     TotalOpens,
     UniqueClicks,
@@ -26,7 +29,7 @@ pub enum Counter {
 }
 
 impl Counter {
-    pub const ALL: [Counter; 15] = [
+    pub const ALL: [Counter; 16] = [
         Counter::Sent,
         Counter::Delivered,
         Counter::Rejected,
@@ -37,6 +40,7 @@ impl Counter {
         Counter::TransientBounces,
         Counter::UndeterminedBounces,
         Counter::Complaints,
+        Counter::SuppressedComplaints,
         Counter::UniqueOpens,
         Counter::TotalOpens,
         Counter::UniqueClicks,
@@ -57,6 +61,7 @@ impl Counter {
             Counter::TransientBounces => "transient_bounces",
             Counter::UndeterminedBounces => "undetermined_bounces",
             Counter::Complaints => "complaints",
+            Counter::SuppressedComplaints => "suppressed_complaints",
             Counter::UniqueOpens => "unique_opens",
             Counter::TotalOpens => "total_opens",
             Counter::UniqueClicks => "unique_clicks",
@@ -101,7 +106,7 @@ pub struct Totals {
     /// The group's key values, in `--by` order.
     pub key: Vec<String>,
     /// Sums, in `Counter::ALL` order.
-    pub counts: [u64; 15],
+    pub counts: [u64; Counter::ALL.len()],
 }
 
 impl Index<Counter> for Totals {
@@ -118,7 +123,7 @@ mod tests {
 
     #[test]
     fn counters_index_in_column_order() {
-        let mut counts = [0u64; 15];
+        let mut counts = [0u64; 16];
         for (i, c) in counts.iter_mut().enumerate() {
             *c = i as u64 * 10;
         }

@@ -379,7 +379,7 @@ mod tests {
 
     #[test]
     fn renders_a_self_contained_page_with_escaped_text() {
-        let mut counts = [0u64; 15];
+        let mut counts = [0u64; Counter::ALL.len()];
         counts[0] = 1000;
         counts[1] = 950;
         counts[5] = 60;

@@ -16,12 +16,13 @@ use time::{Date, OffsetDateTime};
 use crate::config::{
     Days, Environment, ReportConfig, RollupConfig, StatsConfig, SuppressionsConfig,
 };
+use crate::domain::timestamps;
 use crate::domain::window::days_between;
 use crate::error::{Error, Exit, Result};
 use crate::reports::figures::{Counter, GroupBy, Totals};
 use crate::reports::stats::{Format, Verdict};
 use crate::reports::suppressions::{Rules, Suppression};
-use crate::store::{evidence, rollups, Session};
+use crate::store::{evidence, retention, rollups, Session};
 
 /// One CSV field, quoted when it has to be (RFC 4180).
 pub fn csv_cell(text: &str) -> String {
@@ -44,14 +45,25 @@ pub fn run_rollup(config: &RollupConfig) -> Result<Exit> {
         .into_iter()
         .filter(|d| d < end)
         .collect();
+    let horizon = session.retrying("reading aws_report_retention", retention::pruned_before)?;
+    // A day whose details are (even partly) pruned would be rebuilt from what is left: keep it.
+    let (kept, days) = rollups::split_at_horizon(days, zone, horizon);
     session.retrying("rebuilding the daily rollups", |conn| {
         rollups::recompute(conn, zone, &days)
     })?;
-    println!(
+    print!(
         "rebuilt the rollups of {} day(s), {}",
         days.len(),
         config.days.period()
     );
+    match (kept.first(), kept.last(), horizon) {
+        (Some(first), Some(last), Some(horizon)) => println!(
+            "; kept {} day(s) from {first} to {last} as they are: their details were pruned before {}",
+            kept.len(),
+            timestamps::display(horizon)
+        ),
+        _ => println!(),
+    }
     Ok(Exit::Done)
 }
 

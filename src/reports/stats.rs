@@ -300,7 +300,7 @@ mod tests {
     }
 
     fn group(sent: u64, delivered: u64, bounces: u64) -> GroupStats {
-        let mut counts = [0u64; 15];
+        let mut counts = [0u64; Counter::ALL.len()];
         counts[0] = sent;
         counts[1] = delivered;
         counts[5] = bounces;

@@ -24,7 +24,11 @@ pub enum Signal {
         status: Option<String>,
         diagnostic: Option<String>,
     },
-    Complaint,
+    Complaint {
+        /// `complaintSubType`: `OnAccountSuppressionList` when SES had already suppressed the
+        /// address and did not send.
+        sub_type: String,
+    },
     Unsubscribe,
 }
 
@@ -64,7 +68,10 @@ enum Kind {
 
 fn classify(signal: &Signal, rules: &Rules) -> Kind {
     match signal {
-        Signal::Complaint => Kind::Now("complaint"),
+        Signal::Complaint { sub_type } if sub_type == "OnAccountSuppressionList" => {
+            ses_suppressed(rules)
+        }
+        Signal::Complaint { .. } => Kind::Now("complaint"),
         Signal::Unsubscribe => Kind::Now("unsubscribed"),
         Signal::Bounce {
             bounce_type,
@@ -77,13 +84,7 @@ fn classify(signal: &Signal, rules: &Rules) -> Kind {
                 .map(str::trim)
                 .and_then(|s| s.chars().next());
             match bounce_type.as_str() {
-                "Permanent" if sub_type == "OnAccountSuppressionList" => {
-                    if rules.include_ses_suppressed {
-                        Kind::Now("ses-suppressed")
-                    } else {
-                        Kind::Never
-                    }
-                }
+                "Permanent" if sub_type == "OnAccountSuppressionList" => ses_suppressed(rules),
                 "Permanent" => Kind::Now("permanent-bounce"),
                 "Transient" if class == Some('5') => Kind::Now("transient-bounce-5xx"),
                 // An auto-reply (out of office) is Transient/General without a 4.x or 5.x status.
@@ -92,6 +93,16 @@ fn classify(signal: &Signal, rules: &Rules) -> Kind {
                 _ => Kind::Never,
             }
         }
+    }
+}
+
+/// An address SES itself suppresses (its account-level list): listed only on request, as
+/// `ses-suppressed`, since the sending app need not act on it.
+fn ses_suppressed(rules: &Rules) -> Kind {
+    if rules.include_ses_suppressed {
+        Kind::Now("ses-suppressed")
+    } else {
+        Kind::Never
     }
 }
 
@@ -264,7 +275,9 @@ mod tests {
                 email: "angry@x".into(),
                 user_id: None,
                 at,
-                signal: Signal::Complaint,
+                signal: Signal::Complaint {
+                    sub_type: String::new(),
+                },
             },
             Evidence {
                 email: "gone@x".into(),

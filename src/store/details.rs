@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use mysql::prelude::Queryable;
 use mysql::{Conn, Value};
 
-use super::{row_placeholders, select_in, ROWS_PER_STATEMENT};
+use super::{rollups, row_placeholders, select_in, ROWS_PER_STATEMENT};
 use crate::domain::accounting::{Applied, Fate, SummaryDelta};
 use crate::domain::event_kind::EventKind;
 use crate::domain::ses::SesEvent;
@@ -193,6 +193,15 @@ pub fn apply_batch<Q: Queryable>(
             params,
         )?;
     }
+    // The days these events change: their rollups are stale until recomputed.
+    rollups::mark_dirty(
+        conn,
+        events
+            .iter()
+            .zip(fates)
+            .filter(|(_, fate)| matches!(fate, Fate::Apply(_)))
+            .map(|(event, _)| event.occurred_at),
+    )?;
     log::debug!(
         "batch applied: summaries {:?}, ids {:?}, details {:?}",
         t1 - t0,

@@ -40,7 +40,13 @@ pub fn evidence(
             .and_then(|t| serde_json::from_str(t).ok())
             .unwrap_or_default();
         let signal = match event_type.as_str() {
-            "Complaint" => Signal::Complaint,
+            "Complaint" => Signal::Complaint {
+                sub_type: info
+                    .get("complaintSubType")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_string(),
+            },
             "Subscription" => {
                 if info.pointer("/newTopicPreferences/unsubscribeAll") == Some(&json!(true)) {
                     Signal::Unsubscribe

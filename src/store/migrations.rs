@@ -25,7 +25,16 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "retention horizon",
         include_str!("../../sql/0003_retention.sql"),
     ),
+    (
+        4,
+        "dirty days, suppressed complaints",
+        include_str!("../../sql/0004_dirty_days_and_suppressed_complaints.sql"),
+    ),
 ];
+
+/// Duplicate column name, duplicate key name: what re-running an `ALTER TABLE ... ADD` of a
+/// migration that was cut short reports (MySQL 8 has no `ADD COLUMN IF NOT EXISTS`).
+const ALREADY_APPLIED: [u16; 2] = [1060, 1061];
 
 /// The schema version this binary needs.
 pub fn schema_version() -> u32 {
@@ -61,8 +70,17 @@ pub fn migrate(env: &Environment) -> Result<Vec<u32>> {
             continue;
         }
         for statement in split_statements(sql) {
-            conn.query_drop(&statement)
-                .sql_context(&format!("applying migration {version} ({name})"))?;
+            match conn.query_drop(&statement) {
+                Ok(()) => {}
+                // MySQL commits each DDL statement on its own: a migration cut short re-runs from
+                // its first statement, and a column or index it already added is no error.
+                Err(mysql::Error::MySqlError(e)) if ALREADY_APPLIED.contains(&e.code) => {
+                    log::info!("migration {version}: already applied ({})", e.message);
+                }
+                Err(e) => {
+                    return Err(e).sql_context(&format!("applying migration {version} ({name})"))
+                }
+            }
         }
         conn.exec_drop(
             "INSERT INTO ses_report_migrations (version, name) VALUES (?, ?)",

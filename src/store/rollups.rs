@@ -4,11 +4,12 @@
 use std::collections::BTreeSet;
 
 use mysql::prelude::Queryable;
-use mysql::{Conn, TxOpts, Value};
+use mysql::{Conn, Transaction, TxOpts, Value};
 use time::{Date, OffsetDateTime};
 
 use crate::domain::event_kind::EventKind;
 use crate::domain::timestamps;
+use crate::domain::window;
 use crate::domain::zone::Zone;
 use crate::reports::figures::{Counter, GroupBy, Totals};
 
@@ -25,6 +26,9 @@ fn per_recipient_columns() -> Vec<String> {
     };
     let bounce_type = "JSON_UNQUOTE(JSON_EXTRACT(d.other_info, '$.bounceType'))";
     let sub_type = "COALESCE(JSON_UNQUOTE(JSON_EXTRACT(d.other_info, '$.bounceSubType')), '')";
+    // JSON null (the usual value) unquotes to 'null'; absent is SQL NULL.
+    let complaint_sub_type =
+        "COALESCE(JSON_UNQUOTE(JSON_EXTRACT(d.other_info, '$.complaintSubType')), '')";
     vec![
         flag(Counter::Sent, "d.event_type = 'Send'"),
         flag(Counter::Delivered, "d.event_type = 'Delivery'"),
@@ -41,7 +45,14 @@ fn per_recipient_columns() -> Vec<String> {
         bounce(Counter::UndeterminedBounces,
             &format!("COALESCE({bounce_type}, '') NOT IN ('Permanent', 'Transient')"),
         ),
-        flag(Counter::Complaints, "d.event_type = 'Complaint'"),
+        flag(
+            Counter::Complaints,
+            &format!("d.event_type = 'Complaint' AND {complaint_sub_type} <> 'OnAccountSuppressionList'"),
+        ),
+        flag(
+            Counter::SuppressedComplaints,
+            &format!("d.event_type = 'Complaint' AND {complaint_sub_type} = 'OnAccountSuppressionList'"),
+        ),
         "SUM(d.event_type = 'Open') AS opens".to_string(),
         "SUM(d.event_type = 'Click') AS clicks".to_string(),
         format!(
@@ -76,6 +87,86 @@ pub fn recompute(conn: &mut Conn, zone: &Zone, days: &BTreeSet<Date>) -> Result<
     if days.is_empty() {
         return Ok(());
     }
+    let mut tx = conn.start_transaction(TxOpts::default())?;
+    recompute_in(&mut tx, zone, days)?;
+    tx.commit()
+}
+
+/// What `recompute_dirty` did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Recomputed {
+    /// Calendar days whose rollups were rebuilt.
+    pub days: usize,
+    /// Marked days before the retention horizon: their details are gone, so their rollups are
+    /// kept as they are and the marks dropped.
+    pub kept_pruned: usize,
+}
+
+/// Recomputes every day marked in `aws_report_dirty_days`, by whichever run marked it, and
+/// clears the marks in the same transaction as the rollup rows: a mark outlives every failure
+/// until its rollup is committed.
+pub fn recompute_dirty(
+    conn: &mut Conn,
+    zone: &Zone,
+    pruned_before: Option<OffsetDateTime>,
+) -> Result<Recomputed, mysql::Error> {
+    let mut tx = conn.start_transaction(TxOpts::default())?;
+    let marked: Vec<String> = tx.query(
+        "SELECT DATE_FORMAT(day_utc, '%Y-%m-%d') FROM aws_report_dirty_days ORDER BY day_utc FOR UPDATE",
+    )?;
+    if marked.is_empty() {
+        tx.commit()?;
+        return Ok(Recomputed::default());
+    }
+    let mut days = BTreeSet::new();
+    for text in &marked {
+        // The column is a DATE: it always parses.
+        if let Ok(date) = window::parse_date(text) {
+            let start = date.midnight().assume_utc();
+            let end = start + time::Duration::days(1) - time::Duration::milliseconds(1);
+            days.insert(zone.date_of(start));
+            days.insert(zone.date_of(end));
+        }
+    }
+    let (pruned, days) = split_at_horizon(days, zone, pruned_before);
+    recompute_in(&mut tx, zone, &days)?;
+    tx.exec_drop(
+        format!(
+            "DELETE FROM aws_report_dirty_days WHERE day_utc IN ({})",
+            super::placeholders(marked.len())
+        ),
+        marked
+            .iter()
+            .map(|d| Value::from(d.as_str()))
+            .collect::<Vec<_>>(),
+    )?;
+    tx.commit()?;
+    Ok(Recomputed {
+        days: days.len(),
+        kept_pruned: pruned.len(),
+    })
+}
+
+/// Splits `days` into those that start before the retention horizon (their details are at
+/// least partly pruned: a recomputation would shrink them) and the rest.
+pub fn split_at_horizon(
+    days: BTreeSet<Date>,
+    zone: &Zone,
+    pruned_before: Option<OffsetDateTime>,
+) -> (BTreeSet<Date>, BTreeSet<Date>) {
+    match pruned_before {
+        None => (BTreeSet::new(), days),
+        Some(horizon) => days
+            .into_iter()
+            .partition(|day| zone.start_of(*day) < horizon),
+    }
+}
+
+fn recompute_in(
+    tx: &mut Transaction<'_>,
+    zone: &Zone,
+    days: &BTreeSet<Date>,
+) -> Result<(), mysql::Error> {
     let insert = format!(
         "INSERT INTO aws_report_daily (day, report_type, source_email, recipient_domain, {columns}, time_zone, computed_at)
          SELECT ?, r.report_type, COALESCE(r.source_email, ''), SUBSTRING_INDEX(r.user_email, '@', -1),
@@ -92,7 +183,6 @@ pub fn recompute(conn: &mut Conn, zone: &Zone, days: &BTreeSet<Date>) -> Result<
         sums = counter_sums().join(", "),
         per_recipient = per_recipient_columns().join(",\n                      "),
     );
-    let mut tx = conn.start_transaction(TxOpts::default())?;
     let now = timestamps::to_sql(OffsetDateTime::now_utc());
     for day in days {
         let window = zone.day(*day);
@@ -112,7 +202,40 @@ pub fn recompute(conn: &mut Conn, zone: &Zone, days: &BTreeSet<Date>) -> Result<
             ],
         )?;
     }
-    tx.commit()
+    Ok(())
+}
+
+/// Marks the UTC dates of `instants` dirty, inside the caller's transaction (the one that writes
+/// the rows of those events).
+pub fn mark_dirty<Q: Queryable>(
+    conn: &mut Q,
+    instants: impl Iterator<Item = OffsetDateTime>,
+) -> Result<(), mysql::Error> {
+    let dates: BTreeSet<Date> = instants.map(|at| at.date()).collect();
+    if dates.is_empty() {
+        return Ok(());
+    }
+    let now = timestamps::to_sql(OffsetDateTime::now_utc());
+    let mut params = Vec::with_capacity(dates.len() * 2);
+    for d in &dates {
+        params.push(Value::Date(
+            d.year() as u16,
+            d.month() as u8,
+            d.day(),
+            0,
+            0,
+            0,
+            0,
+        ));
+        params.push(now.clone());
+    }
+    conn.exec_drop(
+        format!(
+            "INSERT IGNORE INTO aws_report_dirty_days (day_utc, marked_at) VALUES {}",
+            super::row_placeholders(dates.len(), 2)
+        ),
+        params,
+    )
 }
 
 /// Sums the rollups of days `[first, end)` by the given keys, ordered by them.
@@ -149,7 +272,7 @@ pub fn totals(
             .iter()
             .map(|v| mysql::from_value_opt::<String>(v.clone()).unwrap_or_default())
             .collect();
-        let mut counts = [0u64; 15];
+        let mut counts = [0u64; Counter::ALL.len()];
         for (slot, v) in counts.iter_mut().zip(count_values) {
             *slot = mysql::from_value_opt::<u64>(v.clone()).unwrap_or(0);
         }
