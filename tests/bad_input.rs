@@ -157,3 +157,58 @@ fn over_long_fields_are_stored_truncated_with_a_warning() {
         "998"
     );
 }
+
+/// Instants outside 1970-2099 are a record's failure with its reason. At the end of the calendar
+/// east of UTC the day arithmetic used to panic the whole run (exit 101).
+#[test]
+fn events_outside_1970_to_2099_fail_alone_even_east_of_utc() {
+    let env = TestEnv::new("calendar_ends");
+    let at = "2026-11-27T03:00:00.000Z";
+    let m = mail("m-1", at, &["a@x.org"]);
+    let far = |id: &str, when: &str| {
+        notification(
+            id,
+            at,
+            &record("Open", &m, "open", json!({"timestamp": when})),
+        )
+    };
+    env.insert(&[
+        send("n-1", &m),
+        far("n-9999", "9999-12-31T23:59:59.999Z"),
+        far("n-2100", "2100-01-01T00:00:00.000Z"),
+        far("n-1969", "1969-12-31T23:59:59.000Z"),
+    ]);
+    let run = env.ingest(&["--date", "2026-11-27", "--tz", "Asia/Tokyo"]);
+    run.expect_code(3);
+    assert_eq!(run.count("applied"), 1, "{run}");
+    assert_eq!(
+        env.rows("SELECT notification_id FROM aws_report_failures WHERE error LIKE '%outside the storable years 1970-2099%' ORDER BY 1"),
+        vec![vec!["n-1969"], vec!["n-2100"], vec!["n-9999"]]
+    );
+    assert_eq!(
+        env.rows("SELECT DATE_FORMAT(day, '%Y-%m-%d'), sent, time_zone FROM aws_report_daily"),
+        vec![vec!["2026-11-27", "1", "Asia/Tokyo"]]
+    );
+}
+
+/// A recipient longer than RFC 5321 allows fails its own record; it used to be applied, and then
+/// its domain overflowed `recipient_domain` and failed every rollup of its day.
+#[test]
+fn an_address_longer_than_rfc_5321_allows_fails_only_its_record() {
+    let env = TestEnv::new("long_domain");
+    let long = format!("a@{}.example", "d".repeat(250));
+    let good = mail("m-good", "2026-11-27T10:00:00.000Z", &["b@x.org"]);
+    let bad = mail("m-bad", "2026-11-27T10:00:00.000Z", &[long.as_str()]);
+    env.insert(&[send("n-good", &good), send("n-bad", &bad)]);
+    let run = env.ingest(&["--date", "2026-11-27"]);
+    run.expect_code(3);
+    let error = env.scalar("SELECT error FROM aws_report_failures WHERE notification_id = 'n-bad'");
+    assert!(
+        error.contains("RFC 5321") && error.contains("domain over 255 octets"),
+        "{error}"
+    );
+    assert_eq!(
+        env.rows("SELECT recipient_domain, sent FROM aws_report_daily"),
+        vec![vec!["x.org", "1"]]
+    );
+}

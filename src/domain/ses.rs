@@ -404,7 +404,7 @@ fn interpret_record(
         Some(Value::Array(list)) if !list.is_empty() => list
             .iter()
             .enumerate()
-            .map(|(i, v)| address_at(v, &format!("mail.destination[{i}]"), &mut warnings))
+            .map(|(i, v)| address_at(v, &format!("mail.destination[{i}]")))
             .collect::<Result<Vec<_>, _>>()?,
         Some(Value::Array(_)) => return Err("mail.destination is empty".into()),
         None | Some(Value::Null) => return Err("mail.destination is missing".into()),
@@ -474,7 +474,7 @@ fn interpret_record(
                         }
                     },
                 };
-                found.push(address_at(value, &place, &mut warnings)?);
+                found.push(address_at(value, &place)?);
             }
             distinct(found)
         }
@@ -624,7 +624,7 @@ fn optional_text<'a>(
 
 /// One recipient address, normalised: the part inside `<...>` when a display name is given,
 /// trimmed and lower-cased, so that the same mailbox is one row however it was written.
-fn address_at(value: &Value, place: &str, warnings: &mut Vec<String>) -> Result<String, String> {
+fn address_at(value: &Value, place: &str) -> Result<String, String> {
     let text = match value {
         Value::String(s) => s.as_str(),
         Value::Null => return Err(format!("{place} has no address")),
@@ -637,7 +637,30 @@ fn address_at(value: &Value, place: &str, warnings: &mut Vec<String>) -> Result<
     if address.contains('\0') {
         return Err(format!("{place} contains a NUL byte"));
     }
-    Ok(keep_within(&address, widths::ADDRESS, place, warnings))
+    if let Some(limit) = rfc5321_excess(&address) {
+        return Err(format!(
+            "{place} {:?} is longer than RFC 5321 allows ({limit})",
+            shorten(&address)
+        ));
+    }
+    Ok(address)
+}
+
+/// Which RFC 5321 length limit (section 4.5.3.1) a normalised address exceeds, if any: the
+/// local part 64 octets, the domain 255, the whole mailbox 254 (a path is at most 256 octets,
+/// angle brackets included). SES cannot deliver to such an address, and the report tables key
+/// rollups by domain: one oversized domain would fail a whole day's rollup.
+pub(crate) fn rfc5321_excess(address: &str) -> Option<&'static str> {
+    let (local, domain) = address.rsplit_once('@').unwrap_or((address, ""));
+    if local.len() > 64 {
+        Some("local part over 64 octets")
+    } else if domain.len() > 255 {
+        Some("domain over 255 octets")
+    } else if address.len() > 254 {
+        Some("address over 254 octets")
+    } else {
+        None
+    }
 }
 
 /// Trims, lower-cases and unwraps `Name <addr>`.

@@ -131,7 +131,7 @@ pub(super) fn interpret_text(
     let destination = mail.destination.as_ref().filter(|d| !d.is_empty())?;
     let destination: Vec<String> = destination
         .iter()
-        .map(|a| address(a, &mut warnings))
+        .map(|a| address(a))
         .collect::<Option<_>>()?;
     let source = mail
         .source
@@ -177,12 +177,12 @@ pub(super) fn interpret_text(
                 None => member::<Vec<Cow<str>>>(o, field.array)
                     .ok()??
                     .iter()
-                    .map(|a| address(a, &mut warnings))
+                    .map(|a| address(a))
                     .collect::<Option<_>>()?,
                 Some(key) => member::<Vec<Members>>(o, field.array)
                     .ok()??
                     .iter()
-                    .map(|r| address(&member::<Cow<str>>(r, key).ok()??, &mut warnings))
+                    .map(|r| address(&member::<Cow<str>>(r, key).ok()??))
                     .collect::<Option<_>>()?,
             };
             if listed.is_empty() {
@@ -268,17 +268,12 @@ fn custom_headers(headers: Option<&[Obj<HeaderIn<'_>>]>) -> Option<(Option<Value
 }
 
 /// A recipient address as the general path's `address_at` would accept it, or `None`.
-fn address(text: &str, warnings: &mut Vec<String>) -> Option<String> {
+fn address(text: &str) -> Option<String> {
     let address = normalize_address(text);
-    if address.is_empty() || address.contains('\0') {
+    if address.is_empty() || address.contains('\0') || super::rfc5321_excess(&address).is_some() {
         return None;
     }
-    Some(keep_within(
-        &address,
-        widths::ADDRESS,
-        "recipient",
-        warnings,
-    ))
+    Some(address)
 }
 
 /// The general path refuses JSON nested deeper than serde_json's limit; so does this one.

@@ -472,3 +472,25 @@ fn a_generated_day_has_every_event_type_both_dialects_and_duplicates() {
     assert!(repeats > 0);
     assert_eq!(failures, 6);
 }
+
+#[test]
+fn rfc_5321_lengths_bound_each_part_of_an_address() {
+    let local = |n: usize| format!("{}@x.org", "l".repeat(n));
+    assert_eq!(rfc5321_excess(&local(64)), None);
+    assert_eq!(
+        rfc5321_excess(&local(65)),
+        Some("local part over 64 octets")
+    );
+    let domain = |n: usize| format!("a@{}", "d".repeat(n));
+    assert_eq!(rfc5321_excess(&domain(252)), None);
+    assert_eq!(
+        rfc5321_excess(&domain(253)),
+        Some("address over 254 octets")
+    );
+    assert_eq!(rfc5321_excess(&domain(256)), Some("domain over 255 octets"));
+    // Both parsers refuse it: the fast one steps aside, the general one names it.
+    let long = domain(300);
+    let e = error(&envelope(json!({"eventType": "Send", "mail": {
+        "timestamp": "2026-11-27T10:00:00Z", "messageId": "m", "destination": [long]}, "send": {}})));
+    assert!(e.reason.contains("RFC 5321"), "{e}");
+}
