@@ -208,6 +208,10 @@ impl IngestConfig {
                 }
             },
         };
+        let window = match window {
+            WindowChoice::Fixed(w) => WindowChoice::Fixed(not_after_now(w, env.now)?),
+            other => other,
+        };
         Ok(IngestConfig {
             env,
             window,
@@ -227,6 +231,31 @@ impl IngestConfig {
             batch_size: batch_size(args.batch_size)?,
         })
     }
+}
+
+/// A window never reaches past now: notifications after now do not exist yet, and a run that
+/// recorded a future end would make catch-up start after data it never read. A window that
+/// starts after now is refused; one that ends after now is read up to now.
+fn not_after_now(window: Window, now: OffsetDateTime) -> Result<Window> {
+    if window.from >= now {
+        return Err(Error::usage(format!(
+            "the window starts at {}, after now ({}): there is nothing to read yet",
+            timestamps::display(window.from),
+            timestamps::display(now)
+        )));
+    }
+    if window.to > now {
+        log::info!(
+            "the window ends at {}, after now: reading up to {}",
+            timestamps::display(window.to),
+            timestamps::display(now)
+        );
+        return Ok(Window {
+            from: window.from,
+            to: now,
+        });
+    }
+    Ok(window)
 }
 
 fn batch_size(n: usize) -> Result<usize> {

@@ -179,3 +179,36 @@ fn catch_up_continues_from_the_runs_table() {
         "4"
     );
 }
+
+/// A window that ends in the future is read up to now, and catch-up later continues from there:
+/// it used to record the future end, so catch-up started after data it had never read.
+#[test]
+fn a_window_into_the_future_is_read_up_to_now_and_hides_nothing_later() {
+    let mut env = TestEnv::new("future_window");
+    env.insert(&[
+        published_at("n-1", "2026-11-27T10:00:00.000Z", false),
+        published_at("n-2", "2026-11-27T14:00:00.000Z", true),
+    ]);
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-27T12:00:00Z".into()));
+    let run = env.ingest(&["--from", "2026-11-27", "--to", "2026-12-31"]);
+    run.expect_code(0);
+    assert!(
+        run.stderr().contains("reading up to 2026-11-27T12:00:00Z"),
+        "{run}"
+    );
+    assert_eq!(ingested(&env), vec!["n-1"]);
+    assert_eq!(
+        env.scalar("SELECT DATE_FORMAT(window_to, '%Y-%m-%dT%H:%i') FROM aws_report_runs"),
+        "2026-11-27T12:00"
+    );
+    // A window that starts after now is refused before anything is read.
+    env.ingest(&["--date", "2026-11-28"]).expect_code(2);
+
+    // The next day's catch-up reads on from the clamped end (less the lookback).
+    env.vars.pop();
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into()));
+    env.ingest(&[]).expect_code(0);
+    assert_eq!(ingested(&env), vec!["n-1", "n-2"]);
+}

@@ -162,13 +162,10 @@ pub fn run(config: &IngestConfig) -> Result<Exit> {
         None
     } else {
         Some(
-            runs::start_run(
-                &mut ingest.conn,
-                run_window,
-                &label,
-                OffsetDateTime::now_utc(),
-            )
-            .sql_context("recording the run")?,
+            // The program's own "now" (SES_REPORT_NOW pins it), the clock the window was
+            // clamped with: catch-up compares the two.
+            runs::start_run(&mut ingest.conn, run_window, &label, config.env.now)
+                .sql_context("recording the run")?,
         )
     };
 

@@ -74,7 +74,9 @@ pub fn mark_abandoned_runs(conn: &mut Conn) -> Result<Vec<(u64, Window)>, mysql:
 /// Where the last completed Mongo run's window ended: the catch-up window starts there.
 pub fn last_completed_end(conn: &mut Conn) -> Result<Option<OffsetDateTime>, mysql::Error> {
     let end: Option<Value> = conn.query_first(
-        "SELECT MAX(window_to) FROM aws_report_runs WHERE status IN ('ok', 'partial') AND source LIKE 'mongo%'",
+        // A run read nothing after it started, whatever end it recorded (before ses-report clamped
+        // windows to now, a run could record a future end).
+        "SELECT MAX(LEAST(window_to, started_at)) FROM aws_report_runs WHERE status IN ('ok', 'partial') AND source LIKE 'mongo%'",
     )?;
     Ok(end.as_ref().and_then(timestamps::from_sql))
 }
