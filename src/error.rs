@@ -87,6 +87,8 @@ pub enum Error {
         found: u32,
         needed: u32,
     },
+    /// Stored figures cannot answer as asked until an operator runs `fix` (exit 1).
+    NeedsAction { problem: String, fix: String },
     /// Another ingest holds the lock on the database (exit 4).
     Locked { database: String, lock: String },
     /// SIGTERM or SIGINT asked the run to stop (exit 130).
@@ -204,6 +206,7 @@ impl fmt::Display for Error {
                 f,
                 "database {database} is at schema version {found}, this ses-report needs {needed}: run `ses-report migrate` first"
             ),
+            Error::NeedsAction { problem, fix } => write!(f, "{problem}: run `{fix}`"),
             Error::Locked { database, lock } => write!(
                 f,
                 "another ingest is running on database {database} (it holds the MySQL lock {lock}); nothing done"

@@ -103,3 +103,15 @@ pub fn complaint(
                         "complaintFeedbackType": "abuse"});
     notification(sns_id, at, &record("Complaint", mail, "complaint", object))
 }
+
+/// The same notification in the classic dialect (identity feedback notifications): the record
+/// keyed by `notificationType`, without `eventType`.
+pub fn classic(mut notification: Value) -> Value {
+    let mut record: Value =
+        serde_json::from_str(notification["Message"].as_str().unwrap()).unwrap();
+    let kind = record["eventType"].take();
+    record.as_object_mut().unwrap().remove("eventType");
+    record["notificationType"] = kind;
+    notification["Message"] = json!(record.to_string());
+    notification
+}

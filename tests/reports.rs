@@ -558,3 +558,90 @@ fn complaints_ses_already_suppressed_are_counted_and_listed_apart() {
     let all = env.run(&["suppressions", "--include-ses-suppressed"]);
     assert!(all.stdout().contains("a@x.org,,ses-suppressed,"), "{all}");
 }
+
+/// With classic notifications only (no Send events), the volume is deliveries + bounces +
+/// rejects, so a bad bounce rate alerts; it used to be 0 sent, "low-volume", forever silent.
+#[test]
+fn without_send_events_the_volume_is_the_outcomes_and_check_still_alerts() {
+    let env = TestEnv::new("classic_only");
+    let mut docs = Vec::new();
+    for i in 0..130 {
+        let to = format!("r{i}@x.org");
+        let m = mail(
+            &format!("m-{i}"),
+            "2026-11-27T10:00:00.000Z",
+            &[to.as_str()],
+        );
+        docs.push(classic(if i < 10 {
+            bounce(
+                &format!("n-{i}"),
+                &m,
+                "2026-11-27T10:00:05.000Z",
+                "Permanent",
+                &format!("fb-{i}"),
+                &[to.as_str()],
+            )
+        } else {
+            delivery(
+                &format!("n-{i}"),
+                &m,
+                "2026-11-27T10:00:02.000Z",
+                &[to.as_str()],
+            )
+        }));
+    }
+    env.insert(&docs);
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    let check = env.run(&[
+        "stats",
+        "--date",
+        "2026-11-27",
+        "--check",
+        "--fail-on",
+        "warning",
+        "--format",
+        "json",
+    ]);
+    check.expect_code(6);
+    let doc: Value = serde_json::from_str(&check.stdout()).unwrap();
+    let group = &doc["groups"][0];
+    assert_eq!(group["sent"], 0, "{doc}");
+    assert_eq!(group["volume"], 130, "{doc}");
+    assert_eq!(group["volume_basis"], "delivered+bounced+rejected", "{doc}");
+    assert_eq!(group["verdict"], "warning", "{doc}");
+}
+
+/// Rollups computed in another zone than the days asked for are refused, naming the command
+/// that rebuilds them; they used to be summed silently.
+#[test]
+fn stats_refuse_rollups_of_another_zone_and_name_the_fix() {
+    let env = TestEnv::new("mixed_zones");
+    let m = mail("m-1", "2026-11-27T10:00:00.000Z", &["a@x.org"]);
+    env.insert(&[send("n-1", &m)]);
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    env.run(&["stats", "--date", "2026-11-27", "--format", "csv"])
+        .expect_code(0);
+    env.run(&["rollup", "--date", "2026-11-27", "--tz", "Europe/Paris"])
+        .expect_code(0);
+    let refused = env.run(&["stats", "--date", "2026-11-27", "--format", "csv"]);
+    refused.expect_code(1);
+    let fix = "ses-report rollup --from 2026-11-27 --to 2026-11-28 --tz UTC";
+    assert!(
+        refused.stderr().contains("Europe/Paris") && refused.stderr().contains(fix),
+        "{refused}"
+    );
+    env.run(&["report", "--date", "2026-11-27", "--html", "/dev/null"])
+        .expect_code(1);
+    env.run(&[
+        "rollup",
+        "--from",
+        "2026-11-27",
+        "--to",
+        "2026-11-28",
+        "--tz",
+        "UTC",
+    ])
+    .expect_code(0);
+    env.run(&["stats", "--date", "2026-11-27", "--format", "csv"])
+        .expect_code(0);
+}

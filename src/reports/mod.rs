@@ -67,6 +67,31 @@ pub fn run_rollup(config: &RollupConfig) -> Result<Exit> {
     Ok(Exit::Done)
 }
 
+/// Refuses to sum rollups computed in another zone than the days asked for (or in several): a
+/// "day" would mean different hours in different rows, silently.
+fn check_zone(session: &mut Session, days: &Days) -> Result<()> {
+    let zones = session.retrying("reading aws_report_daily", |conn| {
+        rollups::zones_between(conn, days.first, days.end)
+    })?;
+    let asked = days.zone.name();
+    if zones.iter().all(|z| z == asked) {
+        return Ok(());
+    }
+    let last = days.end.previous_day().unwrap_or(days.end);
+    Err(Error::NeedsAction {
+        problem: format!(
+            "the rollups of {} were computed in time zone(s) {}, not in {asked} as asked",
+            days.period(),
+            zones.join(", ")
+        ),
+        fix: format!(
+            "ses-report rollup --from {} --to {} --tz {asked}",
+            days.first,
+            last.next_day().unwrap_or(last)
+        ),
+    })
+}
+
 fn totals(session: &mut Session, days: &Days, by: &[GroupBy]) -> Result<Vec<Totals>> {
     session.retrying("reading aws_report_daily", |conn| {
         rollups::totals(conn, days.first, days.end, by)
@@ -75,6 +100,7 @@ fn totals(session: &mut Session, days: &Days, by: &[GroupBy]) -> Result<Vec<Tota
 
 pub fn run_stats(config: &StatsConfig) -> Result<Exit> {
     let mut session = open(&config.env)?;
+    check_zone(&mut session, &config.days)?;
     let groups: Vec<_> = totals(&mut session, &config.days, &config.by)?
         .into_iter()
         .map(|t| stats::assess(t, config.min_volume))
@@ -137,6 +163,7 @@ fn decide_suppressions(
 
 pub fn run_report(config: &ReportConfig) -> Result<Exit> {
     let mut session = open(&config.env)?;
+    check_zone(&mut session, &config.days)?;
     let days = &config.days;
     let overall = totals(&mut session, days, &[])?
         .into_iter()

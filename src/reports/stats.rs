@@ -1,7 +1,8 @@
 //! Rates and verdicts against SES's reputation thresholds, and the `stats` output formats.
 //!
 //! Rates follow SES's definitions (bounce rate = permanent bounces / sent, complaint rate =
-//! complaints / delivered) but are computed from events, so they approximate AWS's own figures,
+//! complaints / delivered; without Send events the volume is deliveries + bounces + rejects,
+//! and the output says so) but are computed from events, so they approximate AWS's own figures,
 //! which AWS says cannot be recomputed exactly. Thresholds are compared in integer arithmetic, so
 //! exactly 5% is a warning. Pure code.
 
@@ -35,7 +36,40 @@ impl Verdict {
     }
 }
 
-/// The verdict for `sent`, `delivered`, permanent `bounces` and `complaints`.
+/// What a group's bounce and delivery rates, and its `--min-volume`, are measured against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VolumeBasis {
+    /// Recipients sent to (Send events): SES's own denominator.
+    Sent,
+    /// Without Send events (classic feedback notifications publish only Delivery, Bounce and
+    /// Complaint): the recipients with an outcome, deliveries + bounces + rejects. A recipient
+    /// with both a soft bounce and a later delivery counts twice, so rates read slightly low.
+    Outcomes,
+}
+
+impl VolumeBasis {
+    pub fn name(self) -> &'static str {
+        match self {
+            VolumeBasis::Sent => "sent",
+            VolumeBasis::Outcomes => "delivered+bounced+rejected",
+        }
+    }
+}
+
+/// A group's volume: what it sent, or when it has no Send events at all, its outcomes.
+pub fn volume(t: &Totals) -> (u64, VolumeBasis) {
+    if t[Counter::Sent] > 0 {
+        return (t[Counter::Sent], VolumeBasis::Sent);
+    }
+    let outcomes = t[Counter::Delivered]
+        + t[Counter::PermanentBounces]
+        + t[Counter::TransientBounces]
+        + t[Counter::UndeterminedBounces]
+        + t[Counter::Rejected];
+    (outcomes, VolumeBasis::Outcomes)
+}
+
+/// The verdict for a volume (`sent`), `delivered`, permanent `bounces` and `complaints`.
 pub fn verdict(
     sent: u64,
     delivered: u64,
@@ -67,6 +101,9 @@ fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct GroupStats {
     pub totals: Totals,
+    /// The denominator of the bounce and delivery rates and of `--min-volume`.
+    pub volume: u64,
+    pub volume_basis: VolumeBasis,
     pub bounce_rate: Option<f64>,
     pub complaint_rate: Option<f64>,
     pub delivery_rate: Option<f64>,
@@ -76,17 +113,19 @@ pub struct GroupStats {
 }
 
 pub fn assess(totals: Totals, min_volume: u64) -> GroupStats {
-    let sent = totals[Counter::Sent];
+    let (volume, volume_basis) = volume(&totals);
     let delivered = totals[Counter::Delivered];
     let bounces = totals[Counter::PermanentBounces];
     let complaints = totals[Counter::Complaints];
     GroupStats {
-        bounce_rate: ratio(bounces, sent),
+        bounce_rate: ratio(bounces, volume),
         complaint_rate: ratio(complaints, delivered),
-        delivery_rate: ratio(delivered, sent),
+        delivery_rate: ratio(delivered, volume),
         open_rate: ratio(totals[Counter::UniqueOpens], delivered),
         click_rate: ratio(totals[Counter::UniqueClicks], delivered),
-        verdict: verdict(sent, delivered, bounces, complaints, min_volume),
+        verdict: verdict(volume, delivered, bounces, complaints, min_volume),
+        volume,
+        volume_basis,
         totals,
     }
 }
@@ -139,6 +178,7 @@ pub fn render(format: Format, by: &[GroupBy], groups: &[GroupStats], period: &st
             let mut out = String::new();
             let mut header: Vec<&str> = key_names(by);
             header.extend(Counter::ALL.map(Counter::column));
+            header.extend(["volume", "volume_basis"]);
             header.extend(RATES);
             header.push("verdict");
             out.push_str(&header.join(","));
@@ -147,6 +187,8 @@ pub fn render(format: Format, by: &[GroupBy], groups: &[GroupStats], period: &st
                 let mut cells: Vec<String> =
                     key_values(by, g).iter().map(|k| csv_cell(k)).collect();
                 cells.extend(g.totals.counts.iter().map(u64::to_string));
+                cells.push(g.volume.to_string());
+                cells.push(g.volume_basis.name().to_string());
                 cells.extend(
                     rates(g)
                         .iter()
@@ -169,6 +211,8 @@ pub fn render(format: Format, by: &[GroupBy], groups: &[GroupStats], period: &st
                     for (counter, count) in Counter::ALL.iter().zip(g.totals.counts) {
                         row.insert(counter.column().to_string(), json!(count));
                     }
+                    row.insert("volume".into(), json!(g.volume));
+                    row.insert("volume_basis".into(), json!(g.volume_basis.name()));
                     for (name, rate) in RATES.iter().zip(rates(g)) {
                         row.insert(name.to_string(), json!(rate));
                     }
@@ -248,6 +292,15 @@ pub fn render(format: Format, by: &[GroupBy], groups: &[GroupStats], period: &st
                 out,
                 "deliverability {period} (rates approximate AWS's own figures)"
             );
+            if groups
+                .iter()
+                .any(|g| g.volume_basis == VolumeBasis::Outcomes)
+            {
+                let _ = writeln!(
+                    out,
+                    "groups without Send events are measured against deliveries + bounces + rejects"
+                );
+            }
             for row in &rows {
                 let cells: Vec<String> = row
                     .iter()
@@ -339,5 +392,33 @@ mod tests {
             table.contains("6.00") && table.contains("warning"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn the_volume_is_sent_or_without_sends_the_outcomes() {
+        let totals = |pairs: &[(Counter, u64)]| {
+            let mut t = Totals {
+                key: vec![],
+                counts: [0; Counter::ALL.len()],
+            };
+            for (c, n) in pairs {
+                t.counts[*c as usize] = *n;
+            }
+            t
+        };
+        let with_sends = totals(&[(Counter::Sent, 100), (Counter::Delivered, 90)]);
+        assert_eq!(volume(&with_sends), (100, VolumeBasis::Sent));
+        let classic = totals(&[
+            (Counter::Delivered, 90),
+            (Counter::PermanentBounces, 6),
+            (Counter::TransientBounces, 2),
+            (Counter::UndeterminedBounces, 1),
+            (Counter::Rejected, 1),
+            (Counter::SuppressedBounces, 50),
+        ]);
+        assert_eq!(volume(&classic), (100, VolumeBasis::Outcomes));
+        let g = assess(classic, 100);
+        assert_eq!(g.verdict, Verdict::Warning);
+        assert_eq!(g.bounce_rate, Some(0.06));
     }
 }

@@ -293,3 +293,12 @@ fn key_column(by: GroupBy) -> &'static str {
         GroupBy::Domain => "recipient_domain",
     }
 }
+
+/// The zones the rollups of days `[first, end)` were computed in.
+pub fn zones_between(conn: &mut Conn, first: Date, end: Date) -> Result<Vec<String>, mysql::Error> {
+    let date = |d: Date| Value::Date(d.year() as u16, d.month() as u8, d.day(), 0, 0, 0, 0);
+    conn.exec(
+        "SELECT DISTINCT time_zone FROM aws_report_daily WHERE day >= ? AND day < ? ORDER BY 1",
+        (date(first), date(end)),
+    )
+}
