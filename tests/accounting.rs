@@ -240,3 +240,36 @@ fn one_event_rejected_by_mysql_fails_alone() {
         "NULL"
     );
 }
+
+/// A dry run reports what the real run then does, however the duplicates fall into batches: it
+/// used to count an SNS retry or a second route in a later batch as applied, since it had
+/// written nothing for the earlier one.
+#[test]
+fn a_dry_run_summary_equals_the_real_runs_with_duplicates_across_batches() {
+    let env = TestEnv::new("dry_run_counts");
+    env.execute(
+        &std::fs::read_to_string(crate::util::repo_path("fixtures/demo/auth_users.sql")).unwrap(),
+    );
+    env.load_ndjson(&crate::util::repo_path(
+        "fixtures/demo/notifications.ndjson",
+    ));
+    let args = ["--date", "2026-11-27", "--batch-size", "3"];
+    let mut dry_args = args.to_vec();
+    dry_args.push("--dry-run");
+    let dry = env.ingest(&dry_args);
+    dry.expect_code(3);
+    assert_eq!(env.count("aws_report_details"), 0, "a dry run wrote rows");
+    let real = env.ingest(&args);
+    real.expect_code(3);
+    for key in [
+        "scanned",
+        "applied",
+        "duplicates",
+        "skipped",
+        "failed",
+        "users_resolved",
+    ] {
+        assert_eq!(dry.count(key), real.count(key), "{key}\n{dry}\n{real}");
+    }
+    assert!(real.count("duplicates") > 0, "{real}");
+}

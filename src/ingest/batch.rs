@@ -78,10 +78,18 @@ impl Ingest {
             None => records.iter().map(SourceRecord::notification_id).collect(),
             Some(_) => records.iter().map(|_| None).collect(),
         };
-        let known = details::notifications_applied(
+        let mut known = details::notifications_applied(
             &mut self.conn,
             ids.iter().flatten().map(String::as_str),
         )?;
+        if let Some(memory) = &self.dry_run_memory {
+            known.extend(
+                ids.iter()
+                    .flatten()
+                    .filter(|id| memory.ids.contains(*id))
+                    .cloned(),
+            );
+        }
         let mut resolved: Vec<String> = Vec::new();
 
         let mut pending: Vec<Pending> = Vec::with_capacity(records.len());
@@ -142,8 +150,14 @@ impl Ingest {
 
         let events: Vec<&SesEvent> = pending.iter().map(|p| &p.event).collect();
         let looked_up: HashSet<&str> = ids.iter().flatten().map(String::as_str).collect();
-        let applied = details::applied_among(&mut self.conn, &events, &looked_up)?;
+        let mut applied = details::applied_among(&mut self.conn, &events, &looked_up)?;
+        if let Some(memory) = &self.dry_run_memory {
+            memory.recall(&events, &mut applied);
+        }
         let fates = accounting::plan(&events, &applied);
+        if let Some(memory) = &mut self.dry_run_memory {
+            memory.remember(&events, &fates);
+        }
         let to_resolve = events.iter().zip(&fates).flat_map(|(e, f)| f.recipients(e));
         self.users.prefetch(&mut self.conn, to_resolve)?;
 

@@ -23,6 +23,7 @@ use mysql::Conn;
 use time::OffsetDateTime;
 
 use crate::config::{Environment, IngestConfig, Source, WindowChoice};
+use crate::domain::accounting::{Applied, Fate};
 use crate::domain::run::{Counts, RunStatus};
 use crate::domain::ses::SesEvent;
 use crate::domain::timestamps;
@@ -108,6 +109,7 @@ pub fn run(config: &IngestConfig) -> Result<Exit> {
         },
         pruned_before,
         zone: config.env.zone.clone(),
+        dry_run_memory: config.dry_run.then(DryRunMemory::default),
     };
 
     if let Some(w) = window.filter(Window::is_empty) {
@@ -279,6 +281,57 @@ struct Ingest {
     zone: Zone,
     /// `ses-report prune` removed the details of events before this: they are skipped.
     pruned_before: Option<OffsetDateTime>,
+    /// `--dry-run`: what it would have written so far.
+    dry_run_memory: Option<DryRunMemory>,
+}
+
+/// What a dry run would have written, so that its later batches see it as a real run's see the
+/// rows of earlier ones (an SNS retry in a later batch is a duplicate in both). It grows with
+/// the run (a dry run is a diagnostic; a real run keeps nothing).
+#[derive(Default)]
+struct DryRunMemory {
+    /// Notification ids that would have rows.
+    ids: HashSet<String>,
+    applied: Applied,
+}
+
+impl DryRunMemory {
+    /// Adds to `applied` what this dry run would already have written for `events`.
+    fn recall(&self, events: &[&SesEvent], applied: &mut Applied) {
+        for event in events {
+            for recipient in &event.recipients {
+                let pair = (event.notification_id.clone(), recipient.clone());
+                if self.applied.pairs.contains(&pair) {
+                    applied.pairs.insert(pair);
+                }
+                if let Some(feedback) = &event.feedback_id {
+                    let key = (feedback.clone(), recipient.clone());
+                    if let Some(id) = self.applied.feedback.get(&key) {
+                        applied.feedback.entry(key).or_insert_with(|| id.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    fn remember(&mut self, events: &[&SesEvent], fates: &[Fate]) {
+        for (event, fate) in events.iter().zip(fates) {
+            let Fate::Apply(claims) = fate else { continue };
+            self.ids.insert(event.notification_id.clone());
+            for claim in claims {
+                let recipient = event.recipients[claim.recipient].clone();
+                if let Some(feedback) = &event.feedback_id {
+                    self.applied.feedback.insert(
+                        (feedback.clone(), recipient.clone()),
+                        event.notification_id.clone(),
+                    );
+                }
+                self.applied
+                    .pairs
+                    .insert((event.notification_id.clone(), recipient));
+            }
+        }
+    }
 }
 
 /// An interpreted record and the source record it came from (for its document, on failure).
