@@ -212,3 +212,76 @@ fn an_address_longer_than_rfc_5321_allows_fails_only_its_record() {
         vec![vec!["x.org", "1"]]
     );
 }
+
+/// A batch whose rows together outgrow the server's max_allowed_packet is applied (the driver
+/// sends large values apart from the statement).
+#[test]
+fn a_batch_larger_than_max_allowed_packet_is_applied() {
+    let env = TestEnv::new("big_batch");
+    let at = "2026-11-27T10:00:00.000Z";
+    let m = mail("m-1", at, &["a@x.org"]);
+    let agent = "A".repeat(1_000_000);
+    let mut docs = vec![send("n-send", &m)];
+    for i in 0..20 {
+        docs.push(notification(
+            &format!("n-open-{i:02}"),
+            at,
+            &record(
+                "Open",
+                &m,
+                "open",
+                json!({"timestamp": at, "ipAddress": "192.0.2.1", "userAgent": agent}),
+            ),
+        ));
+    }
+    env.insert(&docs);
+    let packet: u64 = env.scalar("SELECT @@max_allowed_packet").parse().unwrap();
+    assert!(
+        packet < 21 * 1_000_000,
+        "max_allowed_packet {packet} holds the whole batch"
+    );
+    let run = env.ingest(&["--date", "2026-11-27"]);
+    run.expect_code(0);
+    assert_eq!(run.count("applied"), 21, "{run}");
+    assert_eq!(
+        env.scalar("SELECT open_count FROM aws_reports WHERE message_id = 'm-1'"),
+        "20"
+    );
+}
+
+/// One value larger than max_allowed_packet (a file line may hold up to 64 MB) is a data error
+/// of that record: it fails alone, kept with its reason, and the batch around it is applied. It
+/// used to be taken for a lost connection, retried whole, and fail the run.
+#[test]
+fn a_value_larger_than_max_allowed_packet_fails_only_its_record() {
+    let env = TestEnv::new("huge_value");
+    let packet: usize = env.scalar("SELECT @@max_allowed_packet").parse().unwrap();
+    let at = "2026-11-27T10:00:00.000Z";
+    let m = mail("m-1", at, &["a@x.org"]);
+    let agent = "A".repeat(packet + 1_000_000);
+    let huge = notification(
+        "n-huge",
+        at,
+        &record(
+            "Open",
+            &m,
+            "open",
+            json!({"timestamp": at, "ipAddress": "192.0.2.1", "userAgent": agent}),
+        ),
+    );
+    let path = std::env::temp_dir().join(format!("{}.ndjson", env.name));
+    let lines = [
+        send("n-send", &m).to_string(),
+        huge.to_string(),
+        send("n-send-2", &mail("m-2", at, &["b@x.org"])).to_string(),
+    ];
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let run = env.ingest(&["--file", path.to_str().unwrap()]);
+    std::fs::remove_file(&path).unwrap();
+    run.expect_code(3);
+    assert_eq!(run.count("applied"), 2, "{run}");
+    assert_eq!(run.count("failed"), 1, "{run}");
+    let error =
+        env.scalar("SELECT error FROM aws_report_failures WHERE notification_id = 'n-huge'");
+    assert!(error.contains("max_allowed_packet"), "{error}");
+}

@@ -18,6 +18,21 @@ use crate::store::details;
 use crate::store::failures::{self, Failure};
 use crate::store::rollups;
 
+/// Room kept in a packet for the statement and the record's other values.
+const PACKET_OVERHEAD: usize = 64 * 1024;
+
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+fn truncate_bytes(text: &str, max: usize) -> (&str, bool) {
+    if text.len() <= max {
+        return (text, false);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    (&text[..end], true)
+}
+
 impl Ingest {
     pub(super) fn consume(
         &mut self,
@@ -109,6 +124,21 @@ impl Ingest {
                         .file_window
                         .is_some_and(|w| !w.contains(event.window_time()))
                     {
+                        continue;
+                    }
+                    // MySQL drops the connection on a packet over max_allowed_packet, which would
+                    // look like a lost server: a record that cannot fit fails here, alone.
+                    let largest = event
+                        .other_info
+                        .len()
+                        .max(event.subject.as_ref().map_or(0, String::len));
+                    if largest + PACKET_OVERHEAD > self.max_packet {
+                        self.counts.scanned += 1;
+                        let reason = format!(
+                            "a value of {largest} bytes does not fit the server's max_allowed_packet ({} bytes): raise it to store this record",
+                            self.max_packet
+                        );
+                        failures.push(self.failure(record, event.notification_id.clone(), reason));
                         continue;
                     }
                     if self
@@ -212,15 +242,27 @@ impl Ingest {
         self.counts.failed += 1;
         let origin = record.origin();
         log::error!("notification {notification_id} ({origin}) failed: {reason}");
+        let mut document = record.document_text();
+        let mut error = reason;
+        // The failures row must itself fit in a packet; the whole record is still in its source.
+        let room = self.max_packet / 2;
+        if document.len() > room {
+            let (kept, _) = truncate_bytes(&document, room);
+            error.push_str(&format!(
+                " (the document kept here is its first {} of {} bytes: the rest does not fit max_allowed_packet)",
+                kept.len(),
+                document.len()
+            ));
+            document = kept.to_string();
+        }
         Failure {
             notification_id,
             source: origin,
-            error: reason,
-            document: record.document_text(),
+            error,
+            document,
         }
     }
 
-    /// Recomputes the rollups of the days this run changed, in their own transaction.
     /// Recomputes the rollups of every day marked dirty (by this run or an earlier one that
     /// died or failed before its rollup), retried like a batch.
     pub(super) fn roll_up(&mut self) -> Result<()> {

@@ -19,6 +19,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mysql::prelude::Queryable;
 use mysql::Conn;
 use time::OffsetDateTime;
 
@@ -93,6 +94,11 @@ pub fn run(config: &IngestConfig) -> Result<Exit> {
         retention::pruned_before(&mut conn).sql_context("reading aws_report_retention")?;
     let unresolved =
         failures::unresolved_failure_ids(&mut conn).sql_context("reading aws_report_failures")?;
+    let max_packet: u64 = conn
+        .query_first("SELECT @@max_allowed_packet")
+        .sql_context("reading max_allowed_packet")?
+        .unwrap_or(4 * 1024 * 1024);
+    let max_packet = usize::try_from(max_packet).unwrap_or(usize::MAX);
     let mut ingest = Ingest {
         env: config.env.clone(),
         database,
@@ -110,6 +116,7 @@ pub fn run(config: &IngestConfig) -> Result<Exit> {
         pruned_before,
         zone: config.env.zone.clone(),
         dry_run_memory: config.dry_run.then(DryRunMemory::default),
+        max_packet,
     };
 
     if let Some(w) = window.filter(Window::is_empty) {
@@ -283,6 +290,8 @@ struct Ingest {
     pruned_before: Option<OffsetDateTime>,
     /// `--dry-run`: what it would have written so far.
     dry_run_memory: Option<DryRunMemory>,
+    /// The server's max_allowed_packet: no value sent may outgrow it.
+    max_packet: usize,
 }
 
 /// What a dry run would have written, so that its later batches see it as a real run's see the
