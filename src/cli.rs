@@ -30,6 +30,7 @@ and default periods; an RFC 3339 instant). Logs go to stderr (RUST_LOG, default 
         6,
         "stats --check --fail-on warning: a group is at warning level (none critical)"
     ),
+    error_code(7, "doctor: it found something to fix (listed on stdout)"),
     error_code(
         130,
         "stopped by SIGTERM or SIGINT after the batch in flight (run recorded interrupted)"
@@ -52,6 +53,7 @@ pub enum Command {
     Retry(RetryArgs),
     Failures(FailuresArgs),
     Prune(PruneArgs),
+    Doctor(DoctorArgs),
 }
 
 /// Create the MySQL database if missing, then create or upgrade ses-report's tables.
@@ -250,4 +252,32 @@ pub struct PruneArgs {
     /// rows per delete statement (default 5000)
     #[argh(option, default = "5000")]
     pub batch: u64,
+}
+
+/// Check what no ingest shows: documents no window can select, the Timestamp index, the schema,
+/// and drift between stored rollups and a recomputation from the rows.
+#[derive(FromArgs, Debug)]
+#[argh(
+    subcommand,
+    name = "doctor",
+    note = "Reads the whole notifications collection (only each document's _id and Timestamp) \
+and recomputes the rollups of the period inside a transaction it rolls back: nothing is \
+changed. Exits 0 when all is well, 7 when something needs fixing."
+)]
+pub struct DoctorArgs {
+    /// one calendar day (YYYY-MM-DD) whose rollups to check; default: the last 7 full days
+    #[argh(option)]
+    pub date: Option<String>,
+    /// first day (a date, or an instant: its day)
+    #[argh(option)]
+    pub from: Option<String>,
+    /// end, exclusive (default: the start of today)
+    #[argh(option)]
+    pub to: Option<String>,
+    /// IANA time zone of the days (default: SES_REPORT_TZ, else UTC)
+    #[argh(option)]
+    pub tz: Option<String>,
+    /// how many document ids to name per problem (default 5)
+    #[argh(option, default = "5")]
+    pub examples: usize,
 }

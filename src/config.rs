@@ -12,8 +12,8 @@ use std::time::Duration;
 use time::{Date, OffsetDateTime};
 
 use crate::cli::{
-    Cli, Command, FailuresArgs, IngestArgs, PruneArgs, ReportArgs, RetryArgs, RollupArgs,
-    StatsArgs, SuppressionsArgs,
+    Cli, Command, DoctorArgs, FailuresArgs, IngestArgs, PruneArgs, ReportArgs, RetryArgs,
+    RollupArgs, StatsArgs, SuppressionsArgs,
 };
 use crate::domain::timestamps;
 use crate::domain::window::{self, BoundError, Window};
@@ -534,6 +534,26 @@ impl PruneConfig {
     }
 }
 
+/// `ses-report doctor`.
+#[derive(Clone, Debug)]
+pub struct DoctorConfig {
+    pub env: Environment,
+    /// The days whose rollups are compared with a recomputation.
+    pub days: Days,
+    pub examples: usize,
+}
+
+impl DoctorConfig {
+    pub fn new(args: &DoctorArgs, env: Environment) -> Result<DoctorConfig> {
+        let days = Days::from_options(&args.date, &args.from, &args.to, &args.tz, &env, 7)?;
+        Ok(DoctorConfig {
+            env,
+            days,
+            examples: args.examples,
+        })
+    }
+}
+
 /// The checked configuration of the command to run.
 #[derive(Clone, Debug)]
 pub enum Config {
@@ -545,6 +565,7 @@ pub enum Config {
     Report(ReportConfig),
     Failures(FailuresConfig),
     Prune(PruneConfig),
+    Doctor(DoctorConfig),
 }
 
 impl Config {
@@ -563,6 +584,7 @@ impl Config {
             Command::Report(args) => Config::Report(ReportConfig::new(args, env)?),
             Command::Failures(args) => Config::Failures(FailuresConfig::new(args, env)?),
             Command::Prune(args) => Config::Prune(PruneConfig::new(args, env)?),
+            Command::Doctor(args) => Config::Doctor(DoctorConfig::new(args, env)?),
         })
     }
 }

@@ -27,6 +27,8 @@ pub enum Exit {
     Critical = 5,
     /// `stats --check --fail-on warning`: a group is at warning level, none critical.
     Warning = 6,
+    /// `doctor`: it found something to fix (listed on stdout).
+    NeedsCare = 7,
     /// Stopped by SIGTERM or SIGINT after the batch in flight (128 + SIGINT, as shells report).
     Interrupted = 130,
 }
@@ -89,6 +91,9 @@ pub enum Error {
     },
     /// Stored figures cannot answer as asked until an operator runs `fix` (exit 1).
     NeedsAction { problem: String, fix: String },
+    /// A run lost its connection mid-way and could not take its lock again (exit 1, not 4:
+    /// batches were applied).
+    LockLost { database: String, waited: u64 },
     /// Another ingest holds the lock on the database (exit 4).
     Locked { database: String, lock: String },
     /// SIGTERM or SIGINT asked the run to stop (exit 130).
@@ -207,6 +212,12 @@ impl fmt::Display for Error {
                 "database {database} is at schema version {found}, this ses-report needs {needed}: run `ses-report migrate` first"
             ),
             Error::NeedsAction { problem, fix } => write!(f, "{problem}: run `{fix}`"),
+            Error::LockLost { database, waited } => write!(
+                f,
+                "lost the MySQL connection mid-run and could not take the ingest lock on {database} again within {waited} s \
+                 (the server may still hold the old session, or another ingest took the lock meanwhile): \
+                 the batches applied so far are kept and their days stay marked; run the same window again"
+            ),
             Error::Locked { database, lock } => write!(
                 f,
                 "another ingest is running on database {database} (it holds the MySQL lock {lock}); nothing done"

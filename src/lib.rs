@@ -10,6 +10,7 @@
 
 mod cli;
 mod config;
+mod doctor;
 mod domain;
 mod error;
 mod ingest;
@@ -21,7 +22,7 @@ mod store;
 
 /// The entry points the fuzz target drives: reading stored notifications, as `ingest` does.
 pub mod fuzzing {
-    pub use crate::domain::ses::interpret;
+    pub use crate::domain::ses::{interpret, parsers_disagree};
     pub use crate::source::file::FileSource;
     pub use crate::source::RecordSource;
 }
@@ -89,6 +90,7 @@ fn run(cli: &Cli) -> Result<Exit> {
         Config::Report(c) => reports::run_report(c),
         Config::Failures(c) => maintenance::run_failures(c),
         Config::Prune(c) => maintenance::run_prune(c),
+        Config::Doctor(c) => doctor::run(c),
     }
 }
 

@@ -572,3 +572,60 @@ fn the_mongo_server_staying_down_fails_the_run_and_a_rerun_completes() {
     env.ingest(&["--date", "2026-11-27"]).expect_code(0);
     assert_eq!(env.snapshot(), clean.snapshot());
 }
+
+/// After a lost connection the run takes its lock again; if another session holds it (the server
+/// may not yet have noticed the old one is gone) it waits, within SES_REPORT_IO_TIMEOUT_SECS,
+/// then exits 1 saying what happened. It used to exit 4 at once, "nothing done", although
+/// batches were applied, and cron scripts read 4 as "the previous run is still going".
+#[test]
+fn a_lock_held_after_a_reconnect_is_waited_for_then_fails_with_exit_1() {
+    let clean = clean_run("lock_lost_clean", 30);
+    let mut env = TestEnv::new("lock_lost");
+    env.vars
+        .push(("SES_REPORT_IO_TIMEOUT_SECS".into(), "2".into()));
+    env.insert(&day(30));
+    slow_once(&env, "m-015", 5);
+    let child = spawn(
+        &env,
+        &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
+    );
+    let mut admin = env.conn();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let id: Option<u64> = admin
+            .exec_first(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE '%SLEEP(%' AND ID <> CONNECTION_ID()",
+                (&env.name,),
+            )
+            .unwrap();
+        if let Some(id) = id {
+            admin.query_drop(format!("KILL CONNECTION {id}")).unwrap();
+            break;
+        }
+        assert!(Instant::now() < deadline, "the ingest never reached m-015");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The killed session's lock is free now: take it before the run reconnects (after 0.5 s).
+    let lock = format!("ses-report.ingest.{}", env.name);
+    let got: Option<i64> = admin.exec_first("SELECT GET_LOCK(?, 5)", (&lock,)).unwrap();
+    assert_eq!(got, Some(1));
+    let started = Instant::now();
+    let (code, stdout, stderr) = wait_output(child);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2) && started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        stderr.contains("could not take the ingest lock")
+            && stderr.contains("run the same window again"),
+        "{stderr}"
+    );
+    assert_eq!(env.scalar("SELECT status FROM aws_report_runs"), "failed");
+    let _: Option<i64> = admin
+        .exec_first("SELECT RELEASE_LOCK(?)", (&lock,))
+        .unwrap();
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    assert_eq!(env.snapshot(), clean.snapshot());
+}

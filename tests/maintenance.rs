@@ -270,3 +270,74 @@ fn documents_built_to_break_the_parser_become_failures_or_warnings() {
         "1"
     );
 }
+
+/// `doctor` names what no ingest shows: documents no window selects (no Timestamp, another
+/// type, a string not in the SNS form), the missing Timestamp index, and drift between stored
+/// rollups and their rows; exit 7 until fixed. It changes nothing.
+#[test]
+fn doctor_names_invisible_documents_the_index_and_drift() {
+    let env = TestEnv::new("doctor");
+    let at = "2026-11-27T10:00:00.000Z";
+    let m = mail("m-1", at, &["a@x.org"]);
+    let mut no_time = send("n-no-time", &m);
+    no_time.as_object_mut().unwrap().remove("Timestamp");
+    let mut number_time = send("n-number-time", &m);
+    number_time["Timestamp"] = json!(1_795_737_600_000_i64);
+    let mut other_string = send("n-other-string", &m);
+    // An RFC 2822 date, as some apps store it (no window selects it, here or in MongoDB).
+    other_string["Timestamp"] = json!("Fri, 27 Nov 2026 10:00:00 GMT");
+    env.insert(&[
+        send("n-1", &m),
+        notification_string_time(
+            "n-2",
+            "2026-11-27T11:00:00.000Z",
+            &record("Send", &mail("m-2", at, &["b@x.org"]), "send", json!({})),
+        ),
+        no_time,
+        number_time,
+        other_string,
+    ]);
+    let run = env.ingest(&["--date", "2026-11-27"]);
+    run.expect_code(0);
+    assert_eq!(
+        run.count("scanned"),
+        2,
+        "the three odd documents are invisible to a window\n{run}"
+    );
+    env.execute("UPDATE aws_report_daily SET sent = sent + 5");
+    let before = env.snapshot();
+
+    let doctor = env.run(&["doctor", "--date", "2026-11-27"]);
+    doctor.expect_code(7);
+    let out = doctor.stdout();
+    for expected in [
+        "5 document(s), 1 with a BSON date Timestamp, 1 with an SNS-form string",
+        "1 document(s) without a Timestamp",
+        "1 document(s) whose Timestamp is neither a date nor a string",
+        "1 document(s) with a Timestamp string not in the SNS form",
+        "no index on Timestamp",
+        "schema version 4",
+        "drift: the stored rollups of 2026-11-27 differ from the rows: run `ses-report rollup --from 2026-11-27 --to 2026-11-28 --tz UTC`",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?}\n{doctor}");
+    }
+    assert_eq!(env.snapshot(), before, "doctor changed the tables");
+
+    env.run(&[
+        "rollup",
+        "--from",
+        "2026-11-27",
+        "--to",
+        "2026-11-28",
+        "--tz",
+        "UTC",
+    ])
+    .expect_code(0);
+    let after = env.run(&["doctor", "--date", "2026-11-27"]);
+    assert!(
+        after
+            .stdout()
+            .contains("equal a recomputation from the rows"),
+        "{after}"
+    );
+}

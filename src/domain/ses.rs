@@ -318,6 +318,45 @@ pub fn interpret_envelope(
     interpret_record(record, id, Some(published_at)).map_err(|r| fail(id, r))
 }
 
+/// How the fast and the general record parsers differ on `text` (an SES record as JSON text),
+/// or `None` when they agree: the fast path may step aside (the general one then answers), but
+/// what it answers must be exactly the general path's event (`other_info` compared as JSON), and
+/// it must step aside on anything the general path refuses. `fast_declines` reports whether it
+/// stepped aside. The unit tests and the differential fuzz target (`fuzz/`) both use this.
+pub fn parsers_disagree(text: &str) -> (Option<String>, bool) {
+    let published = timestamps::parse("2026-11-27T13:42:12.183Z").ok();
+    let fast = fast::interpret_text(text, "n-1", published);
+    let general = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(record)) => interpret_record(&record, "n-1", published),
+        Ok(_) | Err(_) => Err("not an SES record object".to_string()),
+    };
+    let Some(fast) = fast else {
+        return (None, true);
+    };
+    let (Interpretation::Event(mut fast), Ok(Interpretation::Event(mut general))) = (fast, general)
+    else {
+        return (
+            Some(format!(
+                "the fast path answered where the general one did not: {text:.200}"
+            )),
+            false,
+        );
+    };
+    let as_json = |s: &str| serde_json::from_str::<Value>(s).ok();
+    if as_json(&fast.other_info) != as_json(&general.other_info) {
+        return (Some(format!("other_info differs for {text:.200}")), false);
+    }
+    fast.other_info.clear();
+    general.other_info.clear();
+    if fast != general {
+        return (
+            Some(format!("{fast:?}\n!=\n{general:?}\nfor {text:.200}")),
+            false,
+        );
+    }
+    (None, false)
+}
+
 /// Accepts the SNS string form, or a BSON date in extended JSON (`{"$date": ...}`).
 pub fn envelope_time(value: &Value) -> Result<OffsetDateTime, TimestampError> {
     match value {

@@ -104,7 +104,17 @@ impl Ingest {
         loop {
             match store::connect(&self.env) {
                 Ok((mut conn, _)) => {
-                    lock(&mut conn, &self.database)?;
+                    // The server may not have noticed yet that the old session is gone (a read
+                    // timeout, a network drop): its lock is ours, so wait for it, within a bound.
+                    let wait = self.env.io_timeout;
+                    let locked = store::wait_for_lock(&mut conn, &self.database, wait)
+                        .sql_context("taking the ingest lock again")?;
+                    if !locked {
+                        return Err(Error::LockLost {
+                            database: self.database.clone(),
+                            waited: wait.as_secs(),
+                        });
+                    }
                     self.conn = conn;
                     log::info!("reconnected to MySQL");
                     return Ok(());

@@ -156,6 +156,54 @@ pub(super) fn mongo_id_of(raw: &RawDocument) -> String {
         .unwrap_or_else(|| "?".to_string())
 }
 
+/// How a stored `Timestamp` meets the window filter (a date range or'd with an SNS-string
+/// range, since MongoDB compares only values of one type).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TimestampShape {
+    /// A BSON date: selected by the date range.
+    Date,
+    /// A string in the SNS form (`2026-11-27T13:42:12.183Z`): selected by the string range.
+    SnsString,
+    /// Another string (another ISO form, an offset, no milliseconds): compared as text it falls
+    /// in the wrong window, or none.
+    OtherString,
+    /// No `Timestamp`, or null: no window selects it.
+    Missing,
+    /// A number, an object...: no window selects it.
+    WrongType,
+}
+
+impl TimestampShape {
+    pub fn of(value: Option<RawBsonRef<'_>>) -> TimestampShape {
+        match value {
+            None | Some(RawBsonRef::Null) => TimestampShape::Missing,
+            Some(RawBsonRef::DateTime(_)) => TimestampShape::Date,
+            Some(RawBsonRef::String(s)) if is_sns_form(s) => TimestampShape::SnsString,
+            Some(RawBsonRef::String(_)) => TimestampShape::OtherString,
+            Some(_) => TimestampShape::WrongType,
+        }
+    }
+
+    /// Whether some window selects it where it belongs.
+    pub fn is_selectable(self) -> bool {
+        matches!(self, TimestampShape::Date | TimestampShape::SnsString)
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, the only string form that sorts as time.
+pub fn is_sns_form(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 24
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            19 => *c == b'.',
+            23 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
 /// The stable id of a line without an SNS envelope: the SHA-256 of its bytes.
 pub fn line_id(line: &[u8]) -> String {
     format!("sha256:{}", hex(&Sha256::digest(line)))

@@ -366,4 +366,42 @@ mod tests {
         assert!(error.reason.contains("Message is a number"), "{error}");
         assert!(record.document_text().contains("\"$date\""));
     }
+
+    #[test]
+    fn timestamp_shapes_say_which_window_can_select_a_document() {
+        use super::envelope::{is_sns_form, TimestampShape};
+        use mongodb::bson::RawBsonRef;
+        assert!(is_sns_form("2026-11-27T13:42:12.183Z"));
+        for other in [
+            "2026-11-27T13:42:12Z",
+            "2026-11-27T13:42:12.183+00:00",
+            "2026-11-27 13:42:12.183Z",
+            "",
+        ] {
+            assert!(!is_sns_form(other), "{other}");
+        }
+        let date = mongodb::bson::DateTime::from_millis(0);
+        assert_eq!(
+            TimestampShape::of(Some(RawBsonRef::DateTime(date))),
+            TimestampShape::Date
+        );
+        assert_eq!(
+            TimestampShape::of(Some(RawBsonRef::String("2026-11-27T13:42:12.183Z"))),
+            TimestampShape::SnsString
+        );
+        assert_eq!(
+            TimestampShape::of(Some(RawBsonRef::String("Fri, 27 Nov 2026"))),
+            TimestampShape::OtherString
+        );
+        assert_eq!(TimestampShape::of(None), TimestampShape::Missing);
+        assert_eq!(
+            TimestampShape::of(Some(RawBsonRef::Null)),
+            TimestampShape::Missing
+        );
+        assert_eq!(
+            TimestampShape::of(Some(RawBsonRef::Int64(5))),
+            TimestampShape::WrongType
+        );
+        assert!(!TimestampShape::OtherString.is_selectable());
+    }
 }

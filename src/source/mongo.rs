@@ -7,6 +7,7 @@ use mongodb::bson::{doc, Bson, DateTime as BsonDateTime, Document, RawDocumentBu
 use mongodb::options::ClientOptions;
 use mongodb::sync::{Client, Cursor};
 
+use super::envelope::{mongo_id_of, TimestampShape};
 use super::{Body, Place, RecordSource, SourceError, SourceRecord};
 use crate::config::Environment;
 use crate::domain::timestamps;
@@ -142,4 +143,64 @@ impl RecordSource for MongoSource {
         )?;
         Ok(())
     }
+}
+
+/// What `doctor` finds in the collection: documents per `Timestamp` shape, with example ids of
+/// the shapes no window selects correctly.
+#[derive(Debug, Default)]
+pub struct Census {
+    pub counts: std::collections::BTreeMap<TimestampShape, u64>,
+    pub examples: std::collections::BTreeMap<TimestampShape, Vec<String>>,
+}
+
+/// Reads every document's `_id` and `Timestamp` (nothing else) and classifies it.
+pub fn timestamp_census(env: &Environment, examples: usize) -> Result<Census> {
+    let client = mongo_client(env)?;
+    let namespace = format!("{}.{}", env.mongo_db, env.mongo_collection);
+    let fail = |e: mongodb::error::Error| Error::Mongo {
+        detail: format!("reading {namespace}: {e}"),
+    };
+    let cursor = client
+        .database(&env.mongo_db)
+        .collection::<RawDocumentBuf>(&env.mongo_collection)
+        .find(doc! {})
+        .projection(doc! { "_id": 1, "Timestamp": 1 })
+        .batch_size(1000)
+        .run()
+        .map_err(fail)?;
+    let mut census = Census::default();
+    for document in cursor {
+        let document = document.map_err(fail)?;
+        let shape = TimestampShape::of(document.get("Timestamp").ok().flatten());
+        *census.counts.entry(shape).or_default() += 1;
+        if !shape.is_selectable() {
+            let ids = census.examples.entry(shape).or_default();
+            if ids.len() < examples {
+                ids.push(mongo_id_of(&document));
+            }
+        }
+    }
+    Ok(census)
+}
+
+/// Whether an index of the collection starts with `Timestamp` (the window query needs one).
+pub fn has_timestamp_index(env: &Environment) -> Result<bool> {
+    let client = mongo_client(env)?;
+    let indexes = client
+        .database(&env.mongo_db)
+        .collection::<Document>(&env.mongo_collection)
+        .list_indexes()
+        .run()
+        .map_err(|e| Error::Mongo {
+            detail: format!("listing the indexes: {e}"),
+        })?;
+    for index in indexes {
+        let index = index.map_err(|e| Error::Mongo {
+            detail: format!("listing the indexes: {e}"),
+        })?;
+        if index.keys.keys().next().map(String::as_str) == Some("Timestamp") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }

@@ -147,8 +147,19 @@ pub fn lock_name(database: &str) -> String {
 }
 
 pub fn try_lock(conn: &mut Conn, database: &str) -> Result<bool, mysql::Error> {
-    let got: Option<Option<i64>> =
-        conn.exec_first("SELECT GET_LOCK(?, 0)", (lock_name(database),))?;
+    wait_for_lock(conn, database, Duration::ZERO)
+}
+
+/// Takes the ingest lock, waiting up to `wait` for its holder to let it go.
+pub fn wait_for_lock(
+    conn: &mut Conn,
+    database: &str,
+    wait: Duration,
+) -> Result<bool, mysql::Error> {
+    let got: Option<Option<i64>> = conn.exec_first(
+        "SELECT GET_LOCK(?, ?)",
+        (lock_name(database), wait.as_secs()),
+    )?;
     Ok(got.flatten() == Some(1))
 }
 

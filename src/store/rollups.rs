@@ -302,3 +302,40 @@ pub fn zones_between(conn: &mut Conn, first: Date, end: Date) -> Result<Vec<Stri
         (date(first), date(end)),
     )
 }
+
+/// The days of `days` whose stored rollup differs from a recomputation from the detail rows.
+/// The recomputation happens in a transaction that is rolled back: nothing changes.
+pub fn drift(
+    conn: &mut Conn,
+    zone: &Zone,
+    days: &BTreeSet<Date>,
+) -> Result<Vec<Date>, mysql::Error> {
+    let select = format!(
+        "SELECT report_type, source_email, recipient_domain, {}, time_zone FROM aws_report_daily
+         WHERE day = ? ORDER BY report_type, source_email, recipient_domain",
+        counter_columns()
+    );
+    let mut tx = conn.start_transaction(TxOpts::default())?;
+    let mut drifted = Vec::new();
+    for day in days {
+        let value = Value::Date(day.year() as u16, day.month() as u8, day.day(), 0, 0, 0, 0);
+        let stored: Vec<mysql::Row> = tx.exec(&select, (value.clone(),))?;
+        recompute_in(&mut tx, zone, &BTreeSet::from([*day]))?;
+        let fresh: Vec<mysql::Row> = tx.exec(&select, (value,))?;
+        let values = |rows: Vec<mysql::Row>| -> Vec<Vec<Value>> {
+            rows.into_iter().map(mysql::Row::unwrap).collect()
+        };
+        if values(stored) != values(fresh) {
+            drifted.push(*day);
+        }
+    }
+    tx.rollback()?;
+    Ok(drifted)
+}
+
+/// How many days are marked for a rollup not yet recomputed.
+pub fn pending_days(conn: &mut Conn) -> Result<u64, mysql::Error> {
+    Ok(conn
+        .query_first("SELECT COUNT(*) FROM aws_report_dirty_days")?
+        .unwrap_or(0))
+}

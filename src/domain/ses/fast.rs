@@ -102,6 +102,12 @@ pub(super) fn interpret_text(
     notification_id: &str,
     published_at: Option<OffsetDateTime>,
 ) -> Option<Interpretation> {
+    // serde_json's typed parse skips what it does not keep without the checks its `Value`
+    // parse makes; the general path parses a `Value`, so this path first looks for what that
+    // would refuse anywhere in the text.
+    if !within_serde_value_limits(text) {
+        return None;
+    }
     let record: Members = serde_json::from_str(text).ok()?;
     // `"eventType": null` is not absent: the general path refuses it, so this path declines.
     let event_type: Option<Cow<str>> = match record.get("eventType") {
@@ -220,7 +226,7 @@ pub(super) fn interpret_text(
         return None;
     }
     let other_info = match raw_object {
-        Some(raw) => minify(raw.get())?,
+        Some(raw) => minify(raw.get()),
         None => "{}".to_string(),
     };
     Some(Interpretation::Event(Box::new(SesEvent {
@@ -276,16 +282,82 @@ fn address(text: &str) -> Option<String> {
     Some(address)
 }
 
-/// The general path refuses JSON nested deeper than serde_json's limit; so does this one.
+/// How deep serde_json's `Value` parse nests arrays and objects before it refuses the text.
 const MAX_DEPTH: usize = 127;
 
-/// JSON text without the whitespace between tokens (strings untouched), or `None` when it nests
-/// deeper than `MAX_DEPTH`.
-fn minify(json: &str) -> Option<String> {
+/// Whether serde_json would parse `text` into a `Value`, as far as what its typed parse does not
+/// check goes: nesting up to `MAX_DEPTH`, `\u` escapes that are not lone surrogates, numbers
+/// within f64's range. Anything else malformed the typed parse refuses by itself.
+fn within_serde_value_limits(text: &str) -> bool {
+    let b = text.as_bytes();
+    let hex4 = |at: usize| -> Option<u32> {
+        let digits = b.get(at..at + 4)?;
+        u32::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+    };
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    if b[i] != b'\\' {
+                        i += 1;
+                    } else if b.get(i + 1) != Some(&b'u') {
+                        i += 2;
+                    } else {
+                        let Some(code) = hex4(i + 2) else {
+                            return false;
+                        };
+                        match code {
+                            0xD800..=0xDBFF => {
+                                let paired = b.get(i + 6..i + 8) == Some(b"\\u".as_slice())
+                                    && hex4(i + 8)
+                                        .is_some_and(|low| (0xDC00..=0xDFFF).contains(&low));
+                                if !paired {
+                                    return false;
+                                }
+                                i += 12;
+                            }
+                            0xDC00..=0xDFFF => return false,
+                            _ => i += 6,
+                        }
+                    }
+                }
+                i += 1;
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return false;
+                }
+                i += 1;
+            }
+            b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                if text[start..i].parse::<f64>().is_ok_and(|n| !n.is_finite()) {
+                    return false;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    true
+}
+
+/// JSON text without the whitespace between tokens (strings untouched).
+fn minify(json: &str) -> String {
     let mut out = String::with_capacity(json.len());
     let mut in_string = false;
     let mut escaped = false;
-    let mut depth = 0usize;
     for c in json.chars() {
         if in_string {
             out.push(c);
@@ -300,20 +372,10 @@ fn minify(json: &str) -> Option<String> {
             in_string = true;
             out.push(c);
         } else if !c.is_whitespace() {
-            match c {
-                '{' | '[' => {
-                    depth += 1;
-                    if depth > MAX_DEPTH {
-                        return None;
-                    }
-                }
-                '}' | ']' => depth = depth.saturating_sub(1),
-                _ => {}
-            }
             out.push(c);
         }
     }
-    Some(out)
+    out
 }
 
 #[cfg(test)]
@@ -323,9 +385,36 @@ mod tests {
     #[test]
     fn minify_keeps_strings() {
         assert_eq!(
-            minify("{ \"a b\" : [ 1 , \"x \\\" y\" ] }").as_deref(),
-            Some("{\"a b\":[1,\"x \\\" y\"]}")
+            minify("{ \"a b\" : [ 1 , \"x \\\" y\" ] }"),
+            "{\"a b\":[1,\"x \\\" y\"]}"
         );
-        assert_eq!(minify(&"[".repeat(200)), None);
+    }
+
+    #[test]
+    fn the_limits_are_serde_jsons() {
+        for text in [
+            "\"\\ud800\"",
+            "\"\\udc00\"",
+            "\"\\ud800x\"",
+            "1e400",
+            "[-1e400]",
+            &"9".repeat(400),
+            &format!("{}{}", "[".repeat(128), "]".repeat(128)),
+            "[1, \"\\ud83d\\u0041\"]",
+        ] {
+            let serde = serde_json::from_str::<Value>(text).is_ok();
+            assert!(!serde, "serde accepts {text:.30}");
+            assert!(!within_serde_value_limits(text), "{text:.30}");
+        }
+        for text in [
+            "\"\\ud83d\\ude00 ok\"",
+            "1e308",
+            "[\"\\\\u12\"]",
+            &format!("{}{}", "[".repeat(127), "]".repeat(127)),
+            "{\"a\": [1.5e-3, -2, \"\\u00e9\"]}",
+        ] {
+            assert!(serde_json::from_str::<Value>(text).is_ok(), "{text:.30}");
+            assert!(within_serde_value_limits(text), "{text:.30}");
+        }
     }
 }

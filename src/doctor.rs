@@ -1,0 +1,181 @@
+//! `ses-report doctor`: what no ingest can show an operator. Documents no window selects (no
+//! `Timestamp`, another type, a string not in the SNS form) are never applied and never failures;
+//! a missing `Timestamp` index makes every window a collection scan; a database behind the
+//! binary's schema stops every command; rollups that differ from their rows ("drift") mislead
+//! every report. Each finding says what to run. Read-only: the drift check recomputes inside a
+//! transaction it rolls back.
+
+use std::collections::BTreeSet;
+
+use crate::config::DoctorConfig;
+use crate::domain::timestamps;
+use crate::domain::window::days_between;
+use crate::error::{Error, Exit, Result};
+use crate::source::envelope::TimestampShape;
+use crate::source::mongo;
+use crate::store::{self, failures, migrations, retention, rollups, SqlContext};
+
+/// One line of the report.
+struct Finding {
+    needs_fix: bool,
+    text: String,
+}
+
+fn ok(text: impl Into<String>) -> Finding {
+    Finding {
+        needs_fix: false,
+        text: format!("ok    {}", text.into()),
+    }
+}
+
+fn fix(text: impl Into<String>) -> Finding {
+    Finding {
+        needs_fix: true,
+        text: format!("FIX   {}", text.into()),
+    }
+}
+
+fn note(text: impl Into<String>) -> Finding {
+    Finding {
+        needs_fix: false,
+        text: format!("note  {}", text.into()),
+    }
+}
+
+pub fn run(config: &DoctorConfig) -> Result<Exit> {
+    let env = &config.env;
+    let mut findings = Vec::new();
+    findings.extend(collection_findings(config)?);
+
+    let (mut conn, database) = store::connect(env)?;
+    match migrations::check_schema(&mut conn, &database) {
+        Ok(()) => findings.push(ok(format!(
+            "database {database} is at schema version {}",
+            migrations::schema_version()
+        ))),
+        Err(e @ Error::Schema { .. }) => {
+            findings.push(fix(e.to_string()));
+            return report(&findings);
+        }
+        Err(e) => return Err(e),
+    }
+
+    let days = &config.days;
+    let horizon =
+        retention::pruned_before(&mut conn).sql_context("reading aws_report_retention")?;
+    let all: BTreeSet<_> = days_between(days.first, days.end.previous_day().unwrap_or(days.end))
+        .into_iter()
+        .filter(|d| *d < days.end)
+        .collect();
+    let (pruned, checked) = rollups::split_at_horizon(all, &days.zone, horizon);
+    let drifted = rollups::drift(&mut conn, &days.zone, &checked)
+        .sql_context("recomputing rollups to compare")?;
+    if drifted.is_empty() {
+        findings.push(ok(format!(
+            "the rollups of {} ({} day(s) checked) equal a recomputation from the rows",
+            days.period(),
+            checked.len()
+        )));
+    } else {
+        let names: Vec<String> = drifted.iter().map(ToString::to_string).collect();
+        let last = drifted
+            .last()
+            .and_then(|d| d.next_day())
+            .unwrap_or(days.end);
+        findings.push(fix(format!(
+            "drift: the stored rollups of {} differ from the rows: run `ses-report rollup --from {} --to {last} --tz {}`",
+            names.join(", "),
+            names[0],
+            days.zone.name()
+        )));
+    }
+    if let (false, Some(horizon)) = (pruned.is_empty(), horizon) {
+        findings.push(note(format!(
+            "{} day(s) before the retention horizon {} are not checked: their details are pruned",
+            pruned.len(),
+            timestamps::display(horizon)
+        )));
+    }
+    let pending = rollups::pending_days(&mut conn).sql_context("reading aws_report_dirty_days")?;
+    findings.push(if pending == 0 {
+        ok("no changed day waits for its rollup")
+    } else {
+        fix(format!(
+            "{pending} changed day(s) wait for their rollup (a run failed before it): the next ingest recomputes them, or run `ses-report ingest`"
+        ))
+    });
+    let unresolved = failures::unresolved_failure_ids(&mut conn)
+        .sql_context("reading aws_report_failures")?
+        .len();
+    if unresolved > 0 {
+        findings.push(note(format!(
+            "{unresolved} record(s) could not be applied: `ses-report failures` lists them, `ses-report retry` re-applies them"
+        )));
+    }
+    report(&findings)
+}
+
+/// The notifications collection: documents per `Timestamp` shape, and the index.
+fn collection_findings(config: &DoctorConfig) -> Result<Vec<Finding>> {
+    let env = &config.env;
+    let namespace = format!("{}.{}", env.mongo_db, env.mongo_collection);
+    let census = mongo::timestamp_census(env, config.examples)?;
+    let count = |shape| census.counts.get(&shape).copied().unwrap_or(0);
+    let examples = |shape| {
+        census
+            .examples
+            .get(&shape)
+            .cloned()
+            .unwrap_or_default()
+            .join(", ")
+    };
+    let mut findings = vec![ok(format!(
+        "{namespace}: {} document(s), {} with a BSON date Timestamp, {} with an SNS-form string",
+        census.counts.values().sum::<u64>(),
+        count(TimestampShape::Date),
+        count(TimestampShape::SnsString)
+    ))];
+    let invisible = [
+        (TimestampShape::Missing, "without a Timestamp"),
+        (
+            TimestampShape::WrongType,
+            "whose Timestamp is neither a date nor a string",
+        ),
+    ];
+    for (shape, what) in invisible {
+        if count(shape) > 0 {
+            findings.push(fix(format!(
+                "{} document(s) {what}: no window selects them, so they are never applied nor failed (_id: {}); give them the SNS Timestamp, or ingest them with --file",
+                count(shape),
+                examples(shape)
+            )));
+        }
+    }
+    if count(TimestampShape::OtherString) > 0 {
+        findings.push(fix(format!(
+            "{} document(s) with a Timestamp string not in the SNS form (2026-11-27T13:42:12.183Z): the window compares strings as text, so they fall in the wrong window or none (_id: {}); store Timestamp as a date or as SNS writes it",
+            count(TimestampShape::OtherString),
+            examples(TimestampShape::OtherString)
+        )));
+    }
+    findings.push(if mongo::has_timestamp_index(env)? {
+        ok(format!("{namespace} has an index on Timestamp"))
+    } else {
+        fix(format!(
+            "{namespace} has no index on Timestamp: every window scans the whole collection; create one (db.{}.createIndex({{Timestamp: 1}}))",
+            env.mongo_collection
+        ))
+    });
+    Ok(findings)
+}
+
+fn report(findings: &[Finding]) -> Result<Exit> {
+    for f in findings {
+        println!("{}", f.text);
+    }
+    Ok(if findings.iter().any(|f| f.needs_fix) {
+        Exit::NeedsCare
+    } else {
+        Exit::Done
+    })
+}
