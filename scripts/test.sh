@@ -2,7 +2,7 @@
 # Runs every test, including those against the real MySQL and Mongo servers (which it starts),
 # after fuzzing the notification parser briefly.
 # usage: scripts/test.sh [extra cargo test arguments]
-#   SES_REPORT_FUZZ_SECONDS (default 30): how long to fuzz; 0 skips it.
+#   SES_REPORT_FUZZ_SECONDS (default 30): how long to fuzz each of the two targets; 0 skips it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/services.sh)"
@@ -18,10 +18,14 @@ if [ "$fuzz_seconds" -gt 0 ]; then
   command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --quiet
   corpus=$(mktemp -d)
   trap 'rm -rf "$corpus"' EXIT
-  echo "test.sh: fuzzing the notification parser for ${fuzz_seconds}s" >&2
-  cargo fuzz run parse_notification --sanitizer none \
-    "$corpus" fuzz/corpus/parse_notification -- -max_total_time="$fuzz_seconds" 2>&1 | tail -3
-  echo "fuzz: ok (no crash in ${fuzz_seconds}s)"
+  # Two targets: the whole reading path must never panic; the two record parsers must agree.
+  for target in parse_notification parsers_agree; do
+    echo "test.sh: fuzzing $target for ${fuzz_seconds}s" >&2
+    mkdir -p "$corpus/$target"
+    cargo fuzz run "$target" --sanitizer none \
+      "$corpus/$target" "fuzz/corpus/$target" -- -max_total_time="$fuzz_seconds" 2>&1 | tail -3
+    echo "fuzz $target: ok (no crash in ${fuzz_seconds}s)"
+  done
 fi
 
 # Last, so that the test runner's summary closes the output.
