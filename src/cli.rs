@@ -13,7 +13,8 @@ mongodb://127.0.0.1:27017), SES_REPORT_MONGO_DB (default ses), SES_REPORT_MONGO_
 (default sesevents), SES_REPORT_TZ (default UTC), SES_REPORT_CONNECT_TIMEOUT_SECS (default 5), \
 SES_REPORT_IO_TIMEOUT_SECS (default 60), SES_REPORT_RETRIES (default 3: how often a lost \
 connection, lock wait timeout or deadlock is retried), SES_REPORT_NOW (pins \"now\" for catch-up \
-and default periods; an RFC 3339 instant). Logs go to stderr (RUST_LOG, default info).",
+and default periods; an RFC 3339 instant), SES_REPORT_DEADLINE_SECS (default 21600: an ingest \
+stops after that long, even if a server stopped answering). Logs go to stderr (RUST_LOG, default info).",
     error_code(0, "done, including nothing to do"),
     error_code(
         1,

@@ -39,6 +39,9 @@ pub struct Environment {
     pub io_timeout: Duration,
     /// How often a lost connection, lock wait timeout or deadlock is retried (`SES_REPORT_RETRIES`).
     pub retries: u32,
+    /// How long an ingest may run before it stops (`SES_REPORT_DEADLINE_SECS`): a server that
+    /// accepts connections and then never answers cannot hold cron's job for ever.
+    pub deadline: Duration,
     /// "Now", for the catch-up window: `SES_REPORT_NOW` lets tests and backfills pin it.
     pub now: OffsetDateTime,
 }
@@ -107,6 +110,7 @@ impl Environment {
             zone,
             connect_timeout: seconds("SES_REPORT_CONNECT_TIMEOUT_SECS", 5)?,
             io_timeout: seconds("SES_REPORT_IO_TIMEOUT_SECS", 60)?,
+            deadline: seconds("SES_REPORT_DEADLINE_SECS", 6 * 3600)?,
             retries: {
                 let text = var("SES_REPORT_RETRIES", "3");
                 text.trim()

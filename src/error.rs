@@ -95,7 +95,14 @@ pub enum Error {
     /// batches were applied).
     LockLost { database: String, waited: u64 },
     /// Another ingest holds the lock on the database (exit 4).
-    Locked { database: String, lock: String },
+    Locked {
+        database: String,
+        lock: String,
+        /// Who holds it, as the server sees it (connection id, idle time, host).
+        holder: Option<String>,
+    },
+    /// The run reached `SES_REPORT_DEADLINE_SECS` and stopped after the batch in flight.
+    Deadline { seconds: u64 },
     /// SIGTERM or SIGINT asked the run to stop (exit 130).
     Interrupted { signal: &'static str },
     /// A local file or system call failed.
@@ -218,9 +225,26 @@ impl fmt::Display for Error {
                  (the server may still hold the old session, or another ingest took the lock meanwhile): \
                  the batches applied so far are kept and their days stay marked; run the same window again"
             ),
-            Error::Locked { database, lock } => write!(
+            Error::Locked {
+                database,
+                lock,
+                holder,
+            } => {
+                write!(
+                    f,
+                    "another ingest is running on database {database} (it holds the MySQL lock {lock}); nothing done"
+                )?;
+                match holder {
+                    Some(holder) => write!(
+                        f,
+                        ". The lock is held by {holder}: if no ingest is running (its machine or network was lost), end that session with KILL"
+                    ),
+                    None => Ok(()),
+                }
+            }
+            Error::Deadline { seconds } => write!(
                 f,
-                "another ingest is running on database {database} (it holds the MySQL lock {lock}); nothing done"
+                "stopped at the deadline of {seconds} s (SES_REPORT_DEADLINE_SECS) after the batch in flight; a rerun of the same window finishes it"
             ),
             Error::Interrupted { signal } => write!(
                 f,
@@ -254,6 +278,7 @@ mod tests {
         let locked = Error::Locked {
             database: "d".into(),
             lock: "l".into(),
+            holder: None,
         };
         assert_eq!(locked.context("taking the lock").exit(), Exit::Locked);
         assert_eq!(

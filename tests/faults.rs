@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use mysql::prelude::Queryable;
 
 use crate::notifications::*;
-use crate::util::TestEnv;
+use crate::util::{host_port, mongo_server_url, mysql_server_url, FreezableProxy, TestEnv};
 
 fn day(count: usize) -> Vec<serde_json::Value> {
     (0..count)
@@ -627,5 +627,143 @@ fn a_lock_held_after_a_reconnect_is_waited_for_then_fails_with_exit_1() {
         .exec_first("SELECT RELEASE_LOCK(?)", (&lock,))
         .unwrap();
     env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    assert_eq!(env.snapshot(), clean.snapshot());
+}
+
+/// Waits until the run has applied something, so that a freeze comes mid-run.
+fn wait_for_first_rows(env: &TestEnv) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while env.count("aws_report_details") == 0 {
+        assert!(Instant::now() < deadline, "the ingest applied nothing");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A Mongo server that accepts and then never answers (the driver has no socket timeout) holds
+/// the run only until SES_REPORT_DEADLINE_SECS: then the run is recorded failed and ends, exit 1;
+/// the next run completes the window.
+#[test]
+fn a_mongo_server_that_stops_answering_is_bounded_by_the_deadline() {
+    let clean = clean_run("mongo_hang_clean", 900);
+    let mut env = TestEnv::new("mongo_hang");
+    env.insert(&day(900));
+    let proxy = FreezableProxy::start(&host_port(&mongo_server_url()));
+    let direct = env.vars.clone();
+    env.vars.extend([
+        (
+            "SES_REPORT_MONGO_URL".to_string(),
+            format!("mongodb://127.0.0.1:{}/?directConnection=true", proxy.port),
+        ),
+        ("SES_REPORT_DEADLINE_SECS".to_string(), "3".to_string()),
+        ("SES_REPORT_IO_TIMEOUT_SECS".to_string(), "2".to_string()),
+        (
+            "SES_REPORT_CONNECT_TIMEOUT_SECS".to_string(),
+            "2".to_string(),
+        ),
+    ]);
+    let started = Instant::now();
+    let child = spawn(
+        &env,
+        &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
+    );
+    wait_for_first_rows(&env);
+    proxy.freeze();
+    let (code, stdout, stderr) = wait_output(child);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(env.scalar("SELECT status FROM aws_report_runs"), "failed");
+    assert!(
+        env.scalar("SELECT message FROM aws_report_runs")
+            .contains("SES_REPORT_DEADLINE_SECS"),
+        "{stderr}"
+    );
+    assert!(env.count("aws_report_details") < 900);
+
+    env.vars = direct;
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    assert_eq!(env.snapshot(), clean.snapshot());
+}
+
+/// A MySQL server that stops answering mid-run ends the run within the I/O timeout and the
+/// retries, exit 1; the run cannot record its end there, so the next run marks it abandoned
+/// and completes the window.
+#[test]
+fn a_mysql_server_that_stops_answering_ends_the_run_within_its_timeouts() {
+    let clean = clean_run("mysql_hang_clean", 900);
+    let mut env = TestEnv::new("mysql_hang");
+    env.insert(&day(900));
+    let proxy = FreezableProxy::start(&host_port(&mysql_server_url()));
+    let direct = env.vars.clone();
+    env.vars.extend([
+        (
+            "SES_REPORT_MYSQL_URL".to_string(),
+            // prefer_socket=false: on localhost the driver would switch to the server's Unix socket.
+            format!(
+                "mysql://root@127.0.0.1:{}/{}?prefer_socket=false",
+                proxy.port, env.name
+            ),
+        ),
+        ("SES_REPORT_IO_TIMEOUT_SECS".to_string(), "2".to_string()),
+        (
+            "SES_REPORT_CONNECT_TIMEOUT_SECS".to_string(),
+            "2".to_string(),
+        ),
+        ("SES_REPORT_RETRIES".to_string(), "1".to_string()),
+    ]);
+    // One batch sleeps 2 s inside MySQL; the freeze comes meanwhile, so its answer never arrives.
+    slow_once(&env, "m-050", 2);
+    let started = Instant::now();
+    let child = spawn(
+        &env,
+        &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
+    );
+    let mut admin = env.conn();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while admin
+        .exec_first::<u64, _, _>(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE '%SLEEP(%' AND ID <> CONNECTION_ID()",
+            (&env.name,),
+        )
+        .unwrap()
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "the ingest never reached m-050");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    proxy.freeze();
+    let (code, stdout, stderr) = wait_output(child);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(stderr.contains("gave up after 1 retries"), "{stderr}");
+    assert_eq!(env.scalar("SELECT status FROM aws_report_runs"), "running");
+
+    env.vars = direct;
+    // The server still has the dead run's session (the proxy keeps it open, as a silent network
+    // drop would): its lock is held, and the message names the session to KILL.
+    let blocked = env.ingest(&["--date", "2026-11-27"]);
+    blocked.expect_code(4);
+    assert!(
+        blocked.stderr().contains("end that session with KILL"),
+        "{blocked}"
+    );
+    drop(proxy);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let rerun = loop {
+        let run = env.ingest(&["--date", "2026-11-27"]);
+        if run.code() != 4 || Instant::now() > deadline {
+            break run;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    rerun.expect_code(0);
+    assert!(rerun.stderr().contains("marked abandoned"), "{rerun}");
     assert_eq!(env.snapshot(), clean.snapshot());
 }

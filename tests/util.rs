@@ -353,3 +353,94 @@ pub fn expected_rows(path: &Path) -> Vec<Vec<String>> {
         .map(|l| l.split('\t').map(str::to_string).collect())
         .collect()
 }
+
+/// A TCP proxy to a server that can be frozen: its connections stay open but nothing more
+/// passes either way, as with a server that hangs or a network that drops packets silently.
+/// New connections are accepted and frozen too. Bounded: its threads end when it is dropped.
+pub struct FreezableProxy {
+    pub port: u16,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FreezableProxy {
+    /// Forwards 127.0.0.1:<port> to `target` ("host:port").
+    pub fn start(target: &str) -> FreezableProxy {
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let frozen = Arc::new(AtomicBool::new(false));
+        let closed = Arc::new(AtomicBool::new(false));
+        let (f, c, target) = (frozen.clone(), closed.clone(), target.to_string());
+        std::thread::spawn(move || {
+            while !c.load(Ordering::SeqCst) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                };
+                let Ok(server) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let (f, c) = (f.clone(), c.clone());
+                    std::thread::spawn(move || {
+                        use std::io::{Read, Write};
+                        from.set_nonblocking(false).unwrap();
+                        from.set_read_timeout(Some(std::time::Duration::from_millis(50)))
+                            .unwrap();
+                        let mut buffer = [0u8; 64 * 1024];
+                        while !c.load(Ordering::SeqCst) {
+                            if f.load(Ordering::SeqCst) {
+                                std::thread::sleep(std::time::Duration::from_millis(50));
+                                continue;
+                            }
+                            match from.read(&mut buffer) {
+                                Ok(0) => break,
+                                Ok(n) => {
+                                    if to.write_all(&buffer[..n]).is_err() {
+                                        break;
+                                    }
+                                }
+                                Err(e)
+                                    if matches!(
+                                        e.kind(),
+                                        std::io::ErrorKind::WouldBlock
+                                            | std::io::ErrorKind::TimedOut
+                                    ) => {}
+                                Err(_) => break,
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        FreezableProxy {
+            port,
+            frozen,
+            closed,
+        }
+    }
+
+    pub fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for FreezableProxy {
+    fn drop(&mut self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+}
+
+/// "host:port" of a server URL such as mongodb://127.0.0.1:27017 or mysql://root@127.0.0.1:3306.
+pub fn host_port(url: &str) -> String {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let rest = rest.rsplit('@').next().unwrap_or(rest);
+    rest.split(['/', '?']).next().unwrap_or(rest).to_string()
+}

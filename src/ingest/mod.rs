@@ -15,7 +15,7 @@ mod batch;
 mod resilience;
 
 use std::collections::HashSet;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,7 +37,7 @@ use crate::source::{RecordSource, SourceRecord, StoredSource};
 use crate::store::failures;
 use crate::store::users::UserDirectory;
 use crate::store::{self, migrations, retention, runs, SqlContext};
-use resilience::{lock, stop_on_signals};
+use resilience::{lock, stop_on_signals, watch_deadline};
 
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
@@ -47,6 +47,16 @@ pub fn run(config: &IngestConfig) -> Result<Exit> {
     migrations::check_schema(&mut conn, &database)?;
     lock(&mut conn, &database)?;
     let stop = stop_on_signals()?;
+    // Set once the run is recorded, so that the deadline watchdog can record its end.
+    let run_id_for_watchdog = Arc::new(AtomicU64::new(0));
+    if !config.dry_run {
+        watch_deadline(
+            &config.env,
+            stop.clone(),
+            run_id_for_watchdog.clone(),
+            config.env.io_timeout + config.env.connect_timeout,
+        )?;
+    }
     let abandoned = if config.dry_run {
         Vec::new()
     } else {
@@ -177,12 +187,17 @@ pub fn run(config: &IngestConfig) -> Result<Exit> {
                 .sql_context("recording the run")?,
         )
     };
+    if let Some(id) = run_id {
+        run_id_for_watchdog.store(id, std::sync::atomic::Ordering::SeqCst);
+    }
 
     let outcome = ingest.consume(source.as_mut(), config.batch_size, started);
     // Even an interrupted run rolls up what it applied (and what earlier runs left marked).
     let outcome = match outcome {
         Ok(()) => ingest.roll_up(),
-        Err(stop @ Error::Interrupted { .. }) => ingest.roll_up().and(Err(stop)),
+        Err(stop @ (Error::Interrupted { .. } | Error::Deadline { .. })) => {
+            ingest.roll_up().and(Err(stop))
+        }
         Err(error) => Err(error),
     };
     let counts = ingest.counts;

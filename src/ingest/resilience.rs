@@ -2,16 +2,17 @@
 //! a new connection (with the lock taken again) when MySQL is lost, deadlocks or times out a
 //! lock wait. Both the batches and the closing rollup go through `retrying`.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mysql::Conn;
 
 use super::Ingest;
+use crate::config::Environment;
 use crate::error::{Error, Result};
 use crate::redact;
-use crate::store::{self, SqlContext};
+use crate::store::{self, runs, SqlContext};
 
 /// Takes the ingest lock, or says who holds it.
 pub(super) fn lock(conn: &mut Conn, database: &str) -> Result<()> {
@@ -19,9 +20,55 @@ pub(super) fn lock(conn: &mut Conn, database: &str) -> Result<()> {
         return Err(Error::Locked {
             database: database.to_string(),
             lock: store::lock_name(database),
+            // Who holds it helps an operator tell a running ingest from a dead one's session
+            // the server has not noticed yet; a failure to say is no reason to fail otherwise.
+            holder: store::lock_holder(conn, database).ok().flatten(),
         });
     }
     Ok(())
+}
+
+/// The value the stop flag takes when the deadline passes (signals store their number).
+pub(super) const DEADLINE_REACHED: usize = usize::MAX;
+
+/// At the deadline, asks the run to stop after the batch in flight (as SIGTERM does). A run
+/// stuck in I/O that no timeout covers (the Mongo driver has no socket timeout: a server that
+/// accepts and never answers holds a cursor read for ever) cannot notice: after `grace`, the
+/// watchdog records the run as failed on a connection of its own and ends the process with
+/// exit 1. One small thread, asleep until then; the run itself stays single-threaded.
+pub(super) fn watch_deadline(
+    env: &Environment,
+    stop: Arc<AtomicUsize>,
+    run_id: Arc<AtomicU64>,
+    grace: Duration,
+) -> Result<()> {
+    let env = env.clone();
+    let deadline = env.deadline;
+    std::thread::Builder::new()
+        .name("ses-report deadline".into())
+        .spawn(move || {
+            std::thread::sleep(deadline);
+            let _ = stop.compare_exchange(0, DEADLINE_REACHED, Ordering::SeqCst, Ordering::SeqCst);
+            std::thread::sleep(grace);
+            let error = Error::Deadline {
+                seconds: deadline.as_secs(),
+            };
+            let message = format!("{error}; the run did not stop within {} s more (a server stopped answering?), so it was ended", grace.as_secs());
+            log::error!("{message}");
+            let id = run_id.load(Ordering::SeqCst);
+            if id > 0 {
+                let recorded = store::connect(&env).and_then(|(mut conn, _)| {
+                    runs::fail_run(&mut conn, id, &message)
+                        .sql_context("recording the end of the run")
+                });
+                if let Err(e) = recorded {
+                    log::warn!("could not record the end of run {id}: {e}");
+                }
+            }
+            std::process::exit(i32::from(error.exit().code()));
+        })
+        .map(|_| ())
+        .map_err(|e| Error::io("starting the deadline watchdog", e))
 }
 
 /// SIGTERM and SIGINT set a flag the run checks between batches.
@@ -46,6 +93,9 @@ impl Ingest {
     pub(super) fn check_stop(&self) -> Result<()> {
         match self.stop.load(Ordering::SeqCst) {
             0 => Ok(()),
+            DEADLINE_REACHED => Err(Error::Deadline {
+                seconds: self.env.deadline.as_secs(),
+            }),
             sig if sig == signal_hook::consts::SIGINT as usize => {
                 Err(Error::Interrupted { signal: "SIGINT" })
             }

@@ -150,6 +150,26 @@ pub fn try_lock(conn: &mut Conn, database: &str) -> Result<bool, mysql::Error> {
     wait_for_lock(conn, database, Duration::ZERO)
 }
 
+/// (id, seconds in its current state, host, command) of a PROCESSLIST row.
+type ProcessRow = (u64, Option<u64>, Option<String>, Option<String>);
+
+/// The session holding the ingest lock, as the server sees it: `connection 123 (idle 40 s,
+/// from host:port)`.
+pub fn lock_holder(conn: &mut Conn, database: &str) -> Result<Option<String>, mysql::Error> {
+    let holder: Option<ProcessRow> = conn.exec_first(
+        "SELECT p.ID, p.TIME, p.HOST, p.COMMAND FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK(?)",
+        (lock_name(database),),
+    )?;
+    Ok(holder.map(|(id, idle, host, command)| {
+        format!(
+            "connection {id} ({}, {} s, from {})",
+            command.unwrap_or_default(),
+            idle.unwrap_or(0),
+            host.unwrap_or_default()
+        )
+    }))
+}
+
 /// Takes the ingest lock, waiting up to `wait` for its holder to let it go.
 pub fn wait_for_lock(
     conn: &mut Conn,

@@ -28,6 +28,19 @@ pub fn start_run(
     Ok(conn.last_insert_id())
 }
 
+/// Records that a run failed, without its counts (the deadline watchdog does not have them).
+pub fn fail_run(conn: &mut Conn, run_id: u64, message: &str) -> Result<(), mysql::Error> {
+    conn.exec_drop(
+        "UPDATE aws_report_runs SET finished_at = ?, status = ?, message = ? WHERE id = ? AND status = 'running'",
+        (
+            timestamps::to_sql(OffsetDateTime::now_utc()),
+            RunStatus::Failed.name(),
+            redact::scrub(message),
+            run_id,
+        ),
+    )
+}
+
 pub fn finish_run(
     conn: &mut Conn,
     run_id: u64,
