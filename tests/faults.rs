@@ -349,6 +349,8 @@ extern "C" {
     fn libc_kill(pid: i32, signal: i32) -> i32;
 }
 
+/// kill -9 at random points of fixed-window, catch-up and --file runs, thirty times: one
+/// uninterrupted run then leaves exactly the clean tables, rollups included.
 #[test]
 fn kill_9_at_random_points_then_one_clean_run_gives_the_clean_tables() {
     let text =
@@ -365,16 +367,24 @@ fn kill_9_at_random_points_then_one_clean_run_gives_the_clean_tables() {
     clean.insert(&docs);
     clean.ingest(&["--date", "2026-11-27"]).expect_code(3);
 
-    let env = TestEnv::new("kill9");
+    let mut env = TestEnv::new("kill9");
     env.execute(&users);
     env.insert(&docs);
+    // Catch-up on the morning after reads the demo day too.
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into()));
+    let file = crate::util::repo_path("fixtures/demo/notifications.ndjson");
+    let file = file.to_str().unwrap();
     let mut rng = ses_fixtures::Rng::new(9);
     let mut killed = 0;
-    for _ in 0..30 {
-        let mut child = spawn(
-            &env,
-            &["ingest", "--date", "2026-11-27", "--batch-size", "7"],
-        );
+    for i in 0..30 {
+        // A fixed window, catch-up, and the same day read from its NDJSON file, in turn.
+        let args: Vec<&str> = match i % 3 {
+            0 => vec!["ingest", "--date", "2026-11-27", "--batch-size", "7"],
+            1 => vec!["ingest", "--batch-size", "7"],
+            _ => vec!["ingest", "--file", file, "--batch-size", "7"],
+        };
+        let mut child = spawn(&env, &args);
         std::thread::sleep(Duration::from_millis(rng.below(250)));
         if child.try_wait().unwrap().is_none() {
             child.kill().unwrap();
@@ -766,4 +776,80 @@ fn a_mysql_server_that_stops_answering_ends_the_run_within_its_timeouts() {
     rerun.expect_code(0);
     assert!(rerun.stderr().contains("marked abandoned"), "{rerun}");
     assert_eq!(env.snapshot(), clean.snapshot());
+}
+
+/// A password registered from a connection URL never reaches the tables: not a failure's reason
+/// or stored document (here a record whose eventType is the password), nor a run's message
+/// after a failure whose message quotes a URL holding it.
+#[test]
+fn passwords_never_reach_the_tables() {
+    let secret = "Tr0ub4dor-s3cret";
+    let mut env = TestEnv::new("secret_tables");
+    let user = format!("srt_secret_{}", std::process::id());
+    env.execute(&format!(
+        "CREATE USER '{user}'@'%' IDENTIFIED BY '{secret}';\nGRANT ALL ON `{}`.* TO '{user}'@'%'",
+        env.name
+    ));
+    env.vars.push((
+        "SES_REPORT_MYSQL_URL".into(),
+        format!(
+            "mysql://{user}:{secret}@127.0.0.1:3306/{}?prefer_socket=false",
+            env.name
+        ),
+    ));
+    let m = mail("m-secret", "2026-11-27T10:00:00.000Z", &["a@x.org"]);
+    env.insert(&[
+        send("n-ok", &m),
+        notification(
+            "n-secret",
+            "2026-11-27T10:00:00.000Z",
+            &record(secret, &m, "send", serde_json::json!({})),
+        ),
+    ]);
+    let run = env.ingest(&["--date", "2026-11-27"]);
+    run.expect_code(3);
+    let (error, document) = {
+        let row = env.rows(
+            "SELECT error, document FROM aws_report_failures WHERE notification_id = 'n-secret'",
+        );
+        (row[0][0].clone(), row[0][1].clone())
+    };
+    assert!(
+        error.contains("unknown eventType") && !error.contains(secret),
+        "{error}"
+    );
+    assert!(
+        document.contains("***") && !document.contains(secret),
+        "{document}"
+    );
+
+    // A run that fails on a Mongo server gone mid-run records a message quoting its URL.
+    let (mut mongo, _port, _dir) = own_mongo_with_day(&env, 31000);
+    env.vars.extend([
+        (
+            "SES_REPORT_MONGO_URL".to_string(),
+            format!("{}/?appName={secret}", mongo.url()),
+        ),
+        ("SES_REPORT_RETRIES".to_string(), "1".to_string()),
+        (
+            "SES_REPORT_CONNECT_TIMEOUT_SECS".to_string(),
+            "2".to_string(),
+        ),
+    ]);
+    slow_once(&env, "m-012", 2);
+    let child = spawn(
+        &env,
+        &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
+    );
+    wait_until_slept(&mut env.conn(), "m-012");
+    mongo.kill();
+    let (code, stdout, stderr) = wait_output(child);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(!format!("{stdout}{stderr}").contains(secret), "{stderr}");
+    let message = env.scalar("SELECT message FROM aws_report_runs WHERE status = 'failed'");
+    assert!(
+        message.contains("appName=***") && !message.contains(secret),
+        "{message}"
+    );
+    env.execute(&format!("DROP USER '{user}'@'%'"));
 }

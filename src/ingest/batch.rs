@@ -42,6 +42,8 @@ impl Ingest {
     ) -> Result<()> {
         let mut last_progress = Instant::now();
         let mut source_failures = 0;
+        // Why the last reopen failed: the message that says what to check when the run gives up.
+        let mut reopen_error: Option<Error> = None;
         loop {
             self.check_stop()?;
             let mut batch = Vec::with_capacity(batch_size);
@@ -54,13 +56,22 @@ impl Ingest {
                         // Reopen after the last document read; what is in hand stays in hand.
                         source_failures += 1;
                         if source_failures > self.retries {
-                            return Err(Error::Mongo { detail: message }
+                            let detail = match reopen_error.take() {
+                                Some(e) => format!("{message}; reopening it failed: {e}"),
+                                None => message,
+                            };
+                            return Err(Error::Mongo { detail }
                                 .context(format!("gave up after {} retries", self.retries)));
                         }
                         self.back_off(source_failures, &message)?;
-                        if let Err(e) = source.reopen() {
-                            log::warn!("reopening the source failed: {}", e.into_error());
-                        }
+                        reopen_error = match source.reopen() {
+                            Ok(()) => None,
+                            Err(e) => {
+                                let e = e.into_error();
+                                log::warn!("reopening the source failed: {e}");
+                                Some(e)
+                            }
+                        };
                     }
                 }
             }

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use super::{placeholders, row_placeholders, ROWS_PER_STATEMENT};
 use crate::domain::timestamps;
+use crate::redact;
 
 /// A record that could not be applied, as the failures table keeps it.
 #[derive(Clone, Debug)]
@@ -35,10 +36,12 @@ pub fn record_failures(
             params.push(Value::from(
                 crate::domain::ses::truncate(&f.source, 255).0.as_ref(),
             ));
-            params.push(Value::from(
+            // A registered secret (a connection URL's password) is never stored, even where a
+            // record or an error message happens to contain it.
+            params.push(Value::from(redact::scrub(
                 crate::domain::ses::truncate(&f.error, 16_000).0.as_ref(),
-            ));
-            params.push(Value::from(f.document.as_str()));
+            )));
+            params.push(Value::from(redact::scrub(&f.document)));
             params.push(timestamps::to_sql(now));
             params.push(timestamps::to_sql(now));
         }
