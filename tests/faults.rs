@@ -90,6 +90,29 @@ fn losing_mysql_mid_run_fails_the_run_and_a_rerun_completes_it() {
     assert_eq!(env.snapshot(), clean.snapshot());
 }
 
+/// Waits until the ingest's connection sleeps in the `slow_once` trigger, and returns its id.
+/// (While it sleeps the process list shows the trigger's SLEEP; the flag table cannot be polled
+/// meanwhile, since the sleeping statement holds its MyISAM lock.)
+fn sleeping_connection(admin: &mut mysql::Conn, env: &TestEnv) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let id: Option<u64> = admin
+            .exec_first(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE '%SLEEP(%' AND ID <> CONNECTION_ID()",
+                (&env.name,),
+            )
+            .unwrap();
+        if let Some(id) = id {
+            return id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the ingest never reached the slow insert"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Two days of sends, the first day first in `_id` order.
 fn two_days() -> Vec<serde_json::Value> {
     let mut docs = Vec::new();
@@ -128,31 +151,9 @@ fn a_failed_runs_days_are_rolled_up_by_the_next_run() {
         let mut child = child;
         child.output().unwrap()
     });
-    // Only m-b05's insert sleeps, and while it does the process list shows the trigger's SLEEP
-    // (the flag table cannot be polled meanwhile: the sleeping statement holds its MyISAM lock).
     let mut admin = env.conn();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let id: Option<u64> = admin
-            .exec_first(
-                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE '%SLEEP(%' AND ID <> CONNECTION_ID()",
-                (&env.name,),
-            )
-            .unwrap();
-        if let Some(id) = id {
-            admin.query_drop(format!("KILL CONNECTION {id}")).unwrap();
-            break;
-        }
-        if Instant::now() > deadline {
-            let output = handle.join().unwrap();
-            panic!(
-                "the ingest never reached m-b05: {}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let id = sleeping_connection(&mut admin, &env);
+    admin.query_drop(format!("KILL CONNECTION {id}")).unwrap();
     let output = handle.join().unwrap();
     assert_eq!(
         output.status.code(),
@@ -600,21 +601,8 @@ fn a_lock_held_after_a_reconnect_is_waited_for_then_fails_with_exit_1() {
         &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
     );
     let mut admin = env.conn();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let id: Option<u64> = admin
-            .exec_first(
-                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE '%SLEEP(%' AND ID <> CONNECTION_ID()",
-                (&env.name,),
-            )
-            .unwrap();
-        if let Some(id) = id {
-            admin.query_drop(format!("KILL CONNECTION {id}")).unwrap();
-            break;
-        }
-        assert!(Instant::now() < deadline, "the ingest never reached m-015");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let id = sleeping_connection(&mut admin, &env);
+    admin.query_drop(format!("KILL CONNECTION {id}")).unwrap();
     // The killed session's lock is free now: take it before the run reconnects (after 0.5 s).
     let lock = format!("ses-report.ingest.{}", env.name);
     let got: Option<i64> = admin.exec_first("SELECT GET_LOCK(?, 5)", (&lock,)).unwrap();
@@ -731,19 +719,7 @@ fn a_mysql_server_that_stops_answering_ends_the_run_within_its_timeouts() {
         &env,
         &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
     );
-    let mut admin = env.conn();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while admin
-        .exec_first::<u64, _, _>(
-            "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE '%SLEEP(%' AND ID <> CONNECTION_ID()",
-            (&env.name,),
-        )
-        .unwrap()
-        .is_none()
-    {
-        assert!(Instant::now() < deadline, "the ingest never reached m-050");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    sleeping_connection(&mut env.conn(), &env);
     proxy.freeze();
     let (code, stdout, stderr) = wait_output(child);
     assert_eq!(code, Some(1), "{stdout}{stderr}");
