@@ -47,6 +47,9 @@ $bin/ses-report stats --date 2026-11-27 --format table
 $bin/ses-report stats --date 2026-11-27 --by report-type --format table --min-volume 20
 echo "== addresses to stop mailing: ses-report suppressions"
 $bin/ses-report suppressions
+echo "== what no ingest shows: ses-report doctor --date 2026-11-27"
+# Exit 7 here: the demo collection has no index on Timestamp; doctor lists what to fix.
+$bin/ses-report doctor --date 2026-11-27 || echo "(doctor exit $?: it found something to fix)"
 echo "== the HTML report"
 mkdir -p .services/demo
 $bin/ses-report report --date 2026-11-27 --html "$PWD/.services/demo/report.html"
