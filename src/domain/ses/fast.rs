@@ -8,7 +8,6 @@
 //! holds the two to the same answers.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -24,7 +23,97 @@ use crate::domain::timestamps;
 
 /// A JSON object's members, each kept as raw text: the fields the table names are parsed on
 /// demand, so the event keys and recipient fields come from `EventKind`'s table, not from a copy.
-type Members<'a> = HashMap<Cow<'a, str>, &'a RawValue>;
+/// A few members each, so a vector (no hashing); keys with escapes or twice the same key make the
+/// parse fail, and this path step aside (the general path keeps the last of duplicates).
+struct Members<'a>(Vec<(&'a str, &'a RawValue)>);
+
+impl<'a> Members<'a> {
+    fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+}
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members<'de>, A::Error> {
+                let mut members = Vec::with_capacity(8);
+                while let Some(key) = map.next_key::<&'de str>()? {
+                    if members.iter().any(|(k, _)| *k == key) {
+                        return Err(serde::de::Error::custom("duplicate key"));
+                    }
+                    members.push((key, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// The SES record: its dialect keys and `mail` parsed as it is read (`mail` is the largest part
+/// of a record: parsing it from raw text afterwards would read it twice), the rest kept raw.
+struct RecordIn<'a> {
+    event_type: Option<&'a RawValue>,
+    notification_type: Option<&'a RawValue>,
+    mail: Option<Obj<MailIn<'a>>>,
+    rest: Members<'a>,
+}
+
+impl<'de> Deserialize<'de> for RecordIn<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = RecordIn<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an SES record")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RecordIn<'de>, A::Error> {
+                let duplicate = || serde::de::Error::custom("duplicate key");
+                let (mut event_type, mut notification_type, mut mail) = (None, None, None);
+                let mut seen_mail = false;
+                let mut rest = Vec::with_capacity(4);
+                while let Some(key) = map.next_key::<&'de str>()? {
+                    match key {
+                        "eventType" if event_type.is_some() => return Err(duplicate()),
+                        "eventType" => event_type = Some(map.next_value::<&'de RawValue>()?),
+                        "notificationType" if notification_type.is_some() => {
+                            return Err(duplicate())
+                        }
+                        "notificationType" => {
+                            notification_type = Some(map.next_value::<&'de RawValue>()?)
+                        }
+                        "mail" if seen_mail => return Err(duplicate()),
+                        "mail" => {
+                            seen_mail = true;
+                            mail = map.next_value::<Option<Obj<MailIn<'de>>>>()?;
+                        }
+                        _ if rest.iter().any(|(k, _)| *k == key) => return Err(duplicate()),
+                        _ => rest.push((key, map.next_value::<&'de RawValue>()?)),
+                    }
+                }
+                Ok(RecordIn {
+                    event_type,
+                    notification_type,
+                    mail,
+                    rest: Members(rest),
+                })
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
 
 /// The member `key` as `T`: `Ok(None)` when absent or null, `Err` when of another type.
 fn member<'a, T: Deserialize<'a>>(members: &Members<'a>, key: &str) -> Result<Option<T>, ()> {
@@ -108,20 +197,22 @@ pub(super) fn interpret_text(
     if !within_serde_value_limits(text) {
         return None;
     }
-    let record: Members = serde_json::from_str(text).ok()?;
+    let record: RecordIn = serde_json::from_str(text).ok()?;
     // `"eventType": null` is not absent: the general path refuses it, so this path declines.
-    let event_type: Option<Cow<str>> = match record.get("eventType") {
+    let event_type: Option<Cow<str>> = match record.event_type {
         Some(raw) => Some(serde_json::from_str(raw.get()).ok()?),
         None => None,
     };
-    let notification_type: Option<Cow<str>> = member(&record, "notificationType").ok()?;
+    let notification_type: Option<Cow<str>> = match record.notification_type {
+        Some(raw) => serde_json::from_str(raw.get()).ok()?,
+        None => None,
+    };
     let (kind, dialect) = match (&event_type, &notification_type) {
         (Some(t), _) => (EventKind::from_ses_name(t)?, Dialect::EventPublishing),
         (None, Some(t)) => (EventKind::from_classic_name(t)?, Dialect::Classic),
         (None, None) => return None,
     };
-    let mail: Obj<MailIn> = member(&record, "mail").ok()??;
-    let mail = &mail;
+    let mail = record.mail.as_ref()?;
     let mut warnings = Vec::new();
     let message_id = mail
         .message_id
@@ -156,7 +247,7 @@ pub(super) fn interpret_text(
     let header_user_id = headers.user_id(&mut warnings);
     let report_type = headers.report_type(&mut warnings);
 
-    let raw_object = record.get(kind.object_key()).copied();
+    let raw_object = record.rest.get(kind.object_key());
     if raw_object.is_none() && !kind.at_mail_time() {
         return None;
     }
@@ -300,10 +391,19 @@ fn within_serde_value_limits(text: &str) -> bool {
         match b[i] {
             b'"' => {
                 i += 1;
-                while i < b.len() && b[i] != b'"' {
-                    if b[i] != b'\\' {
-                        i += 1;
-                    } else if b.get(i + 1) != Some(&b'u') {
+                // Nearly every byte of a record is inside a string: jump to the next quote or
+                // backslash rather than look at each byte.
+                loop {
+                    let Some(at) = memchr::memchr2(b'"', b'\\', b.get(i..).unwrap_or_default())
+                    else {
+                        // An unterminated string: the typed parse refuses it by itself.
+                        return true;
+                    };
+                    i += at;
+                    if b[i] == b'"' {
+                        break;
+                    }
+                    if b.get(i + 1) != Some(&b'u') {
                         i += 2;
                     } else {
                         let Some(code) = hex4(i + 2) else {
@@ -388,6 +488,20 @@ mod tests {
             minify("{ \"a b\" : [ 1 , \"x \\\" y\" ] }"),
             "{\"a b\":[1,\"x \\\" y\"]}"
         );
+    }
+
+    #[test]
+    fn truncated_text_never_panics_the_scan() {
+        for text in [
+            r#""abc"#,
+            r#""abc\"#,
+            r#""\u12"#,
+            r#""\ud800\u"#,
+            r#"["x\"] \"#,
+            r#"\"#,
+        ] {
+            let _ = within_serde_value_limits(text);
+        }
     }
 
     #[test]
