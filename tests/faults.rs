@@ -829,3 +829,30 @@ fn passwords_never_reach_the_tables() {
     );
     env.execute(&format!("DROP USER '{user}'@'%'"));
 }
+
+/// A connection lost while the closing rollup runs is retried like a batch: a new connection,
+/// the lock taken again, the rollup done again; the run ends ok with the clean rollups.
+#[test]
+fn a_connection_killed_during_the_rollup_is_retried() {
+    let clean = clean_run("rollup_retry_clean", 30);
+    let env = TestEnv::new("rollup_retry");
+    env.insert(&day(30));
+    env.execute("CREATE TABLE slept (done INT) ENGINE=MyISAM");
+    env.execute(
+        "CREATE TRIGGER slow_rollup BEFORE INSERT ON aws_report_daily FOR EACH ROW
+         BEGIN IF (SELECT COUNT(*) FROM slept) = 0 THEN INSERT INTO slept VALUES (1); DO SLEEP(5); END IF; END",
+    );
+    let child = spawn(&env, &["ingest", "--date", "2026-11-27"]);
+    let mut admin = env.conn();
+    let id = sleeping_connection(&mut admin, &env);
+    admin.query_drop(format!("KILL CONNECTION {id}")).unwrap();
+    let (code, stdout, stderr) = wait_output(child);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("recomputing the daily rollups") && stderr.contains("reconnected"),
+        "{stderr}"
+    );
+    assert_eq!(env.scalar("SELECT status FROM aws_report_runs"), "ok");
+    assert_eq!(env.count("aws_report_dirty_days"), 0);
+    assert_eq!(env.snapshot(), clean.snapshot());
+}
