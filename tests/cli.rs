@@ -50,7 +50,7 @@ fn usage_errors_exit_2() {
 #[test]
 fn each_commands_bad_option_exits_2_with_both_servers_down() {
     let env = TestEnv::unmigrated("usage_offline");
-    let cases: [&[&str]; 14] = [
+    let cases: [&[&str]; 15] = [
         &["ingest", "--batch-size", "0"],
         &["ingest", "--from", "2026-11-27", "--to", "2026-11-01"],
         &["retry", "--batch-size", "0"],
@@ -65,6 +65,7 @@ fn each_commands_bad_option_exits_2_with_both_servers_down() {
         &["report", "--html", "r.html", "--to", "2026-11-27"],
         &["failures", "--format", "xml"],
         &["prune", "--older-than", "0"],
+        &["doctor", "--date", "yesterday"],
     ];
     for args in cases {
         let mut cmd = env.command(args);

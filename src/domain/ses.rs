@@ -116,6 +116,44 @@ pub enum Interpretation {
     Skip(Skip),
 }
 
+/// What is wrong with a record, by kind (for code that branches) with its detail (for people).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// A required field is absent or null.
+    Missing,
+    /// A field has another JSON type than the one SES writes.
+    WrongType,
+    /// A list or an address is empty.
+    Empty,
+    /// An event or notification type SES does not publish (or not yet).
+    Unknown,
+    /// A value SES would not produce or the tables cannot hold: an unparseable or out-of-range
+    /// timestamp, an over-long address, a NUL byte.
+    Invalid,
+}
+
+/// Why one SES record cannot become an event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub kind: FaultKind,
+    pub detail: String,
+}
+
+impl Fault {
+    fn new(kind: FaultKind, detail: impl Into<String>) -> Fault {
+        Fault {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
 /// A record that cannot be applied, with the id it is kept under.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordError {
@@ -234,7 +272,7 @@ pub fn interpret(document: &Value, fallback_id: &str) -> Result<Interpretation, 
         || object.contains_key("notificationType")
         || object.contains_key("mail")
     {
-        return interpret_record(object, fallback_id, None).map_err(fail);
+        return interpret_record(object, fallback_id, None).map_err(|f| fail(f.to_string()));
     }
     Err(fail(
         "neither an SNS envelope (no Message) nor an SES record".into(),
@@ -315,7 +353,7 @@ pub fn interpret_envelope(
             return Err(fail(id, format!("Message is {kind}, not an SES record")))
         }
     };
-    interpret_record(record, id, Some(published_at)).map_err(|r| fail(id, r))
+    interpret_record(record, id, Some(published_at)).map_err(|f| fail(id, f.to_string()))
 }
 
 /// How the fast and the general record parsers differ on `text` (an SES record as JSON text),
@@ -328,7 +366,7 @@ pub fn parsers_disagree(text: &str) -> (Option<String>, bool) {
     let fast = fast::interpret_text(text, "n-1", published);
     let general = match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(record)) => interpret_record(&record, "n-1", published),
-        Ok(_) | Err(_) => Err("not an SES record object".to_string()),
+        Ok(_) | Err(_) => Err(Fault::new(FaultKind::WrongType, "not an SES record object")),
     };
     let Some(fast) = fast else {
         return (None, true);
@@ -391,36 +429,66 @@ fn interpret_record(
     record: &Map<String, Value>,
     notification_id: &str,
     published_at: Option<OffsetDateTime>,
-) -> Result<Interpretation, String> {
+) -> Result<Interpretation, Fault> {
     let (kind, dialect) = match (record.get("eventType"), record.get("notificationType")) {
         (Some(Value::String(t)), _) => match EventKind::from_ses_name(t) {
             Some(kind) => (kind, Dialect::EventPublishing),
-            None => return Err(format!("unknown eventType {:?}", shorten(t))),
+            None => {
+                return Err(Fault::new(
+                    FaultKind::Unknown,
+                    format!("unknown eventType {:?}", shorten(t)),
+                ))
+            }
         },
-        (Some(other), _) => return Err(format!("eventType is {}, not a string", json_kind(other))),
+        (Some(other), _) => {
+            return Err(Fault::new(
+                FaultKind::WrongType,
+                format!("eventType is {}, not a string", json_kind(other)),
+            ))
+        }
         (None, Some(Value::String(t))) => match t.as_str() {
             "AmazonSnsSubscriptionSucceeded" => {
                 return Ok(Interpretation::Skip(Skip::SubscriptionSucceeded))
             }
             other => match EventKind::from_classic_name(other) {
                 Some(kind) => (kind, Dialect::Classic),
-                None => return Err(format!("unknown notificationType {:?}", shorten(t))),
+                None => {
+                    return Err(Fault::new(
+                        FaultKind::Unknown,
+                        format!("unknown notificationType {:?}", shorten(t)),
+                    ))
+                }
             },
         },
         (None, Some(other)) => {
-            return Err(format!(
-                "notificationType is {}, not a string",
-                json_kind(other)
+            return Err(Fault::new(
+                FaultKind::WrongType,
+                format!("notificationType is {}, not a string", json_kind(other)),
             ))
         }
-        (None, None) => return Err("SES record has neither eventType nor notificationType".into()),
+        (None, None) => {
+            return Err(Fault::new(
+                FaultKind::Missing,
+                "SES record has neither eventType nor notificationType",
+            ))
+        }
     };
     let mut warnings = Vec::new();
 
     let mail = match record.get("mail") {
         Some(Value::Object(mail)) => mail,
-        None | Some(Value::Null) => return Err("SES record has no mail object".into()),
-        Some(other) => return Err(format!("mail is {}, not an object", json_kind(other))),
+        None | Some(Value::Null) => {
+            return Err(Fault::new(
+                FaultKind::Missing,
+                "SES record has no mail object",
+            ))
+        }
+        Some(other) => {
+            return Err(Fault::new(
+                FaultKind::WrongType,
+                format!("mail is {}, not an object", json_kind(other)),
+            ))
+        }
     };
     let message_id = match mail.get("messageId") {
         Some(Value::String(id)) if !id.trim().is_empty() => keep_within(
@@ -430,12 +498,12 @@ fn interpret_record(
             &mut warnings,
         ),
         Some(Value::String(_)) | None | Some(Value::Null) => {
-            return Err("mail.messageId is missing".into())
+            return Err(Fault::new(FaultKind::Missing, "mail.messageId is missing"))
         }
         Some(other) => {
-            return Err(format!(
-                "mail.messageId is {}, not a string",
-                json_kind(other)
+            return Err(Fault::new(
+                FaultKind::WrongType,
+                format!("mail.messageId is {}, not a string", json_kind(other)),
             ))
         }
     };
@@ -445,12 +513,19 @@ fn interpret_record(
             .enumerate()
             .map(|(i, v)| address_at(v, &format!("mail.destination[{i}]")))
             .collect::<Result<Vec<_>, _>>()?,
-        Some(Value::Array(_)) => return Err("mail.destination is empty".into()),
-        None | Some(Value::Null) => return Err("mail.destination is missing".into()),
+        Some(Value::Array(_)) => {
+            return Err(Fault::new(FaultKind::Empty, "mail.destination is empty"))
+        }
+        None | Some(Value::Null) => {
+            return Err(Fault::new(
+                FaultKind::Missing,
+                "mail.destination is missing",
+            ))
+        }
         Some(other) => {
-            return Err(format!(
-                "mail.destination is {}, not a list",
-                json_kind(other)
+            return Err(Fault::new(
+                FaultKind::WrongType,
+                format!("mail.destination is {}, not a list", json_kind(other)),
             ))
         }
     };
@@ -475,14 +550,29 @@ fn interpret_record(
     let event_object = match record.get(key) {
         Some(Value::Object(o)) => Some(o),
         None | Some(Value::Null) if kind.at_mail_time() => None,
-        None | Some(Value::Null) => return Err(format!("{kind} record has no {key} object")),
-        Some(other) => return Err(format!("{key} is {}, not an object", json_kind(other))),
+        None | Some(Value::Null) => {
+            return Err(Fault::new(
+                FaultKind::Missing,
+                format!("{kind} record has no {key} object"),
+            ))
+        }
+        Some(other) => {
+            return Err(Fault::new(
+                FaultKind::WrongType,
+                format!("{key} is {}, not an object", json_kind(other)),
+            ))
+        }
     };
 
     let occurred_at = if kind.at_mail_time() {
         required_time(mail.get("timestamp"), "mail.timestamp")?
     } else {
-        let o = event_object.ok_or_else(|| format!("{kind} record has no {key} object"))?;
+        let o = event_object.ok_or_else(|| {
+            Fault::new(
+                FaultKind::Missing,
+                format!("{kind} record has no {key} object"),
+            )
+        })?;
         required_time(o.get("timestamp"), &format!("{key}.timestamp"))?
     };
 
@@ -492,13 +582,31 @@ fn interpret_record(
             array: field,
             address: address_key,
         }) => {
-            let o = event_object.ok_or_else(|| format!("{kind} record has no {key} object"))?;
+            let o = event_object.ok_or_else(|| {
+                Fault::new(
+                    FaultKind::Missing,
+                    format!("{kind} record has no {key} object"),
+                )
+            })?;
             let list = match o.get(field) {
                 Some(Value::Array(list)) if !list.is_empty() => list,
-                Some(Value::Array(_)) => return Err(format!("{key}.{field} is empty")),
-                None | Some(Value::Null) => return Err(format!("{key}.{field} is missing")),
+                Some(Value::Array(_)) => {
+                    return Err(Fault::new(
+                        FaultKind::Empty,
+                        format!("{key}.{field} is empty"),
+                    ))
+                }
+                None | Some(Value::Null) => {
+                    return Err(Fault::new(
+                        FaultKind::Missing,
+                        format!("{key}.{field} is missing"),
+                    ))
+                }
                 Some(other) => {
-                    return Err(format!("{key}.{field} is {}, not a list", json_kind(other)))
+                    return Err(Fault::new(
+                        FaultKind::WrongType,
+                        format!("{key}.{field} is {}, not a list", json_kind(other)),
+                    ))
                 }
             };
             let mut found = Vec::with_capacity(list.len());
@@ -509,7 +617,10 @@ fn interpret_record(
                     Some(k) => match entry {
                         Value::Object(r) => r.get(k).unwrap_or(&Value::Null),
                         other => {
-                            return Err(format!("{place} is {}, not an object", json_kind(other)))
+                            return Err(Fault::new(
+                                FaultKind::WrongType,
+                                format!("{place} is {}, not an object", json_kind(other)),
+                            ))
                         }
                     },
                 };
@@ -541,8 +652,12 @@ fn interpret_record(
             .unwrap_or(BounceType::Undetermined)
     });
     let other_info = match event_object {
-        Some(o) => serde_json::to_string(o)
-            .map_err(|e| format!("{key} cannot be written back as JSON: {e}"))?,
+        Some(o) => serde_json::to_string(o).map_err(|e| {
+            Fault::new(
+                FaultKind::Invalid,
+                format!("{key} cannot be written back as JSON: {e}"),
+            )
+        })?,
         None => "{}".to_string(),
     };
 
@@ -636,13 +751,19 @@ impl<'a> MailHeaders<'a> {
     }
 }
 
-fn required_time(value: Option<&Value>, place: &str) -> Result<OffsetDateTime, String> {
+fn required_time(value: Option<&Value>, place: &str) -> Result<OffsetDateTime, Fault> {
     match value {
         Some(Value::String(text)) => timestamps::parse(text)
             .and_then(timestamps::check_storable)
-            .map_err(|e| format!("{place}: {e}")),
-        None | Some(Value::Null) => Err(format!("{place} is missing")),
-        Some(other) => Err(format!("{place} is {}, not a timestamp", json_kind(other))),
+            .map_err(|e| Fault::new(FaultKind::Invalid, format!("{place}: {e}"))),
+        None | Some(Value::Null) => Err(Fault::new(
+            FaultKind::Missing,
+            format!("{place} is missing"),
+        )),
+        Some(other) => Err(Fault::new(
+            FaultKind::WrongType,
+            format!("{place} is {}, not a timestamp", json_kind(other)),
+        )),
     }
 }
 
@@ -663,23 +784,42 @@ fn optional_text<'a>(
 
 /// One recipient address, normalised: the part inside `<...>` when a display name is given,
 /// trimmed and lower-cased, so that the same mailbox is one row however it was written.
-fn address_at(value: &Value, place: &str) -> Result<String, String> {
+fn address_at(value: &Value, place: &str) -> Result<String, Fault> {
     let text = match value {
         Value::String(s) => s.as_str(),
-        Value::Null => return Err(format!("{place} has no address")),
-        other => return Err(format!("{place} is {}, not an address", json_kind(other))),
+        Value::Null => {
+            return Err(Fault::new(
+                FaultKind::Missing,
+                format!("{place} has no address"),
+            ))
+        }
+        other => {
+            return Err(Fault::new(
+                FaultKind::WrongType,
+                format!("{place} is {}, not an address", json_kind(other)),
+            ))
+        }
     };
     let address = normalize_address(text);
     if address.is_empty() {
-        return Err(format!("{place} is an empty address"));
+        return Err(Fault::new(
+            FaultKind::Empty,
+            format!("{place} is an empty address"),
+        ));
     }
     if address.contains('\0') {
-        return Err(format!("{place} contains a NUL byte"));
+        return Err(Fault::new(
+            FaultKind::Invalid,
+            format!("{place} contains a NUL byte"),
+        ));
     }
     if let Some(limit) = rfc5321_excess(&address) {
-        return Err(format!(
-            "{place} {:?} is longer than RFC 5321 allows ({limit})",
-            shorten(&address)
+        return Err(Fault::new(
+            FaultKind::Invalid,
+            format!(
+                "{place} {:?} is longer than RFC 5321 allows ({limit})",
+                shorten(&address)
+            ),
         ));
     }
     Ok(address)

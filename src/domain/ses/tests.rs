@@ -515,3 +515,28 @@ proptest::proptest! {
         proptest::prop_assert!(disagreement.is_none(), "{}", disagreement.unwrap_or_default());
     }
 }
+
+#[test]
+fn record_faults_have_a_kind_and_a_detail() {
+    let fault =
+        |record: Value| interpret_record(record.as_object().unwrap(), "n-1", None).unwrap_err();
+    let m = mail();
+    let f = fault(json!({"eventType": "Teleport", "mail": m}));
+    assert_eq!(
+        (f.kind, f.detail.as_str()),
+        (FaultKind::Unknown, "unknown eventType \"Teleport\"")
+    );
+    assert_eq!(fault(json!({"eventType": "Send"})).kind, FaultKind::Missing);
+    assert_eq!(
+        fault(json!({"eventType": 5, "mail": m})).kind,
+        FaultKind::WrongType
+    );
+    let mut empty = m.clone();
+    empty["destination"] = json!([]);
+    assert_eq!(
+        fault(json!({"eventType": "Send", "mail": empty, "send": {}})).kind,
+        FaultKind::Empty
+    );
+    let bad_time = json!({"eventType": "Open", "mail": m, "open": {"timestamp": "last tuesday"}});
+    assert_eq!(fault(bad_time).kind, FaultKind::Invalid);
+}
