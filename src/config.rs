@@ -176,30 +176,9 @@ impl IngestConfig {
             Some(path) => Source::File(path.clone()),
             None => Source::Mongo,
         };
-        let window = match (&args.date, &args.from, &args.to) {
-            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                return Err(Error::usage("give either --date or --from/--to, not both"))
-            }
-            (Some(date), None, None) => {
-                WindowChoice::Fixed(zone.day(window::parse_date(date).map_err(bad("--date"))?))
-            }
-            (None, None, Some(_)) => return Err(Error::usage("--to needs --from")),
-            (None, Some(from), to) => {
-                let from = window::parse_bound(from, zone).map_err(bad("--from"))?;
-                let to = match to {
-                    Some(to) => window::parse_bound(to, zone).map_err(bad("--to"))?,
-                    None => zone.start_of(zone.date_of(env.now)),
-                };
-                if to < from {
-                    return Err(Error::usage(format!(
-                        "--to ({}) is before --from ({})",
-                        timestamps::display(to),
-                        timestamps::display(from)
-                    )));
-                }
-                WindowChoice::Fixed(Window { from, to })
-            }
-            (None, None, None) => match source {
+        let window = match window_options(&args.date, &args.from, &args.to, zone, env.now)? {
+            Some(w) => WindowChoice::Fixed(not_after_now(w, env.now)?),
+            None => match source {
                 Source::File(_) | Source::Failures => WindowChoice::Everything,
                 Source::Mongo => {
                     if args.max_days == 0 {
@@ -211,10 +190,6 @@ impl IngestConfig {
                     }
                 }
             },
-        };
-        let window = match window {
-            WindowChoice::Fixed(w) => WindowChoice::Fixed(not_after_now(w, env.now)?),
-            other => other,
         };
         Ok(IngestConfig {
             env,
@@ -271,6 +246,42 @@ fn batch_size(n: usize) -> Result<usize> {
     Ok(n)
 }
 
+/// The window `--date` or `--from`/`--to` give (`--to` defaults to the start of today), or `None`
+/// when neither is given: the one reading of these options, for ingest and the reading commands.
+fn window_options(
+    date: &Option<String>,
+    from: &Option<String>,
+    to: &Option<String>,
+    zone: &Zone,
+    now: OffsetDateTime,
+) -> Result<Option<Window>> {
+    match (date, from, to) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            Err(Error::usage("give either --date or --from/--to, not both"))
+        }
+        (Some(date), None, None) => Ok(Some(
+            zone.day(window::parse_date(date).map_err(bad("--date"))?),
+        )),
+        (None, None, Some(_)) => Err(Error::usage("--to needs --from")),
+        (None, Some(from), to) => {
+            let from = window::parse_bound(from, zone).map_err(bad("--from"))?;
+            let to = match to {
+                Some(to) => window::parse_bound(to, zone).map_err(bad("--to"))?,
+                None => zone.start_of(zone.date_of(now)),
+            };
+            if to < from {
+                return Err(Error::usage(format!(
+                    "--to ({}) is before --from ({})",
+                    timestamps::display(to),
+                    timestamps::display(from)
+                )));
+            }
+            Ok(Some(Window { from, to }))
+        }
+        (None, None, None) => Ok(None),
+    }
+}
+
 /// A usage error for `flag` from a bound that cannot be read.
 fn bad(flag: &'static str) -> impl Fn(BoundError) -> Error {
     move |e| Error::usage(format!("{flag}: {e}"))
@@ -318,41 +329,30 @@ impl Days {
             None => env.zone.clone(),
         };
         let today = zone.date_of(env.now);
-        let (first, end) = match (date, from, to) {
-            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-                return Err(Error::usage("give either --date or --from/--to, not both"))
-            }
-            (Some(date), None, None) => {
-                let d = window::parse_date(date).map_err(bad("--date"))?;
-                let next = d
-                    .next_day()
-                    .ok_or_else(|| Error::usage("--date is out of range"))?;
-                (d, next)
-            }
-            (None, None, Some(_)) => return Err(Error::usage("--to needs --from")),
-            (None, Some(from), to) => {
-                let from = window::parse_bound(from, &zone).map_err(bad("--from"))?;
-                let first = zone.date_of(from);
-                let end = match to {
-                    None => today,
-                    Some(to) => {
-                        let to = window::parse_bound(to, &zone).map_err(bad("--to"))?;
-                        let day = zone.date_of(to);
-                        if zone.start_of(day) == to {
-                            day
-                        } else {
-                            day.next_day().unwrap_or(day)
-                        }
-                    }
+        let (first, end) = match window_options(date, from, to, &zone, env.now)? {
+            // Whole days: the day of `from`, to the day `to` falls in (itself when at midnight).
+            Some(w) => {
+                let day = zone.date_of(w.to);
+                let end = if zone.start_of(day) == w.to {
+                    day
+                } else {
+                    day.next_day().unwrap_or(day)
                 };
-                if end < first {
-                    return Err(Error::usage("--to is before --from"));
-                }
-                (first, end)
+                (zone.date_of(w.from), end)
             }
-            (None, None, None) => (today - time::Duration::days(default_days), today),
+            None => (today - time::Duration::days(default_days), today),
         };
         Ok(Days { zone, first, end })
+    }
+
+    /// Every day of the range, in order.
+    pub fn dates(&self) -> std::collections::BTreeSet<Date> {
+        match self.end.previous_day() {
+            Some(last) if last >= self.first => {
+                crate::domain::window::days_between(self.first, last)
+            }
+            _ => std::collections::BTreeSet::new(),
+        }
     }
 
     /// How reports name the period: `2026-11-27 (UTC)` or `2026-11-01 to 2026-11-27 (UTC)`.
@@ -597,7 +597,7 @@ impl Config {
 mod tests {
     use super::*;
     use std::collections::HashMap;
-    use time::macros::datetime;
+    use time::macros::{date, datetime};
 
     fn env_with(vars: &[(&str, &str)]) -> Result<Environment> {
         let map: HashMap<String, String> = vars
@@ -677,4 +677,26 @@ mod tests {
             assert_eq!(e.exit(), crate::error::Exit::Usage, "{bad:?}: {e}");
         }
     }
+
+    #[test]
+    fn reading_commands_widen_a_window_to_whole_days() {
+        let env = env_with(&[("SES_REPORT_NOW", "2026-11-28T07:00:00Z")]).unwrap();
+        let days = |date: Option<&str>, from: Option<&str>, to: Option<&str>| {
+            let o = |v: Option<&str>| v.map(str::to_string);
+            Days::from_options(&o(date), &o(from), &o(to), &None, &env, 7)
+        };
+        let d = days(None, Some("2026-11-27T10:00:00Z"), Some("2026-11-28T06:00:00Z")).unwrap();
+        assert_eq!((d.first, d.end), (date!(2026 - 11 - 27), date!(2026 - 11 - 29)));
+        let d = days(None, Some("2026-11-27"), Some("2026-11-28")).unwrap();
+        assert_eq!((d.first, d.end), (date!(2026 - 11 - 27), date!(2026 - 11 - 28)));
+        assert_eq!(d.dates().len(), 1);
+        let d = days(Some("2026-11-27"), None, None).unwrap();
+        assert_eq!(d.period(), "2026-11-27 (UTC)");
+        let d = days(None, None, None).unwrap();
+        assert_eq!((d.first, d.end), (date!(2026 - 11 - 21), date!(2026 - 11 - 28)));
+        assert_eq!(d.dates().len(), 7);
+        assert!(days(Some("2026-11-27"), Some("2026-11-20"), None).is_err());
+        assert!(days(None, Some("2026-11-28"), Some("2026-11-27")).is_err());
+    }
+
 }

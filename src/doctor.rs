@@ -5,11 +5,8 @@
 //! every report. Each finding says what to run. Read-only: the drift check recomputes inside a
 //! transaction it rolls back.
 
-use std::collections::BTreeSet;
-
 use crate::config::DoctorConfig;
 use crate::domain::timestamps;
-use crate::domain::window::days_between;
 use crate::error::{Error, Exit, Result};
 use crate::source::envelope::TimestampShape;
 use crate::source::mongo;
@@ -63,11 +60,7 @@ pub fn run(config: &DoctorConfig) -> Result<Exit> {
     let days = &config.days;
     let horizon =
         retention::pruned_before(&mut conn).sql_context("reading aws_report_retention")?;
-    let all: BTreeSet<_> = days_between(days.first, days.end.previous_day().unwrap_or(days.end))
-        .into_iter()
-        .filter(|d| *d < days.end)
-        .collect();
-    let (pruned, checked) = rollups::split_at_horizon(all, &days.zone, horizon);
+    let (pruned, checked) = rollups::split_at_horizon(days.dates(), &days.zone, horizon);
     let drifted = rollups::drift(&mut conn, &days.zone, &checked)
         .sql_context("recomputing rollups to compare")?;
     if drifted.is_empty() {

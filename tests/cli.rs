@@ -178,6 +178,16 @@ fn a_second_ingest_on_the_same_database_exits_4() {
     let run = env.ingest(&["--date", "2026-11-27"]);
     run.expect_code(4);
     assert!(run.stderr().contains("another ingest is running"), "{run}");
+    // The message names the session holding the lock, for an operator to tell it from a dead one.
+    let holder_id: u64 = holder
+        .query_first("SELECT CONNECTION_ID()")
+        .unwrap()
+        .unwrap();
+    assert!(
+        run.stderr()
+            .contains(&format!("held by connection {holder_id} (")),
+        "{run}"
+    );
     assert_eq!(env.count("aws_report_runs"), 0);
     drop(holder);
     env.ingest(&["--date", "2026-11-27"]).expect_code(0);

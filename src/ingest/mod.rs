@@ -49,14 +49,13 @@ pub fn run(config: &IngestConfig) -> Result<Exit> {
     let stop = stop_on_signals()?;
     // Set once the run is recorded, so that the deadline watchdog can record its end.
     let run_id_for_watchdog = Arc::new(AtomicU64::new(0));
-    if !config.dry_run {
-        watch_deadline(
-            &config.env,
-            stop.clone(),
-            run_id_for_watchdog.clone(),
-            config.env.io_timeout + config.env.connect_timeout,
-        )?;
-    }
+    // Dry runs too: they read the source as a real run does, and can hang as one.
+    watch_deadline(
+        &config.env,
+        stop.clone(),
+        run_id_for_watchdog.clone(),
+        config.env.io_timeout + config.env.connect_timeout,
+    )?;
     let abandoned = if config.dry_run {
         Vec::new()
     } else {

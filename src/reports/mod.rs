@@ -8,16 +8,13 @@ pub mod html;
 pub mod stats;
 pub mod suppressions;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use mysql::Conn;
-use time::{Date, OffsetDateTime};
+use time::OffsetDateTime;
 
-use crate::config::{
-    Days, Environment, ReportConfig, RollupConfig, StatsConfig, SuppressionsConfig,
-};
+use crate::config::{Days, ReportConfig, RollupConfig, StatsConfig, SuppressionsConfig};
 use crate::domain::timestamps;
-use crate::domain::window::days_between;
 use crate::error::{Error, Exit, Result};
 use crate::reports::figures::{Counter, GroupBy, Totals};
 use crate::reports::stats::{Format, Verdict};
@@ -33,18 +30,10 @@ pub fn csv_cell(text: &str) -> String {
     }
 }
 
-fn open(env: &Environment) -> Result<Session> {
-    let session = Session::open(env)?;
-    Ok(session)
-}
-
 pub fn run_rollup(config: &RollupConfig) -> Result<Exit> {
-    let Days { zone, first, end } = &config.days;
-    let mut session = open(&config.env)?;
-    let days: BTreeSet<Date> = days_between(*first, end.previous_day().unwrap_or(*end))
-        .into_iter()
-        .filter(|d| d < end)
-        .collect();
+    let zone = &config.days.zone;
+    let mut session = Session::open(&config.env)?;
+    let days = config.days.dates();
     let horizon = session.retrying("reading aws_report_retention", retention::pruned_before)?;
     // A day whose details are (even partly) pruned would be rebuilt from what is left: keep it.
     let (kept, days) = rollups::split_at_horizon(days, zone, horizon);
@@ -77,7 +66,6 @@ fn check_zone(session: &mut Session, days: &Days) -> Result<()> {
     if zones.iter().all(|z| z == asked) {
         return Ok(());
     }
-    let last = days.end.previous_day().unwrap_or(days.end);
     Err(Error::NeedsAction {
         problem: format!(
             "the rollups of {} were computed in time zone(s) {}, not in {asked} as asked",
@@ -86,8 +74,7 @@ fn check_zone(session: &mut Session, days: &Days) -> Result<()> {
         ),
         fix: format!(
             "ses-report rollup --from {} --to {} --tz {asked}",
-            days.first,
-            last.next_day().unwrap_or(last)
+            days.first, days.end
         ),
     })
 }
@@ -99,7 +86,7 @@ fn totals(session: &mut Session, days: &Days, by: &[GroupBy]) -> Result<Vec<Tota
 }
 
 pub fn run_stats(config: &StatsConfig) -> Result<Exit> {
-    let mut session = open(&config.env)?;
+    let mut session = Session::open(&config.env)?;
     check_zone(&mut session, &config.days)?;
     let groups: Vec<_> = totals(&mut session, &config.days, &config.by)?
         .into_iter()
@@ -135,7 +122,7 @@ pub fn run_stats(config: &StatsConfig) -> Result<Exit> {
 }
 
 pub fn run_suppressions(config: &SuppressionsConfig) -> Result<Exit> {
-    let mut session = open(&config.env)?;
+    let mut session = Session::open(&config.env)?;
     let rows = decide_suppressions(&mut session, config.since, &config.rules)?;
     print!(
         "{}",
@@ -162,7 +149,7 @@ fn decide_suppressions(
 }
 
 pub fn run_report(config: &ReportConfig) -> Result<Exit> {
-    let mut session = open(&config.env)?;
+    let mut session = Session::open(&config.env)?;
     check_zone(&mut session, &config.days)?;
     let days = &config.days;
     let overall = totals(&mut session, days, &[])?

@@ -14,6 +14,7 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use crate::domain::timestamps;
+use crate::reports::csv_cell;
 
 /// What one detail row says about an address.
 #[derive(Clone, Debug, PartialEq)]
@@ -185,16 +186,7 @@ pub fn to_csv(rows: &[Suppression]) -> String {
             s.count.to_string(),
             s.last_diagnostic.clone().unwrap_or_default(),
         ];
-        let cells: Vec<String> = cells
-            .iter()
-            .map(|c| {
-                if c.contains([',', '"', '\n', '\r']) {
-                    format!("\"{}\"", c.replace('"', "\"\""))
-                } else {
-                    c.clone()
-                }
-            })
-            .collect();
+        let cells: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
         out.push_str(&cells.join(","));
         out.push('\n');
     }
