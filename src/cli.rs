@@ -150,7 +150,8 @@ pub struct StatsArgs {
     /// IANA time zone of the days (default: SES_REPORT_TZ, else UTC)
     #[argh(option)]
     pub tz: Option<String>,
-    /// group by day, report-type, source or domain (repeat for several)
+    /// group by day, report-type, source, domain, provider, configuration-set, sending-ip or
+    /// tag:NAME (repeat for several)
     #[argh(option)]
     pub by: Vec<String>,
     /// table, csv or json (default: table on a terminal, csv otherwise)

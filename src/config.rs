@@ -401,7 +401,15 @@ impl StatsConfig {
         let by = args
             .by
             .iter()
-            .map(|b| choice("--by", b, &GroupBy::OPTIONS))
+            .map(|b| {
+                GroupBy::parse(b).ok_or_else(|| {
+                    let names: Vec<&str> = GroupBy::OPTIONS.iter().map(|(n, _)| *n).collect();
+                    Error::usage(format!(
+                        "--by {b:?}: want {}, or tag:NAME for a custom mail tag",
+                        names.join(", ")
+                    ))
+                })
+            })
             .collect::<Result<_>>()?;
         let format = match &args.format {
             Some(f) => choice(

@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use time::OffsetDateTime;
 
 use crate::domain::event_kind::EventKind;
+use crate::domain::provider;
+use crate::domain::tags;
 use crate::domain::ses::{BounceType, SesEvent};
 use crate::domain::users::UserLink;
 
@@ -133,6 +135,12 @@ pub struct SummaryDelta {
     pub open_count: u32,
     pub click_count: u32,
     pub bounce_type: Option<BounceType>,
+    /// `provider::of_recipient`, merged with `provider::merge`.
+    pub mailbox_provider: &'static str,
+    pub configuration_set: Option<String>,
+    pub sending_ip: Option<String>,
+    /// `mail.tags` as sorted JSON.
+    pub tags: Option<String>,
 }
 
 fn kind_index(kind: EventKind) -> usize {
@@ -154,6 +162,13 @@ impl SummaryDelta {
             open_count: u32::from(event.kind == EventKind::Open),
             click_count: u32::from(event.kind == EventKind::Click),
             bounce_type: event.bounce_type,
+            mailbox_provider: provider::of_recipient(
+                recipient,
+                (event.kind == EventKind::Delivery).then_some(event.other_info.as_str()),
+            ),
+            configuration_set: event.tags.configuration_set.clone(),
+            sending_ip: event.tags.sending_ip.clone(),
+            tags: event.tags.json.clone(),
         }
     }
 
@@ -181,6 +196,11 @@ impl SummaryDelta {
         self.open_count += other.open_count;
         self.click_count += other.click_count;
         self.bounce_type = self.bounce_type.max(other.bounce_type);
+        self.mailbox_provider = provider::merge(self.mailbox_provider, other.mailbox_provider);
+        self.configuration_set =
+            tags::merge_greatest(self.configuration_set.take(), other.configuration_set);
+        self.sending_ip = tags::merge_greatest(self.sending_ip.take(), other.sending_ip);
+        self.tags = tags::merge_tags(self.tags.take(), other.tags);
     }
 }
 
@@ -225,6 +245,7 @@ mod tests {
             first_destination: recipients[0].into(),
             header_user_id: None,
             report_type: 0,
+            tags: Default::default(),
             occurred_at: at,
             recipients: recipients.iter().map(|r| r.to_string()).collect(),
             feedback_id: None,

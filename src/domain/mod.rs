@@ -5,15 +5,21 @@
 //! - `event_kind`: the ten event types and the one table that describes them.
 //! - `ses`: the SNS envelope and the SES record inside it, in both dialects, as `SesEvent`s.
 //! - `accounting`: which (notification, recipient) pairs are new, how summary rows merge.
+//! - `engagement`: which opens and clicks are people and which are machines.
+//! - `provider`: the mailbox provider behind a recipient.
+//! - `tags`: `mail.tags`, with the configuration set and sending IP.
 //! - `users`: the rule that links a recipient to a user account.
 //! - `run`: the counts and statuses of a run.
 //! - `window`, `zone`, `timestamps`: which instants a run reads, day boundaries in a zone, and
 //!   instants as SES, SNS and MySQL spell them.
 
 pub mod accounting;
+pub mod engagement;
 pub mod event_kind;
+pub mod provider;
 pub mod run;
 pub mod ses;
+pub mod tags;
 pub mod timestamps;
 pub mod users;
 pub mod window;

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::domain::event_kind::{EventKind, RecipientsField};
+use crate::domain::tags::MailTags;
 use crate::domain::timestamps::{self, TimestampError};
 
 /// Which SES mechanism published the record.
@@ -70,6 +71,8 @@ pub struct SesEvent {
     /// A valid `user_id` mail header.
     pub header_user_id: Option<u64>,
     pub report_type: i32,
+    /// What the summary row keeps of `mail.tags`.
+    pub tags: MailTags,
     pub occurred_at: OffsetDateTime,
     /// Normalised (trimmed, lower-cased), distinct, in the record's order.
     pub recipients: Vec<String>,
@@ -545,6 +548,7 @@ fn interpret_record(
     let headers = MailHeaders::read(mail.get("headers"));
     let header_user_id = headers.user_id(&mut warnings);
     let report_type = headers.report_type(&mut warnings);
+    let tags = MailTags::read(mail.get("tags"), &mut warnings);
 
     let key = kind.object_key();
     let event_object = match record.get(key) {
@@ -672,6 +676,7 @@ fn interpret_record(
         first_destination: destination[0].clone(),
         header_user_id,
         report_type,
+        tags,
         occurred_at,
         recipients,
         feedback_id,

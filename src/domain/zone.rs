@@ -82,6 +82,11 @@ impl Zone {
         Date::from_calendar_date(civil.year() as i32, month, civil.day() as u8).unwrap_or(Date::MIN)
     }
 
+    /// The hour of the day (0-23), on this zone's clock, at `at`.
+    pub fn hour_of(&self, at: OffsetDateTime) -> u8 {
+        to_jiff(at).to_zoned_datetime(self.tz.clone()).hour() as u8
+    }
+
     /// The window covering one calendar day in this zone (23 or 25 hours on DST days).
     pub fn day(&self, date: Date) -> Window {
         Window {
@@ -139,5 +144,14 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("Nowhere/Land"));
+    }
+
+    #[test]
+    fn hours_follow_the_zones_clock() {
+        let tokyo = Zone::named("Asia/Tokyo").unwrap();
+        assert_eq!(tokyo.hour_of(time::macros::datetime!(2026-11-27 15:30 UTC)), 0);
+        let paris = Zone::named("Europe/Paris").unwrap();
+        assert_eq!(paris.hour_of(time::macros::datetime!(2026-07-01 10:00 UTC)), 12);
+        assert_eq!(paris.hour_of(time::macros::datetime!(2026-12-01 10:00 UTC)), 11);
     }
 }

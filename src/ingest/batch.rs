@@ -366,7 +366,7 @@ impl Ingest {
     ) -> Result<(), mysql::Error> {
         let deltas = accounting::summarize(events, fates, |e, r| self.users.link(e, r));
         let mut tx = self.conn.start_transaction(TxOpts::default())?;
-        match details::apply_batch(&mut tx, events, fates, &deltas) {
+        match details::apply_batch(&mut tx, events, fates, &deltas, self.pruned_before) {
             Ok(()) => tx.commit(),
             Err(e) => {
                 // An explicit rollback; its own failure is secondary to `e`.

@@ -23,13 +23,17 @@ pub enum Counter {
     SuppressedComplaints,
     UniqueOpens,
     TotalOpens,
+    /// Recipients with an open classified human (`domain::engagement`).
+    HumanUniqueOpens,
     UniqueClicks,
     TotalClicks,
+    /// Recipients with a click classified human.
+    HumanUniqueClicks,
     Unsubscribes,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 16] = [
+    pub const ALL: [Counter; 18] = [
         Counter::Sent,
         Counter::Delivered,
         Counter::Rejected,
@@ -43,8 +47,10 @@ impl Counter {
         Counter::SuppressedComplaints,
         Counter::UniqueOpens,
         Counter::TotalOpens,
+        Counter::HumanUniqueOpens,
         Counter::UniqueClicks,
         Counter::TotalClicks,
+        Counter::HumanUniqueClicks,
         Counter::Unsubscribes,
     ];
 
@@ -66,37 +72,71 @@ impl Counter {
             Counter::TotalOpens => "total_opens",
             Counter::UniqueClicks => "unique_clicks",
             Counter::TotalClicks => "total_clicks",
+            Counter::HumanUniqueOpens => "human_unique_opens",
+            Counter::HumanUniqueClicks => "human_unique_clicks",
             Counter::Unsubscribes => "unsubscribes",
         }
     }
 }
 
 /// A way to group rollup rows for `stats`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GroupBy {
     Day,
     ReportType,
     Source,
     Domain,
+    /// `domain::provider`'s id.
+    Provider,
+    /// `ses:configuration-set`.
+    ConfigurationSet,
+    /// `ses:outgoing-ip`.
+    SendingIp,
+    /// The first value of a custom `mail.tags` entry: computed from the summary and detail
+    /// rows, not from the rollups (which keep only the three SES tags above).
+    Tag(String),
 }
 
 impl GroupBy {
-    /// The `--by` values.
-    pub const OPTIONS: [(&'static str, GroupBy); 4] = [
+    /// The `--by` values (besides `tag:NAME`).
+    pub const OPTIONS: [(&'static str, GroupBy); 7] = [
         ("day", GroupBy::Day),
         ("report-type", GroupBy::ReportType),
         ("source", GroupBy::Source),
         ("domain", GroupBy::Domain),
+        ("provider", GroupBy::Provider),
+        ("configuration-set", GroupBy::ConfigurationSet),
+        ("sending-ip", GroupBy::SendingIp),
     ];
 
-    /// The key's name in output headers and JSON.
-    pub fn name(self) -> &'static str {
-        match self {
-            GroupBy::Day => "day",
-            GroupBy::ReportType => "report_type",
-            GroupBy::Source => "source",
-            GroupBy::Domain => "domain",
+    /// Reads one `--by` value.
+    pub fn parse(text: &str) -> Option<GroupBy> {
+        if let Some(name) = text.strip_prefix("tag:") {
+            return (!name.is_empty()).then(|| GroupBy::Tag(name.to_string()));
         }
+        GroupBy::OPTIONS
+            .iter()
+            .find(|(n, _)| *n == text)
+            .map(|(_, g)| g.clone())
+    }
+
+    /// The key's name in output headers and JSON.
+    pub fn name(&self) -> String {
+        match self {
+            GroupBy::Day => "day".into(),
+            GroupBy::ReportType => "report_type".into(),
+            GroupBy::Source => "source".into(),
+            GroupBy::Domain => "domain".into(),
+            GroupBy::Provider => "mailbox_provider".into(),
+            GroupBy::ConfigurationSet => "configuration_set".into(),
+            GroupBy::SendingIp => "sending_ip".into(),
+            GroupBy::Tag(name) => format!("tag:{name}"),
+        }
+    }
+
+    /// Whether the rollups hold this key (else the figures come from the rows).
+    pub fn in_rollups(&self) -> bool {
+        !matches!(self, GroupBy::Tag(_))
     }
 }
 
@@ -123,7 +163,7 @@ mod tests {
 
     #[test]
     fn counters_index_in_column_order() {
-        let mut counts = [0u64; 16];
+        let mut counts = [0u64; Counter::ALL.len()];
         for (i, c) in counts.iter_mut().enumerate() {
             *c = i as u64 * 10;
         }
@@ -136,5 +176,16 @@ mod tests {
             assert_eq!(t[*counter], i as u64 * 10);
         }
         assert_eq!(t[Counter::Complaints], 90);
+    }
+
+    #[test]
+    fn group_keys_parse_with_custom_tags() {
+        assert_eq!(GroupBy::parse("provider"), Some(GroupBy::Provider));
+        assert_eq!(GroupBy::parse("sending-ip"), Some(GroupBy::SendingIp));
+        assert_eq!(GroupBy::parse("tag:campaign"), Some(GroupBy::Tag("campaign".into())));
+        assert_eq!(GroupBy::parse("tag:"), None);
+        assert_eq!(GroupBy::parse("isp"), None);
+        assert_eq!(GroupBy::Tag("campaign".into()).name(), "tag:campaign");
+        assert!(!GroupBy::Tag("x".into()).in_rollups());
     }
 }

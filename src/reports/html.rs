@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::reports::figures::{Counter, Totals};
-use crate::reports::stats::{self, GroupStats, Verdict};
+use crate::reports::stats::{self, GroupStats, OpenHours, Verdict};
 
 pub struct Report {
     pub title: String,
@@ -19,6 +19,64 @@ pub struct Report {
     pub worst_domains: Vec<(String, u64, u64, u64)>,
     /// (reason, addresses)
     pub suppressions: Vec<(String, u64)>,
+    /// One per mailbox provider, with timing.
+    pub providers: Vec<GroupStats>,
+    /// (event type, `automated` reason or `None` for human, rows)
+    pub engagement: Vec<(String, Option<String>, u64)>,
+    pub open_hours: OpenHours,
+}
+
+/// A duration in seconds, as people read it.
+fn duration(seconds: i64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{:.1} h", s as f64 / 3600.0),
+        s => format!("{:.1} d", s as f64 / 86_400.0),
+    }
+}
+
+fn spread(s: Option<stats::Spread>) -> String {
+    s.map(|s| format!("{} / {}", duration(s.median_seconds), duration(s.p90_seconds)))
+        .unwrap_or_else(|| "–".into())
+}
+
+/// A bar chart of 24 hourly counts, as inline SVG.
+fn hour_chart(title: &str, hours: &OpenHours) -> String {
+    let (w, h, left, top, bottom) = (760.0, 220.0, 48.0, 28.0, 32.0);
+    let plot_w = w - left - 16.0;
+    let plot_h = h - top - bottom;
+    let max = hours.counts.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let slot = plot_w / 24.0;
+    let mut svg = format!(
+        "<svg class=\"chart\" viewBox=\"0 0 {w} {h}\" xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"{t}\">\
+         <text class=\"chart-title\" x=\"{left}\" y=\"18\">{t}</text>\
+         <text class=\"axis\" x=\"{lx}\" y=\"{ty}\" text-anchor=\"end\">{max}</text>",
+        t = escape(title),
+        lx = left - 6.0,
+        ty = top + 4.0,
+        max = max as u64,
+    );
+    for (hour, count) in hours.counts.iter().enumerate() {
+        let bar_h = *count as f64 / max * plot_h;
+        let x = left + hour as f64 * slot + 2.0;
+        let _ = write!(
+            svg,
+            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bw:.1}\" height=\"{bar_h:.1}\" fill=\"#2563eb\"><title>{hour:02}:00 {count}</title></rect>",
+            y = top + plot_h - bar_h,
+            bw = slot - 4.0,
+        );
+        if hour % 3 == 0 {
+            let _ = write!(
+                svg,
+                "<text class=\"axis\" x=\"{cx:.1}\" y=\"{ly}\" text-anchor=\"middle\">{hour:02}</text>",
+                cx = x + (slot - 4.0) / 2.0,
+                ly = h - 12.0,
+            );
+        }
+    }
+    svg.push_str("</svg>");
+    svg
 }
 
 fn escape(text: &str) -> String {
@@ -158,6 +216,85 @@ fn line_chart(
     svg
 }
 
+/// The share of an event type's rows that are machines', as a percentage.
+fn machine_share(engagement: &[(String, Option<String>, u64)], event_type: &str) -> String {
+    let of_type = || engagement.iter().filter(|(t, _, _)| t == event_type);
+    let all: u64 = of_type().map(|(_, _, n)| n).sum();
+    let machine: u64 = of_type().filter(|(_, r, _)| r.is_some()).map(|(_, _, n)| n).sum();
+    pct((all > 0).then(|| machine as f64 / all as f64), 1)
+}
+
+/// Human against machine engagement: each reason's opens and clicks, and when people open.
+fn engagement_section(report: &Report) -> String {
+    let mut out = String::from(
+        "<h2>Human and machine engagement</h2><p class=\"note\">Every open and click is kept; those \
+         below that are not human (Apple Mail Privacy Protection prefetches, security scanners, \
+         opt-out links) are left out of the human rates. The rules and their sources are in the README.</p>\
+         <table><tr><th>classified as</th><th>opens</th><th>clicks</th></tr>",
+    );
+    let mut reasons: Vec<Option<&str>> = report.engagement.iter().map(|(_, r, _)| r.as_deref()).collect();
+    reasons.sort();
+    reasons.dedup();
+    let rows_of = |event_type: &str, reason: Option<&str>| -> u64 {
+        report
+            .engagement
+            .iter()
+            .filter(|(t, r, _)| t == event_type && r.as_deref() == reason)
+            .map(|(_, _, n)| n)
+            .sum()
+    };
+    for reason in &reasons {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(reason.unwrap_or("human")),
+            rows_of("Open", *reason),
+            rows_of("Click", *reason)
+        );
+    }
+    if reasons.is_empty() {
+        out.push_str("<tr><td colspan=\"3\">no opens or clicks</td></tr>");
+    }
+    out.push_str("</table>");
+    out.push_str(&hour_chart(
+        &format!("Human opens by hour of day ({})", report.open_hours.zone),
+        &report.open_hours,
+    ));
+    out
+}
+
+/// Rates, verdicts and timing per mailbox provider.
+fn provider_table(providers: &[GroupStats]) -> String {
+    let mut out = String::from(
+        "<h2>By mailbox provider</h2><table><tr><th>provider</th><th>sent</th><th>delivered</th>\
+         <th>bounce rate</th><th>complaint rate</th><th>open rate</th><th>human open rate</th>\
+         <th>human click rate</th><th>first human open (median / p90)</th><th>verdict</th></tr>",
+    );
+    for g in providers {
+        let t = &g.totals;
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
+            escape(t.key.first().map(String::as_str).unwrap_or("")),
+            t[Counter::Sent],
+            t[Counter::Delivered],
+            pct(g.bounce_rate, 2),
+            pct(g.complaint_rate, 3),
+            pct(g.open_rate, 1),
+            pct(g.human_open_rate, 1),
+            pct(g.human_click_rate, 1),
+            spread(g.time_to_open),
+            verdict_class(g.verdict),
+            g.verdict.name()
+        );
+    }
+    if providers.is_empty() {
+        out.push_str("<tr><td colspan=\"10\">none</td></tr>");
+    }
+    out.push_str("</table>");
+    out
+}
+
 fn verdict_class(v: Verdict) -> &'static str {
     match v {
         Verdict::Critical => "critical",
@@ -206,7 +343,15 @@ pub fn render(report: &Report) -> String {
                     )),
                 ),
                 ("Unique open rate", pct(o.open_rate, 1), ""),
+                ("Human open rate", pct(o.human_open_rate, 1), ""),
                 ("Unique click rate", pct(o.click_rate, 1), ""),
+                ("Human click rate", pct(o.human_click_rate, 1), ""),
+                ("Machine opens", machine_share(&report.engagement, "Open"), ""),
+                (
+                    "First human open (median / p90)",
+                    spread(o.time_to_open),
+                    "",
+                ),
                 (
                     "Verdict",
                     o.verdict.name().to_string(),
@@ -314,6 +459,8 @@ pub fn render(report: &Report) -> String {
             true,
         ));
     }
+    body.push_str(&engagement_section(report));
+    body.push_str(&provider_table(&report.providers));
     body.push_str("<h2>Recipient domains with the most bounces and complaints</h2>");
     body.push_str(
         "<table><tr><th>domain</th><th>permanent bounces</th><th>complaints</th><th>sent</th></tr>",
@@ -329,19 +476,21 @@ pub fn render(report: &Report) -> String {
         body.push_str("<tr><td colspan=\"4\">none</td></tr>");
     }
     body.push_str("</table><h2>By report type</h2>");
-    body.push_str("<table><tr><th>report_type</th><th>sent</th><th>delivered</th><th>bounce rate</th><th>complaint rate</th><th>open rate</th><th>click rate</th><th>unsubscribes</th><th>verdict</th></tr>");
+    body.push_str("<table><tr><th>report_type</th><th>sent</th><th>delivered</th><th>bounce rate</th><th>complaint rate</th><th>open rate</th><th>human open rate</th><th>click rate</th><th>human click rate</th><th>unsubscribes</th><th>verdict</th></tr>");
     for g in &report.report_types {
         let t = &g.totals;
         let _ = write!(
             body,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
             escape(t.key.first().map(String::as_str).unwrap_or("")),
             t[Counter::Sent],
             t[Counter::Delivered],
             pct(g.bounce_rate, 2),
             pct(g.complaint_rate, 3),
             pct(g.open_rate, 1),
+            pct(g.human_open_rate, 1),
             pct(g.click_rate, 1),
+            pct(g.human_click_rate, 1),
             t[Counter::Unsubscribes],
             verdict_class(g.verdict),
             g.verdict.name()
@@ -407,6 +556,22 @@ mod tests {
             )],
             worst_domains: vec![("evil<script>.com".into(), 60, 0, 1000)],
             suppressions: vec![("permanent-bounce".into(), 60)],
+            providers: vec![stats::assess(
+                Totals {
+                    key: vec!["google".into()],
+                    counts,
+                },
+                100,
+            )],
+            engagement: vec![
+                ("Open".into(), None, 30),
+                ("Open".into(), Some("apple-mpp".into()), 70),
+                ("Click".into(), Some("scanner-burst".into()), 5),
+            ],
+            open_hours: OpenHours {
+                zone: "UTC".into(),
+                counts: [3; 24],
+            },
         };
         let html = render(&report);
         assert!(html.starts_with("<!DOCTYPE html>"));
@@ -422,6 +587,11 @@ mod tests {
             );
         }
         assert!(html.contains("6.00%") && html.contains("warning"));
-        assert_eq!(html.matches("<svg").count(), 3);
+        // Machine opens: 70 of 100 open rows.
+        assert!(html.contains("<div class=\"label\">Machine opens</div><div class=\"value\">70.0%</div>"));
+        assert!(html.contains("<tr><td>apple-mpp</td><td>70</td><td>0</td></tr>"));
+        assert!(html.contains("<tr><td>google</td>"));
+        assert_eq!(html.matches("<rect ").count(), 24);
+        assert_eq!(html.matches("<svg").count(), 4);
     }
 }

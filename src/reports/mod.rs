@@ -19,7 +19,7 @@ use crate::error::{Error, Exit, Result};
 use crate::reports::figures::{Counter, GroupBy, Totals};
 use crate::reports::stats::{Format, Verdict};
 use crate::reports::suppressions::{Rules, Suppression};
-use crate::store::{evidence, retention, rollups, Session};
+use crate::store::{engagement, evidence, retention, rollups, Session};
 
 /// One CSV field, quoted when it has to be (RFC 4180).
 pub fn csv_cell(text: &str) -> String {
@@ -80,23 +80,50 @@ fn check_zone(session: &mut Session, days: &Days) -> Result<()> {
 }
 
 fn totals(session: &mut Session, days: &Days, by: &[GroupBy]) -> Result<Vec<Totals>> {
-    session.retrying("reading aws_report_daily", |conn| {
-        rollups::totals(conn, days.first, days.end, by)
+    if by.iter().all(GroupBy::in_rollups) {
+        return session.retrying("reading aws_report_daily", |conn| {
+            rollups::totals(conn, days.first, days.end, by)
+        });
+    }
+    session.retrying("reading the summary and detail rows by tag", |conn| {
+        rollups::totals_from_rows(conn, &days.zone, days.first, days.end, by)
     })
+}
+
+/// Each group's counts, rates, verdict and timing, and the human opens by hour.
+fn assess_groups(
+    session: &mut Session,
+    days: &Days,
+    by: &[GroupBy],
+    min_volume: u64,
+) -> Result<(Vec<stats::GroupStats>, stats::OpenHours)> {
+    let mut groups: Vec<_> = totals(session, days, by)?
+        .into_iter()
+        .map(|t| stats::assess(t, min_volume))
+        .collect();
+    let (from, to) = (days.zone.start_of(days.first), days.zone.start_of(days.end));
+    let firsts = session.retrying("reading first human opens and clicks", |conn| {
+        engagement::first_human_times(conn, from, to)
+    })?;
+    stats::with_timing(&mut groups, &firsts, by, &days.zone);
+    let opens = session.retrying("reading human opens", |conn| {
+        engagement::human_open_instants(conn, from, to)
+    })?;
+    Ok((groups, stats::OpenHours::of(&opens, &days.zone)))
 }
 
 pub fn run_stats(config: &StatsConfig) -> Result<Exit> {
     let mut session = Session::open(&config.env)?;
-    check_zone(&mut session, &config.days)?;
-    let groups: Vec<_> = totals(&mut session, &config.days, &config.by)?
-        .into_iter()
-        .map(|t| stats::assess(t, config.min_volume))
-        .collect();
+    if config.by.iter().all(GroupBy::in_rollups) {
+        check_zone(&mut session, &config.days)?;
+    }
+    let (groups, hours) =
+        assess_groups(&mut session, &config.days, &config.by, config.min_volume)?;
     let period = config.days.period();
     let Some(fail_on) = config.check else {
         print!(
             "{}",
-            stats::render(config.format, &config.by, &groups, &period)
+            stats::render(config.format, &config.by, &groups, &period, &hours)
         );
         return Ok(Exit::Done);
     };
@@ -110,7 +137,7 @@ pub fn run_stats(config: &StatsConfig) -> Result<Exit> {
     }
     print!(
         "{}",
-        stats::render(config.format, &config.by, &offending, &period)
+        stats::render(config.format, &config.by, &offending, &period, &hours)
     );
     Ok(
         if offending.iter().any(|g| g.verdict == Verdict::Critical) {
@@ -152,10 +179,6 @@ pub fn run_report(config: &ReportConfig) -> Result<Exit> {
     let mut session = Session::open(&config.env)?;
     check_zone(&mut session, &config.days)?;
     let days = &config.days;
-    let overall = totals(&mut session, days, &[])?
-        .into_iter()
-        .next()
-        .map(|t| stats::assess(t, config.min_volume));
     let per_day = totals(&mut session, days, &[GroupBy::Day])?;
     let report_types = totals(&mut session, days, &[GroupBy::ReportType])?
         .into_iter()
@@ -185,6 +208,15 @@ pub fn run_report(config: &ReportConfig) -> Result<Exit> {
     for s in decide_suppressions(&mut session, None, &rules)? {
         *by_reason.entry(s.reason.to_string()).or_default() += 1;
     }
+    let (mut providers, open_hours) =
+        assess_groups(&mut session, days, &[GroupBy::Provider], config.min_volume)?;
+    let (overall, _) = assess_groups(&mut session, days, &[], config.min_volume)?;
+    let overall = overall.into_iter().next();
+    providers.sort_by(|a, b| b.totals[Counter::Sent].cmp(&a.totals[Counter::Sent]).then(a.totals.key.cmp(&b.totals.key)));
+    let (from, to) = (days.zone.start_of(days.first), days.zone.start_of(days.end));
+    let engagement = session.retrying("reading open and click classes", |conn| {
+        engagement::reasons_between(conn, from, to)
+    })?;
     let report = html::Report {
         title: "Email deliverability report".into(),
         period: days.period(),
@@ -193,6 +225,9 @@ pub fn run_report(config: &ReportConfig) -> Result<Exit> {
         report_types,
         worst_domains: domains,
         suppressions: by_reason.into_iter().collect(),
+        providers,
+        engagement,
+        open_hours,
     };
     std::fs::write(&config.html, html::render(&report))
         .map_err(|e| Error::io(format!("cannot write {}", config.html), e))?;

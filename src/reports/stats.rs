@@ -11,7 +11,13 @@ use std::fmt::Write as _;
 use serde_json::{json, Value};
 
 use crate::reports::csv_cell;
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+
+use crate::domain::zone::Zone;
 use crate::reports::figures::{Counter, GroupBy, Totals};
+use crate::store::engagement::FirstHuman;
 
 /// A group's standing against SES's thresholds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -109,7 +115,13 @@ pub struct GroupStats {
     pub delivery_rate: Option<f64>,
     pub open_rate: Option<f64>,
     pub click_rate: Option<f64>,
+    /// Recipients a person opened for (`domain::engagement`), per delivered.
+    pub human_open_rate: Option<f64>,
+    pub human_click_rate: Option<f64>,
     pub verdict: Verdict,
+    /// Delivery to first human open and click; filled in by `with_timing`.
+    pub time_to_open: Option<Spread>,
+    pub time_to_click: Option<Spread>,
 }
 
 pub fn assess(totals: Totals, min_volume: u64) -> GroupStats {
@@ -123,6 +135,10 @@ pub fn assess(totals: Totals, min_volume: u64) -> GroupStats {
         delivery_rate: ratio(delivered, volume),
         open_rate: ratio(totals[Counter::UniqueOpens], delivered),
         click_rate: ratio(totals[Counter::UniqueClicks], delivered),
+        human_open_rate: ratio(totals[Counter::HumanUniqueOpens], delivered),
+        human_click_rate: ratio(totals[Counter::HumanUniqueClicks], delivered),
+        time_to_open: None,
+        time_to_click: None,
         verdict: verdict(volume, delivered, bounces, complaints, min_volume),
         volume,
         volume_basis,
@@ -137,29 +153,126 @@ pub enum Format {
     Json,
 }
 
-const RATES: [&str; 5] = [
+const RATES: [&str; 7] = [
     "bounce_rate",
     "complaint_rate",
     "delivery_rate",
     "open_rate",
     "click_rate",
+    "human_open_rate",
+    "human_click_rate",
 ];
 
-fn rates(g: &GroupStats) -> [Option<f64>; 5] {
+fn rates(g: &GroupStats) -> [Option<f64>; 7] {
     [
         g.bounce_rate,
         g.complaint_rate,
         g.delivery_rate,
         g.open_rate,
         g.click_rate,
+        g.human_open_rate,
+        g.human_click_rate,
     ]
 }
 
-fn key_names(by: &[GroupBy]) -> Vec<&'static str> {
+fn key_names(by: &[GroupBy]) -> Vec<String> {
     if by.is_empty() {
-        vec!["group"]
+        vec!["group".to_string()]
     } else {
-        by.iter().map(|g| g.name()).collect()
+        by.iter().map(GroupBy::name).collect()
+    }
+}
+
+/// The median and 90th percentile of a set of durations, in seconds (nearest rank).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spread {
+    pub count: usize,
+    pub median_seconds: i64,
+    pub p90_seconds: i64,
+}
+
+impl Spread {
+    pub fn of(mut seconds: Vec<i64>) -> Option<Spread> {
+        if seconds.is_empty() {
+            return None;
+        }
+        seconds.sort_unstable();
+        let rank = |q: usize| seconds[(seconds.len() * q).div_ceil(100).max(1) - 1];
+        Some(Spread {
+            count: seconds.len(),
+            median_seconds: rank(50),
+            p90_seconds: rank(90),
+        })
+    }
+
+    fn json(spread: Option<Spread>) -> Value {
+        match spread {
+            Some(s) => json!({"count": s.count, "median_seconds": s.median_seconds, "p90_seconds": s.p90_seconds}),
+            None => Value::Null,
+        }
+    }
+}
+
+/// A recipient's group key under `by`, from its summary row's values.
+pub fn key_of(row: &FirstHuman, by: &[GroupBy], zone: &Zone) -> Vec<String> {
+    by.iter()
+        .map(|g| match g {
+            GroupBy::Day => zone.date_of(row.delivered_at).to_string(),
+            GroupBy::ReportType => row.report_type.to_string(),
+            GroupBy::Source => row.source.clone(),
+            GroupBy::Domain => row
+                .recipient
+                .rsplit_once('@')
+                .map(|(_, d)| d.to_string())
+                .unwrap_or_default(),
+            GroupBy::Provider => row.mailbox_provider.clone(),
+            GroupBy::ConfigurationSet => row.configuration_set.clone(),
+            GroupBy::SendingIp => row.sending_ip.clone(),
+            GroupBy::Tag(name) => row
+                .tags
+                .as_deref()
+                .and_then(|t| serde_json::from_str::<Value>(t).ok())
+                .and_then(|t| t.get(name)?.get(0)?.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Fills in each group's time from delivery to first human open and click.
+pub fn with_timing(groups: &mut [GroupStats], rows: &[FirstHuman], by: &[GroupBy], zone: &Zone) {
+    let mut spans: BTreeMap<Vec<String>, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
+    for row in rows {
+        let key = if by.is_empty() { vec![] } else { key_of(row, by, zone) };
+        let slot = spans.entry(key).or_default();
+        let since = |at: OffsetDateTime| (at - row.delivered_at).whole_seconds().max(0);
+        slot.0.extend(row.first_open.map(since));
+        slot.1.extend(row.first_click.map(since));
+    }
+    for g in groups {
+        if let Some((opens, clicks)) = spans.remove(&g.totals.key) {
+            g.time_to_open = Spread::of(opens);
+            g.time_to_click = Spread::of(clicks);
+        }
+    }
+}
+
+/// Human opens by hour of the day, on a zone's clock: when people read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenHours {
+    pub zone: String,
+    pub counts: [u64; 24],
+}
+
+impl OpenHours {
+    pub fn of(instants: &[OffsetDateTime], zone: &Zone) -> OpenHours {
+        let mut counts = [0u64; 24];
+        for at in instants {
+            counts[usize::from(zone.hour_of(*at)).min(23)] += 1;
+        }
+        OpenHours {
+            zone: zone.name().to_string(),
+            counts,
+        }
     }
 }
 
@@ -172,11 +285,19 @@ fn key_values(by: &[GroupBy], g: &GroupStats) -> Vec<String> {
 }
 
 /// Renders groups as a table, CSV or JSON. `period` is printed in the table's and JSON's header.
-pub fn render(format: Format, by: &[GroupBy], groups: &[GroupStats], period: &str) -> String {
+pub fn render(
+    format: Format,
+    by: &[GroupBy],
+    groups: &[GroupStats],
+    period: &str,
+    hours: &OpenHours,
+) -> String {
     match format {
         Format::Csv => {
             let mut out = String::new();
-            let mut header: Vec<&str> = key_names(by);
+            let mut header: Vec<&str> = Vec::new();
+            let names = key_names(by);
+            header.extend(names.iter().map(String::as_str));
             header.extend(Counter::ALL.map(Counter::column));
             header.extend(["volume", "volume_basis"]);
             header.extend(RATES);
@@ -217,6 +338,8 @@ pub fn render(format: Format, by: &[GroupBy], groups: &[GroupStats], period: &st
                         row.insert(name.to_string(), json!(rate));
                     }
                     row.insert("verdict".into(), json!(g.verdict.name()));
+                    row.insert("time_to_first_human_open".into(), Spread::json(g.time_to_open));
+                    row.insert("time_to_first_human_click".into(), Spread::json(g.time_to_click));
                     Value::Object(row)
                 })
                 .collect();
@@ -224,6 +347,7 @@ pub fn render(format: Format, by: &[GroupBy], groups: &[GroupStats], period: &st
                 "period": period,
                 "note": "rates are computed from SES events and approximate AWS's own reputation figures",
                 "groups": rows,
+                "human_opens_by_hour": {"time_zone": hours.zone, "counts": hours.counts},
             });
             format!(
                 "{}\n",
@@ -231,7 +355,7 @@ pub fn render(format: Format, by: &[GroupBy], groups: &[GroupStats], period: &st
             )
         }
         Format::Table => {
-            let mut header: Vec<String> = key_names(by).iter().map(|s| s.to_string()).collect();
+            let mut header: Vec<String> = key_names(by);
             header.extend(
                 [
                     "sent",
@@ -251,7 +375,9 @@ pub fn render(format: Format, by: &[GroupBy], groups: &[GroupStats], period: &st
                     "complaint%",
                     "delivery%",
                     "open%",
+                    "human%",
                     "click%",
+                    "human%",
                     "verdict",
                 ]
                 .map(String::from),
@@ -280,7 +406,9 @@ pub fn render(format: Format, by: &[GroupBy], groups: &[GroupStats], period: &st
                 row.push(pct(g.complaint_rate, 3));
                 row.push(pct(g.delivery_rate, 1));
                 row.push(pct(g.open_rate, 1));
+                row.push(pct(g.human_open_rate, 1));
                 row.push(pct(g.click_rate, 1));
+                row.push(pct(g.human_click_rate, 1));
                 row.push(g.verdict.name().to_string());
                 rows.push(row);
             }
@@ -377,21 +505,91 @@ mod tests {
 
     #[test]
     fn csv_and_json_carry_the_same_values() {
-        let groups = vec![group(200, 180, 12)];
-        let csv = render(Format::Csv, &[GroupBy::Domain], &groups, "p");
+        let mut g = group(200, 180, 12);
+        g.totals.counts[Counter::UniqueOpens as usize] = 90;
+        g.totals.counts[Counter::HumanUniqueOpens as usize] = 36;
+        let g = GroupStats {
+            time_to_open: Spread::of(vec![60, 120, 3600]),
+            ..assess(g.totals, 100)
+        };
+        let groups = vec![g];
+        let hours = OpenHours {
+            zone: "UTC".into(),
+            counts: [1; 24],
+        };
+        let csv = render(Format::Csv, &[GroupBy::Domain], &groups, "p", &hours);
         let lines: Vec<&str> = csv.lines().collect();
         assert!(lines[0].starts_with("domain,sent,delivered,"));
+        assert!(lines[0].ends_with(",open_rate,click_rate,human_open_rate,human_click_rate,verdict"));
         assert!(lines[1].starts_with("example.com,200,180,"));
-        assert!(lines[1].ends_with(",0.060000,0.000000,0.900000,0.000000,0.000000,warning"));
-        let json: Value =
-            serde_json::from_str(&render(Format::Json, &[GroupBy::Domain], &groups, "p")).unwrap();
-        assert_eq!(json["groups"][0]["bounce_rate"], 0.06);
-        assert_eq!(json["groups"][0]["verdict"], "warning");
-        let table = render(Format::Table, &[GroupBy::Domain], &groups, "p");
         assert!(
-            table.contains("6.00") && table.contains("warning"),
+            lines[1].ends_with(",0.060000,0.000000,0.900000,0.500000,0.000000,0.200000,0.000000,warning"),
+            "{}",
+            lines[1]
+        );
+        let json: Value =
+            serde_json::from_str(&render(Format::Json, &[GroupBy::Domain], &groups, "p", &hours))
+                .unwrap();
+        assert_eq!(json["groups"][0]["bounce_rate"], 0.06);
+        assert_eq!(json["groups"][0]["human_unique_opens"], 36);
+        assert_eq!(json["groups"][0]["human_open_rate"], 0.2);
+        assert_eq!(json["groups"][0]["verdict"], "warning");
+        assert_eq!(
+            json["groups"][0]["time_to_first_human_open"],
+            json!({"count": 3, "median_seconds": 120, "p90_seconds": 3600})
+        );
+        assert_eq!(json["groups"][0]["time_to_first_human_click"], Value::Null);
+        assert_eq!(json["human_opens_by_hour"]["counts"][23], 1);
+        let table = render(Format::Table, &[GroupBy::Domain], &groups, "p", &hours);
+        assert!(
+            table.contains("6.00") && table.contains("warning") && table.contains("20.0"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn spreads_are_nearest_rank() {
+        assert_eq!(Spread::of(vec![]), None);
+        assert_eq!(
+            Spread::of(vec![5]),
+            Some(Spread { count: 1, median_seconds: 5, p90_seconds: 5 })
+        );
+        let ten: Vec<i64> = (1..=10).rev().collect();
+        assert_eq!(
+            Spread::of(ten),
+            Some(Spread { count: 10, median_seconds: 5, p90_seconds: 9 })
+        );
+    }
+
+    #[test]
+    fn timing_groups_follow_the_keys_including_tags() {
+        let delivered = time::macros::datetime!(2026-11-27 23:30 UTC);
+        let row = |provider: &str, tags: Option<&str>, open_after: i64| FirstHuman {
+            report_type: 1,
+            source: "s@x".into(),
+            recipient: "a@acme.example".into(),
+            mailbox_provider: provider.into(),
+            configuration_set: "main".into(),
+            sending_ip: "198.51.100.7".into(),
+            tags: tags.map(str::to_string),
+            delivered_at: delivered,
+            first_open: Some(delivered + time::Duration::seconds(open_after)),
+            first_click: None,
+        };
+        let tokyo = Zone::named("Asia/Tokyo").unwrap();
+        let r = row("google", Some(r#"{"campaign":["fall"]}"#), 60);
+        assert_eq!(
+            key_of(&r, &[GroupBy::Day, GroupBy::Provider, GroupBy::Tag("campaign".into())], &tokyo),
+            vec!["2026-11-28", "google", "fall"]
+        );
+        assert_eq!(key_of(&r, &[GroupBy::Domain, GroupBy::Tag("none".into())], &tokyo), vec!["acme.example", ""]);
+        let mut groups = vec![group(200, 180, 0), group(200, 180, 0)];
+        groups[0].totals.key = vec!["google".into()];
+        groups[1].totals.key = vec!["microsoft".into()];
+        let rows = vec![row("google", None, 60), row("google", None, 600), row("yahoo", None, 5)];
+        with_timing(&mut groups, &rows, &[GroupBy::Provider], &tokyo);
+        assert_eq!(groups[0].time_to_open.map(|s| (s.count, s.median_seconds)), Some((2, 60)));
+        assert_eq!(groups[1].time_to_open, None);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Applying events: which pairs are already in `aws_report_details`, and one batch's summary
 //! upserts (`aws_reports`) and detail rows, inside the caller's transaction.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use mysql::prelude::Queryable;
 use mysql::{Conn, Value};
 
-use super::{rollups, row_placeholders, select_in, ROWS_PER_STATEMENT};
+use time::OffsetDateTime;
+
+use super::{engagement, rollups, row_placeholders, select_in, ROWS_PER_STATEMENT};
 use crate::domain::accounting::{Applied, Fate, SummaryDelta};
 use crate::domain::event_kind::EventKind;
 use crate::domain::ses::SesEvent;
@@ -60,6 +62,9 @@ pub fn applied_among(
     Ok(applied)
 }
 
+/// Values per summary row in the upsert.
+const SUMMARY_VALUES: usize = 26;
+
 /// The upsert of summary rows: `accounting::SummaryDelta::merge` stated in SQL. MySQL applies
 /// the assignments left to right, so `user_id` is decided before `user_source` changes.
 fn upsert_summaries_sql(rows: usize) -> String {
@@ -70,7 +75,8 @@ fn upsert_summaries_sql(rows: usize) -> String {
         .collect();
     format!(
         "INSERT INTO aws_reports (message_id, user_email, report_type, user_id, user_source, source_email, subject,
-           {times}, open_count, click_count, bounce_type)
+           {times}, open_count, click_count, bounce_type, human_open_count, human_click_count,
+           mailbox_provider, configuration_set, sending_ip, tags)
          VALUES {values}
          ON DUPLICATE KEY UPDATE
            report_type = GREATEST(report_type, VALUES(report_type)),
@@ -87,9 +93,25 @@ fn upsert_summaries_sql(rows: usize) -> String {
            bounce_type = CASE
              WHEN 'Permanent' IN (bounce_type, VALUES(bounce_type)) THEN 'Permanent'
              WHEN 'Transient' IN (bounce_type, VALUES(bounce_type)) THEN 'Transient'
-             ELSE COALESCE(bounce_type, VALUES(bounce_type)) END",
+             ELSE COALESCE(bounce_type, VALUES(bounce_type)) END,
+           human_open_count = human_open_count + VALUES(human_open_count),
+           human_click_count = human_click_count + VALUES(human_click_count),
+           mailbox_provider = CASE
+             WHEN VALUES(mailbox_provider) = 'other' THEN mailbox_provider
+             WHEN mailbox_provider = 'other' THEN VALUES(mailbox_provider)
+             ELSE LEAST(mailbox_provider, VALUES(mailbox_provider)) END,
+           configuration_set = GREATEST(COALESCE(configuration_set, VALUES(configuration_set)),
+                                        COALESCE(VALUES(configuration_set), configuration_set)),
+           sending_ip = GREATEST(COALESCE(sending_ip, VALUES(sending_ip)),
+                                 COALESCE(VALUES(sending_ip), sending_ip)),
+           tags = CASE
+             WHEN tags IS NULL THEN VALUES(tags)
+             WHEN VALUES(tags) IS NULL THEN tags
+             WHEN LENGTH(VALUES(tags)) > LENGTH(tags)
+               OR (LENGTH(VALUES(tags)) = LENGTH(tags) AND VALUES(tags) > tags) THEN VALUES(tags)
+             ELSE tags END",
         times = times.join(", "),
-        values = row_placeholders(rows, 20),
+        values = row_placeholders(rows, SUMMARY_VALUES),
         earliest = earliest.join(",\n           "),
     )
 }
@@ -108,6 +130,13 @@ fn summary_params(delta: &SummaryDelta, params: &mut Vec<Value>) {
     params.push(delta.open_count.into());
     params.push(delta.click_count.into());
     params.push(delta.bounce_type.map(|b| b.name()).into());
+    // Opens and clicks count as human until `engagement::reclassify` says otherwise.
+    params.push(delta.open_count.into());
+    params.push(delta.click_count.into());
+    params.push(delta.mailbox_provider.into());
+    params.push(delta.configuration_set.as_deref().into());
+    params.push(delta.sending_ip.as_deref().into());
+    params.push(delta.tags.as_deref().into());
 }
 
 /// Writes one batch: summary upserts, then one detail row per new pair. The caller owns the
@@ -117,10 +146,11 @@ pub fn apply_batch<Q: Queryable>(
     events: &[&SesEvent],
     fates: &[Fate],
     deltas: &[SummaryDelta],
+    pruned_before: Option<OffsetDateTime>,
 ) -> Result<(), mysql::Error> {
     let t0 = std::time::Instant::now();
     for chunk in deltas.chunks(ROWS_PER_STATEMENT) {
-        let mut params = Vec::with_capacity(chunk.len() * 20);
+        let mut params = Vec::with_capacity(chunk.len() * SUMMARY_VALUES);
         for d in chunk {
             summary_params(d, &mut params);
         }
@@ -193,6 +223,20 @@ pub fn apply_batch<Q: Queryable>(
             params,
         )?;
     }
+    // Every open and click of the rows these events touch is classified again, as a set.
+    let touched: BTreeSet<u64> = pairs
+        .iter()
+        .filter(|(event, _, _)| {
+            matches!(
+                event.kind,
+                EventKind::Open | EventKind::Click | EventKind::Delivery
+            )
+        })
+        .map(|(_, _, report_id)| *report_id)
+        .collect();
+    let touched: Vec<u64> = touched.into_iter().collect();
+    let t3 = std::time::Instant::now();
+    engagement::reclassify(conn, &touched, pruned_before)?;
     // The days these events change: their rollups are stale until recomputed.
     rollups::mark_dirty(
         conn,
@@ -203,10 +247,11 @@ pub fn apply_batch<Q: Queryable>(
             .map(|(event, _)| event.occurred_at),
     )?;
     log::debug!(
-        "batch applied: summaries {:?}, ids {:?}, details {:?}",
+        "batch applied: summaries {:?}, ids {:?}, details {:?}, classification {:?}",
         t1 - t0,
         t2 - t1,
-        t2.elapsed()
+        t3 - t2,
+        t3.elapsed()
     );
     Ok(())
 }
@@ -226,6 +271,6 @@ mod tests {
                 "{column}"
             );
         }
-        assert_eq!(sql.matches('?').count(), 40);
+        assert_eq!(sql.matches('?').count(), 2 * SUMMARY_VALUES);
     }
 }

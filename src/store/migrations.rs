@@ -4,7 +4,10 @@
 use mysql::prelude::Queryable;
 use mysql::Conn;
 
-use super::{connect, connect_with, options, SqlContext};
+use std::collections::BTreeMap;
+
+use super::{connect, connect_with, options, select_in, SqlContext};
+use crate::domain::provider;
 use crate::config::Environment;
 use crate::error::{Error, Result};
 
@@ -29,6 +32,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         4,
         "dirty days, suppressed complaints",
         include_str!("../../sql/0004_dirty_days_and_suppressed_complaints.sql"),
+    ),
+    (
+        5,
+        "human engagement, mailbox providers, tags",
+        include_str!("../../sql/0005_engagement_and_dimensions.sql"),
     ),
 ];
 
@@ -82,6 +90,9 @@ pub fn migrate(env: &Environment) -> Result<Vec<u32>> {
                 }
             }
         }
+        if *version == 5 {
+            backfill_engagement_and_providers(&mut conn)?;
+        }
         conn.exec_drop(
             "INSERT INTO ses_report_migrations (version, name) VALUES (?, ?)",
             (version, name),
@@ -90,6 +101,72 @@ pub fn migrate(env: &Environment) -> Result<Vec<u32>> {
         applied.push(*version);
     }
     Ok(applied)
+}
+
+/// Migration 5's data step, which SQL alone cannot state: classify every existing open and
+/// click (`domain::engagement`) and find each existing recipient's mailbox provider from its
+/// domain and its Delivery rows (`domain::provider`). Tags, configuration sets and sending IPs
+/// of rows written before version 5 stay empty: the records' `mail` objects were not kept.
+/// Idempotent, so a migration cut short here runs it again.
+fn backfill_engagement_and_providers(conn: &mut Conn) -> Result<()> {
+    let context = "applying migration 5 (classifying existing opens and clicks)";
+    let pruned_before = super::retention::pruned_before(conn).sql_context(context)?;
+    let classified = super::engagement::reclassify_all(conn, pruned_before).sql_context(context)?;
+    let context = "applying migration 5 (mailbox providers of existing rows)";
+    let mut after = 0u64;
+    let mut found = 0u64;
+    loop {
+        let rows: Vec<(u64, String)> = conn
+            .exec(
+                "SELECT id, user_email FROM aws_reports WHERE id > ? ORDER BY id LIMIT 1000",
+                (after,),
+            )
+            .sql_context(context)?;
+        let Some(last) = rows.last().map(|r| r.0) else {
+            break;
+        };
+        let deliveries: Vec<(u64, String)> = select_in(
+            conn,
+            "SELECT report_id, other_info FROM aws_report_details
+             WHERE event_type = 'Delivery' AND report_id IN ({keys})",
+            rows.iter().map(|r| r.0),
+        )
+        .sql_context(context)?;
+        let mut providers: BTreeMap<u64, &'static str> = rows
+            .iter()
+            .map(|(id, email)| (*id, provider::of_recipient(email, None)))
+            .collect();
+        for (id, delivery) in &deliveries {
+            let email = rows.iter().find(|r| r.0 == *id).map(|r| r.1.as_str()).unwrap_or("");
+            if let Some(p) = providers.get_mut(id) {
+                *p = provider::merge(p, provider::of_recipient(email, Some(delivery)));
+            }
+        }
+        let mut by_provider: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+        for (id, p) in providers {
+            if p != provider::OTHER {
+                by_provider.entry(p).or_default().push(id);
+            }
+        }
+        for (p, ids) in by_provider {
+            found += ids.len() as u64;
+            let mut params: Vec<mysql::Value> = vec![p.into()];
+            params.extend(ids.iter().map(|id| mysql::Value::from(*id)));
+            conn.exec_drop(
+                format!(
+                    "UPDATE aws_reports SET mailbox_provider = ? WHERE id IN ({})",
+                    super::placeholders(ids.len())
+                ),
+                params,
+            )
+            .sql_context(context)?;
+        }
+        after = last;
+    }
+    log::info!(
+        "migration 5: classified the opens and clicks of {classified} summary row(s); {found} recipient(s) have a known mailbox provider"
+    );
+    Ok(())
 }
 
 /// Fails with what to run when the database is behind this binary's schema.

@@ -8,6 +8,7 @@
 //! everything here works on a batch with multi-row statements.
 
 pub mod details;
+pub mod engagement;
 pub mod evidence;
 pub mod failures;
 pub mod migrations;
@@ -185,18 +186,18 @@ pub fn wait_for_lock(
 
 /// The lookup every table family needs: `sql` with `IN ({keys})`, run once per chunk of the
 /// distinct `keys` (so no statement outgrows the placeholder limit), all rows together.
-pub fn select_in<'k, R: FromRow>(
+pub fn select_in<R: FromRow, K: Ord + Clone + Into<Value>>(
     conn: &mut impl Queryable,
     sql: &str,
-    keys: impl IntoIterator<Item = &'k str>,
+    keys: impl IntoIterator<Item = K>,
 ) -> Result<Vec<R>, mysql::Error> {
-    let mut keys: Vec<&str> = keys.into_iter().collect();
+    let mut keys: Vec<K> = keys.into_iter().collect();
     keys.sort_unstable();
     keys.dedup();
     let mut rows = Vec::new();
     for chunk in keys.chunks(KEYS_PER_LOOKUP) {
         let statement = sql.replace("{keys}", &placeholders(chunk.len()));
-        let params: Vec<Value> = chunk.iter().map(|k| Value::from(*k)).collect();
+        let params: Vec<Value> = chunk.iter().cloned().map(Into::into).collect();
         rows.extend(conn.exec::<R, _, _>(statement, params)?);
     }
     Ok(rows)

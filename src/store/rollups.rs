@@ -1,7 +1,7 @@
 //! `aws_report_daily`: recomputed from the detail rows for whole days, never incremented, so
 //! duplicates and reruns cannot inflate it; and summed back for the reading commands.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use mysql::prelude::Queryable;
 use mysql::{Conn, Transaction, TxOpts, Value};
@@ -55,6 +55,8 @@ fn per_recipient_columns() -> Vec<String> {
         ),
         "SUM(d.event_type = 'Open') AS opens".to_string(),
         "SUM(d.event_type = 'Click') AS clicks".to_string(),
+        "SUM(d.event_type = 'Open' AND d.automated IS NULL) AS human_opens".to_string(),
+        "SUM(d.event_type = 'Click' AND d.automated IS NULL) AS human_clicks".to_string(),
         format!(
             "MAX(CASE WHEN d.event_type = 'Subscription' THEN JSON_UNQUOTE(JSON_EXTRACT(d.other_info, \
              '$.newTopicPreferences.unsubscribeAll')) = 'true' ELSE 0 END) AS {}",
@@ -72,6 +74,8 @@ fn counter_sums() -> Vec<String> {
             Counter::TotalOpens => "COALESCE(SUM(x.opens), 0)".to_string(),
             Counter::UniqueClicks => "COALESCE(SUM(x.clicks > 0), 0)".to_string(),
             Counter::TotalClicks => "COALESCE(SUM(x.clicks), 0)".to_string(),
+            Counter::HumanUniqueOpens => "COALESCE(SUM(x.human_opens > 0), 0)".to_string(),
+            Counter::HumanUniqueClicks => "COALESCE(SUM(x.human_clicks > 0), 0)".to_string(),
             flag => format!("COALESCE(SUM(x.{}), 0)", flag.column()),
         })
         .collect()
@@ -162,26 +166,53 @@ pub fn split_at_horizon(
     }
 }
 
-fn recompute_in(
-    tx: &mut Transaction<'_>,
-    zone: &Zone,
-    days: &BTreeSet<Date>,
-) -> Result<(), mysql::Error> {
-    let insert = format!(
-        "INSERT INTO aws_report_daily (day, report_type, source_email, recipient_domain, {columns}, time_zone, computed_at)
-         SELECT ?, r.report_type, COALESCE(r.source_email, ''), SUBSTRING_INDEX(r.user_email, '@', -1),
-                {sums}, ?, ?
+/// The rollup's dimensions: (`aws_report_daily` column, expression over the summary row `r`).
+const ROLLUP_DIMENSIONS: [(&str, &str); 6] = [
+    ("report_type", "r.report_type"),
+    ("source_email", "COALESCE(r.source_email, '')"),
+    ("recipient_domain", "SUBSTRING_INDEX(r.user_email, '@', -1)"),
+    ("mailbox_provider", "r.mailbox_provider"),
+    ("configuration_set", "COALESCE(r.configuration_set, '')"),
+    ("sending_ip", "COALESCE(r.sending_ip, '')"),
+];
+
+/// The counters of one day's detail rows, grouped by `group` (expressions or aliases over the
+/// summary row `r`): `before` and `after` surround the sums in the select list. The day's
+/// window, `[from, to)`, is the last two parameters.
+fn day_select(before: &str, after: &str, group: &[String]) -> String {
+    format!(
+        "SELECT {before}{sums}{after}
          FROM (SELECT d.report_id, {per_recipient}
                FROM aws_report_details d
                WHERE d.event_type IN ({kinds})
                  AND d.timestamp >= ? AND d.timestamp < ?
                GROUP BY d.report_id) x
-         JOIN aws_reports r ON r.id = x.report_id
-         GROUP BY r.report_type, COALESCE(r.source_email, ''), SUBSTRING_INDEX(r.user_email, '@', -1)",
-        columns = counter_columns(),
+         JOIN aws_reports r ON r.id = x.report_id{group}",
         kinds = EventKind::sql_list(),
         sums = counter_sums().join(", "),
         per_recipient = per_recipient_columns().join(",\n                      "),
+        group = if group.is_empty() {
+            String::new()
+        } else {
+            format!("\n         GROUP BY {}", group.join(", "))
+        },
+    )
+}
+
+fn recompute_in(
+    tx: &mut Transaction<'_>,
+    zone: &Zone,
+    days: &BTreeSet<Date>,
+) -> Result<(), mysql::Error> {
+    let dimensions: Vec<String> = ROLLUP_DIMENSIONS
+        .iter()
+        .map(|(_, expr)| expr.to_string())
+        .collect();
+    let insert = format!(
+        "INSERT INTO aws_report_daily (day, {dimension_columns}, {columns}, time_zone, computed_at)\n{select}",
+        dimension_columns = ROLLUP_DIMENSIONS.map(|(c, _)| c).join(", "),
+        columns = counter_columns(),
+        select = day_select(&format!("?, {}, ", dimensions.join(", ")), ", ?, ?", &dimensions),
     );
     let now = timestamps::to_sql(OffsetDateTime::now_utc());
     for day in days {
@@ -245,7 +276,7 @@ pub fn totals(
     end: Date,
     by: &[GroupBy],
 ) -> Result<Vec<Totals>, mysql::Error> {
-    let keys: Vec<&str> = by.iter().map(|g| key_column(*g)).collect();
+    let keys: Vec<&str> = by.iter().map(key_column).collect();
     let sums: Vec<String> = Counter::ALL
         .iter()
         .map(|c| format!("CAST(COALESCE(SUM({}), 0) AS UNSIGNED)", c.column()))
@@ -284,14 +315,85 @@ pub fn totals(
     Ok(out)
 }
 
-/// The `aws_report_daily` expression a group key reads.
-fn key_column(by: GroupBy) -> &'static str {
+/// The `aws_report_daily` expression a group key reads (`Tag`s are not in the rollups).
+fn key_column(by: &GroupBy) -> &'static str {
     match by {
         GroupBy::Day => "DATE_FORMAT(day, '%Y-%m-%d')",
         GroupBy::ReportType => "CAST(report_type AS CHAR)",
         GroupBy::Source => "source_email",
         GroupBy::Domain => "recipient_domain",
+        GroupBy::Provider => "mailbox_provider",
+        GroupBy::ConfigurationSet => "configuration_set",
+        GroupBy::SendingIp => "sending_ip",
+        GroupBy::Tag(_) => "''",
     }
+}
+
+/// The JSON path of a custom tag's first value in `aws_reports.tags`.
+fn tag_path(name: &str) -> String {
+    format!("$.\"{}\"[0]", name.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Sums the counters of days `[first, end)` by keys that include a custom tag, from the
+/// detail and summary rows (the rollups do not hold custom tags): the same per-day grouping as
+/// the rollup, one day at a time in `zone`, with the tag's first value as a key.
+pub fn totals_from_rows(
+    conn: &mut Conn,
+    zone: &Zone,
+    first: Date,
+    end: Date,
+    by: &[GroupBy],
+) -> Result<Vec<Totals>, mysql::Error> {
+    let mut sums: BTreeMap<Vec<String>, [u64; Counter::ALL.len()]> = BTreeMap::new();
+    let mut day = first;
+    while day < end {
+        let mut keys = Vec::new();
+        let mut params: Vec<Value> = Vec::new();
+        for (i, g) in by.iter().enumerate() {
+            let expr = match g {
+                GroupBy::Day => format!("'{day}'"),
+                GroupBy::ReportType => "CAST(r.report_type AS CHAR)".to_string(),
+                GroupBy::Source => "COALESCE(r.source_email, '')".to_string(),
+                GroupBy::Domain => "SUBSTRING_INDEX(r.user_email, '@', -1)".to_string(),
+                GroupBy::Provider => "r.mailbox_provider".to_string(),
+                GroupBy::ConfigurationSet => "COALESCE(r.configuration_set, '')".to_string(),
+                GroupBy::SendingIp => "COALESCE(r.sending_ip, '')".to_string(),
+                GroupBy::Tag(name) => {
+                    params.push(tag_path(name).into());
+                    "COALESCE(JSON_UNQUOTE(JSON_EXTRACT(r.tags, ?)), '')".to_string()
+                }
+            };
+            keys.push(format!("{expr} AS k{i}"));
+        }
+        let aliases: Vec<String> = (0..by.len()).map(|i| format!("k{i}")).collect();
+        let before = if keys.is_empty() {
+            String::new()
+        } else {
+            format!("{}, ", keys.join(", "))
+        };
+        let window = zone.day(day);
+        params.push(timestamps::to_sql(window.from));
+        params.push(timestamps::to_sql(window.to));
+        let rows: Vec<mysql::Row> = conn.exec(day_select(&before, "", &aliases), params)?;
+        for row in rows {
+            let values = row.unwrap();
+            let (key_values, count_values) = values.split_at(by.len());
+            let key: Vec<String> = key_values
+                .iter()
+                .map(|v| mysql::from_value_opt::<String>(v.clone()).unwrap_or_default())
+                .collect();
+            let slot = sums.entry(key).or_insert([0; Counter::ALL.len()]);
+            for (s, v) in slot.iter_mut().zip(count_values) {
+                *s += mysql::from_value_opt::<u64>(v.clone()).unwrap_or(0);
+            }
+        }
+        day = day.next_day().unwrap_or(end);
+    }
+    Ok(sums
+        .into_iter()
+        .filter(|(_, counts)| counts.iter().any(|c| *c > 0))
+        .map(|(key, counts)| Totals { key, counts })
+        .collect())
 }
 
 /// The zones the rollups of days `[first, end)` were computed in.
@@ -311,9 +413,9 @@ pub fn drift(
     days: &BTreeSet<Date>,
 ) -> Result<Vec<Date>, mysql::Error> {
     let select = format!(
-        "SELECT report_type, source_email, recipient_domain, {}, time_zone FROM aws_report_daily
-         WHERE day = ? ORDER BY report_type, source_email, recipient_domain",
-        counter_columns()
+        "SELECT {dimensions}, {}, time_zone FROM aws_report_daily WHERE day = ? ORDER BY {dimensions}",
+        counter_columns(),
+        dimensions = ROLLUP_DIMENSIONS.map(|(c, _)| c).join(", ")
     );
     let mut tx = conn.start_transaction(TxOpts::default())?;
     let mut drifted = Vec::new();

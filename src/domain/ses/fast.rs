@@ -19,6 +19,7 @@ use super::{
     MailHeaders, SesEvent,
 };
 use crate::domain::event_kind::EventKind;
+use crate::domain::tags::MailTags;
 use crate::domain::timestamps;
 
 /// A JSON object's members, each kept as raw text: the fields the table names are parsed on
@@ -137,6 +138,8 @@ struct MailIn<'a> {
     headers: Option<Vec<Obj<HeaderIn<'a>>>>,
     #[serde(rename = "commonHeaders", borrow, default)]
     common_headers: Option<Obj<CommonHeadersIn<'a>>>,
+    #[serde(borrow, default)]
+    tags: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -246,6 +249,11 @@ pub(super) fn interpret_text(
     };
     let header_user_id = headers.user_id(&mut warnings);
     let report_type = headers.report_type(&mut warnings);
+    let tags: Option<Value> = match mail.tags {
+        Some(raw) => Some(serde_json::from_str(raw.get()).ok()?),
+        None => None,
+    };
+    let tags = MailTags::read(tags.as_ref(), &mut warnings);
 
     let raw_object = record.rest.get(kind.object_key());
     if raw_object.is_none() && !kind.at_mail_time() {
@@ -331,6 +339,7 @@ pub(super) fn interpret_text(
         first_destination: destination[0].clone(),
         header_user_id,
         report_type,
+        tags,
         occurred_at,
         recipients,
         feedback_id,
