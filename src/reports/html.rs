@@ -591,7 +591,7 @@ mod tests {
         assert!(html.contains("<div class=\"label\">Machine opens</div><div class=\"value\">70.0%</div>"));
         assert!(html.contains("<tr><td>apple-mpp</td><td>70</td><td>0</td></tr>"));
         assert!(html.contains("<tr><td>google</td>"));
-        assert_eq!(html.matches("<rect ").count(), 24);
+        assert_eq!(html.matches("fill=\"#2563eb\"><title>").count(), 24);
         assert_eq!(html.matches("<svg").count(), 4);
     }
 }
