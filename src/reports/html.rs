@@ -62,7 +62,7 @@ fn hour_chart(title: &str, hours: &OpenHours) -> String {
         let x = left + hour as f64 * slot + 2.0;
         let _ = write!(
             svg,
-            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bw:.1}\" height=\"{bar_h:.1}\" fill=\"#2563eb\"><title>{hour:02}:00 {count}</title></rect>",
+            "<rect class=\"bar\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{bw:.1}\" height=\"{bar_h:.1}\" fill=\"#2563eb\"><title>{hour:02}:00 {count}</title></rect>",
             y = top + plot_h - bar_h,
             bw = slot - 4.0,
         );
@@ -591,7 +591,7 @@ mod tests {
         assert!(html.contains("<div class=\"label\">Machine opens</div><div class=\"value\">70.0%</div>"));
         assert!(html.contains("<tr><td>apple-mpp</td><td>70</td><td>0</td></tr>"));
         assert!(html.contains("<tr><td>google</td>"));
-        assert_eq!(html.matches("fill=\"#2563eb\"><title>").count(), 24);
+        assert_eq!(html.matches("<rect class=\"bar\"").count(), 24);
         assert_eq!(html.matches("<svg").count(), 4);
     }
 }
