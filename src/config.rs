@@ -693,18 +693,31 @@ mod tests {
             let o = |v: Option<&str>| v.map(str::to_string);
             Days::from_options(&o(date), &o(from), &o(to), &None, &env, 7)
         };
-        let d = days(None, Some("2026-11-27T10:00:00Z"), Some("2026-11-28T06:00:00Z")).unwrap();
-        assert_eq!((d.first, d.end), (date!(2026 - 11 - 27), date!(2026 - 11 - 29)));
+        let d = days(
+            None,
+            Some("2026-11-27T10:00:00Z"),
+            Some("2026-11-28T06:00:00Z"),
+        )
+        .unwrap();
+        assert_eq!(
+            (d.first, d.end),
+            (date!(2026 - 11 - 27), date!(2026 - 11 - 29))
+        );
         let d = days(None, Some("2026-11-27"), Some("2026-11-28")).unwrap();
-        assert_eq!((d.first, d.end), (date!(2026 - 11 - 27), date!(2026 - 11 - 28)));
+        assert_eq!(
+            (d.first, d.end),
+            (date!(2026 - 11 - 27), date!(2026 - 11 - 28))
+        );
         assert_eq!(d.dates().len(), 1);
         let d = days(Some("2026-11-27"), None, None).unwrap();
         assert_eq!(d.period(), "2026-11-27 (UTC)");
         let d = days(None, None, None).unwrap();
-        assert_eq!((d.first, d.end), (date!(2026 - 11 - 21), date!(2026 - 11 - 28)));
+        assert_eq!(
+            (d.first, d.end),
+            (date!(2026 - 11 - 21), date!(2026 - 11 - 28))
+        );
         assert_eq!(d.dates().len(), 7);
         assert!(days(Some("2026-11-27"), Some("2026-11-20"), None).is_err());
         assert!(days(None, Some("2026-11-28"), Some("2026-11-27")).is_err());
     }
-
 }

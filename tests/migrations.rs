@@ -61,10 +61,17 @@ fn version_3_with_data_upgrades_in_place_and_its_rollups_are_recomputed() {
     let migrate = env.run(&["migrate"]);
     migrate.expect_code(0);
     assert!(
-        migrate.stdout().contains("applied schema versions [4]"),
+        migrate.stdout().contains("applied schema versions [4, 5]"),
         "{migrate}"
     );
     assert_eq!(env.count("aws_reports"), 1);
+    // Version 5's columns, filled in place: no opens, a domain no table or reply names.
+    assert_eq!(
+        env.rows(
+            "SELECT human_open_count, mailbox_provider, COALESCE(tags, 'NULL') FROM aws_reports"
+        ),
+        vec![vec!["0", "other", "NULL"]]
+    );
     assert_eq!(env.count("aws_report_details"), 2);
     let daily = "SELECT DATE_FORMAT(day, '%Y-%m-%d'), sent, complaints, suppressed_complaints FROM aws_report_daily";
     assert_eq!(env.rows(daily), vec![vec!["2026-11-27", "1", "1", "0"]]);
@@ -92,8 +99,85 @@ fn a_migration_cut_short_completes_on_the_next_migrate() {
     let migrate = env.run(&["migrate"]);
     migrate.expect_code(0);
     assert!(
-        migrate.stdout().contains("applied schema versions [4]"),
+        migrate.stdout().contains("applied schema versions [4, 5]"),
         "{migrate}"
     );
     assert_eq!(env.count("aws_report_dirty_days"), 0);
+}
+
+/// Version 4 with opens, clicks and deliveries in place: migration 5 classifies every existing
+/// open and click, fills the human counts and mailbox providers, and the next ingest rebuilds
+/// the rollups with the new dimensions and counters. Cut short after its first ALTER TABLE, it
+/// completes on the next `migrate`.
+#[test]
+fn version_4_with_engagement_upgrades_in_place() {
+    let mut env = TestEnv::unmigrated("upgrade_v4");
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into()));
+    schema_at(&env, 4);
+    env.execute(
+        "INSERT INTO aws_reports (id, message_id, user_email, report_type, user_source, source_email, send_at, delivery_at, open_at, click_at, open_count, click_count)
+           VALUES (1, 'm-1', 'a@gmail.com', 0, 0, 'news@shop.example', '2026-11-27 10:00:00', '2026-11-27 10:00:02', '2026-11-27 10:00:05', '2026-11-27 10:00:06', 2, 3),
+                  (2, 'm-2', 'b@corp.example', 0, 0, 'news@shop.example', '2026-11-27 10:00:00', '2026-11-27 10:00:02', NULL, NULL, 0, 0);
+         INSERT INTO aws_report_details (notification_message_id, report_id, event_type, message_id, timestamp, `to`, other_info)
+           VALUES ('n-1', 1, 'Send', 'm-1', '2026-11-27 10:00:00', 'a@gmail.com', '{}'),
+                  ('n-2', 1, 'Delivery', 'm-1', '2026-11-27 10:00:02', 'a@gmail.com', '{\"smtpResponse\":\"250 OK\"}'),
+                  ('n-3', 1, 'Open', 'm-1', '2026-11-27 10:00:05', 'a@gmail.com', '{\"userAgent\":\"Mozilla/5.0\"}'),
+                  ('n-4', 1, 'Open', 'm-1', '2026-11-27 11:00:00', 'a@gmail.com', '{\"userAgent\":\"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)\"}'),
+                  ('n-5', 1, 'Click', 'm-1', '2026-11-27 10:00:06', 'a@gmail.com', '{\"link\":\"https://x.example/a\",\"userAgent\":\"curl/8.5\"}'),
+                  ('n-6', 1, 'Click', 'm-1', '2026-11-27 11:00:30', 'a@gmail.com', '{\"link\":\"https://x.example/a\",\"userAgent\":\"Mozilla/5.0 (iPhone)\"}'),
+                  ('n-7', 1, 'Click', 'm-1', '2026-11-27 11:05:00', 'a@gmail.com', '{\"link\":\"https://x.example/unsubscribe\",\"userAgent\":\"Mozilla/5.0 (iPhone)\"}'),
+                  ('n-8', 2, 'Delivery', 'm-2', '2026-11-27 10:00:02', 'b@corp.example', '{\"smtpResponse\":\"250 2.0.0 OK 1764 x.45 - gsmtp\"}');
+         INSERT INTO aws_report_daily (day, report_type, source_email, recipient_domain, sent, delivered, unique_opens, total_opens, unique_clicks, total_clicks, time_zone, computed_at)
+           VALUES ('2026-11-27', 0, 'news@shop.example', 'gmail.com', 1, 1, 1, 2, 1, 3, 'UTC', '2026-11-28 02:00:00'),
+                  ('2026-11-27', 0, 'news@shop.example', 'corp.example', 1, 1, 0, 0, 0, 0, 'UTC', '2026-11-28 02:00:00');",
+    );
+    // Cut short: the first ALTER TABLE of migration 5 went through, nothing after it.
+    env.execute(
+        "ALTER TABLE aws_report_details ADD COLUMN automated VARCHAR(24) NULL AFTER feedback_id",
+    );
+
+    let migrate = env.run(&["migrate"]);
+    migrate.expect_code(0);
+    assert!(
+        migrate.stdout().contains("applied schema versions [5]"),
+        "{migrate}"
+    );
+    assert_eq!(
+        env.rows("SELECT notification_message_id, COALESCE(automated, 'human') FROM aws_report_details WHERE event_type IN ('Open', 'Click') ORDER BY 1"),
+        vec![
+            vec!["n-3", "apple-mpp"],
+            vec!["n-4", "human"],
+            vec!["n-5", "scanner-agent"],
+            vec!["n-6", "human"],
+            vec!["n-7", "unsubscribe-link"],
+        ]
+    );
+    assert_eq!(
+        env.rows(
+            "SELECT message_id, open_count, click_count, human_open_count, human_click_count,
+                    COALESCE(first_human_open_at, 'NULL'), COALESCE(first_human_click_at, 'NULL'), mailbox_provider
+             FROM aws_reports ORDER BY id"
+        ),
+        vec![
+            vec!["m-1", "2", "3", "1", "1", "2026-11-27 11:00:00.000", "2026-11-27 11:00:30.000", "google"],
+            vec!["m-2", "0", "0", "0", "0", "NULL", "NULL", "google"],
+        ]
+    );
+    // The old rollups wait for their recomputation, marked.
+    assert_eq!(env.count("aws_report_dirty_days"), 1);
+    env.ingest(&["--date", "2026-11-20"]).expect_code(0);
+    assert_eq!(
+        env.rows(
+            "SELECT recipient_domain, mailbox_provider, configuration_set, sending_ip, unique_opens, total_opens,
+                    human_unique_opens, unique_clicks, total_clicks, human_unique_clicks
+             FROM aws_report_daily ORDER BY recipient_domain"
+        ),
+        vec![
+            vec!["corp.example", "google", "", "", "0", "0", "0", "0", "0", "0"],
+            vec!["gmail.com", "google", "", "", "1", "2", "1", "1", "3", "1"],
+        ]
+    );
+    let again = env.run(&["migrate"]);
+    assert!(again.stdout().contains("up to date"), "{again}");
 }

@@ -265,6 +265,23 @@ impl TestEnv {
             .collect()
     }
 
+    /// The rows of `table`, in `order`, with the columns named in the header of the expected file.
+    pub fn rows_as_in(&self, expected: &Path, table: &str, order: &str) -> Vec<Vec<String>> {
+        let text = std::fs::read_to_string(expected).unwrap();
+        let header = text.lines().next().unwrap_or_default();
+        let columns: Vec<String> = header
+            .split('\t')
+            .map(|c| match c {
+                "day" => "DATE_FORMAT(day, '%Y-%m-%d')".to_string(),
+                c => format!("`{c}`"),
+            })
+            .collect();
+        self.rows(&format!(
+            "SELECT {} FROM {table} ORDER BY {order}",
+            columns.join(", ")
+        ))
+    }
+
     pub fn scalar(&self, sql: &str) -> String {
         self.rows(sql)
             .first()
@@ -285,21 +302,26 @@ impl TestEnv {
         let reports = self.rows(
             "SELECT message_id, user_email, report_type, COALESCE(user_id, 'NULL'), user_source, source_email, subject,
                     send_at, delivery_at, bounce_at, complaint_at, reject_at, open_at, click_at,
-                    rendering_failure_at, delivery_delay_at, subscription_at, open_count, click_count, bounce_type
+                    rendering_failure_at, delivery_delay_at, subscription_at, open_count, click_count, bounce_type,
+                    human_open_count, human_click_count, first_human_open_at, first_human_click_at,
+                    mailbox_provider, configuration_set, sending_ip, tags
              FROM aws_reports ORDER BY message_id, user_email",
         );
         let details = self.rows(
             "SELECT d.notification_message_id, d.`to`, d.event_type, d.message_id, d.timestamp, d.`from`, d.subject,
-                    d.other_info, d.feedback_id, r.message_id, r.user_email
+                    d.other_info, d.feedback_id, d.automated, r.message_id, r.user_email
              FROM aws_report_details d JOIN aws_reports r ON r.id = d.report_id
              ORDER BY d.notification_message_id, d.`to`",
         );
         let daily = self.rows(
-            "SELECT DATE_FORMAT(day, '%Y-%m-%d'), report_type, source_email, recipient_domain, sent, delivered,
+            "SELECT DATE_FORMAT(day, '%Y-%m-%d'), report_type, source_email, recipient_domain, mailbox_provider,
+                    configuration_set, sending_ip, sent, delivered,
                     rejected, rendering_failures, delivery_delays, permanent_bounces, suppressed_bounces,
-                    transient_bounces, undetermined_bounces, complaints, unique_opens, total_opens,
-                    unique_clicks, total_clicks, unsubscribes, time_zone
-             FROM aws_report_daily ORDER BY day, report_type, source_email, recipient_domain",
+                    transient_bounces, undetermined_bounces, complaints, suppressed_complaints, unique_opens,
+                    total_opens, human_unique_opens, unique_clicks, total_clicks, human_unique_clicks,
+                    unsubscribes, time_zone
+             FROM aws_report_daily
+             ORDER BY day, report_type, source_email, recipient_domain, mailbox_provider, configuration_set, sending_ip",
         );
         Snapshot {
             reports,

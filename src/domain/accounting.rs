@@ -14,8 +14,8 @@ use time::OffsetDateTime;
 
 use crate::domain::event_kind::EventKind;
 use crate::domain::provider;
-use crate::domain::tags;
 use crate::domain::ses::{BounceType, SesEvent};
+use crate::domain::tags;
 use crate::domain::users::UserLink;
 
 /// Pairs and feedback ids already in `aws_report_details`.
@@ -162,10 +162,7 @@ impl SummaryDelta {
             open_count: u32::from(event.kind == EventKind::Open),
             click_count: u32::from(event.kind == EventKind::Click),
             bounce_type: event.bounce_type,
-            mailbox_provider: provider::of_recipient(
-                recipient,
-                (event.kind == EventKind::Delivery).then_some(event.other_info.as_str()),
-            ),
+            mailbox_provider: provider::of_recipient(recipient, delivery_evidence(event)),
             configuration_set: event.tags.configuration_set.clone(),
             sending_ip: event.tags.sending_ip.clone(),
             tags: event.tags.json.clone(),
@@ -202,6 +199,21 @@ impl SummaryDelta {
         self.sending_ip = tags::merge_greatest(self.sending_ip.take(), other.sending_ip);
         self.tags = tags::merge_tags(self.tags.take(), other.tags);
     }
+}
+
+/// A Delivery's SMTP reply, when it speaks for each of its recipients: one reply comes from
+/// one receiving server, so a delivery to several domains names none of them.
+fn delivery_evidence(event: &SesEvent) -> Option<&str> {
+    if event.kind != EventKind::Delivery {
+        return None;
+    }
+    let domain = |r: &String| r.rsplit_once('@').map(|(_, d)| d.to_string());
+    let first = event.recipients.first().and_then(domain);
+    event
+        .recipients
+        .iter()
+        .all(|r| domain(r) == first)
+        .then_some(event.other_info.as_str())
 }
 
 /// Folds the pairs to apply into one delta per summary row, in key order (so that concurrent

@@ -136,10 +136,7 @@ pub fn is_unsubscribe_link(link: Option<&str>, link_tags: Option<&str>) -> bool 
     let in_link = link.is_some_and(|link| {
         // The path and query, not the host: `unsubscribe.example.com/…` landing pages aside,
         // a host name says nothing about the link (useSend reads path and query only).
-        let rest = link
-            .split_once("://")
-            .map(|(_, rest)| rest)
-            .unwrap_or(link);
+        let rest = link.split_once("://").map(|(_, rest)| rest).unwrap_or(link);
         let path_and_query = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
         says_unsubscribe(path_and_query)
     });
@@ -147,7 +144,10 @@ pub fn is_unsubscribe_link(link: Option<&str>, link_tags: Option<&str>) -> bool 
 }
 
 /// The reason of each engagement (same order), given the recipient's delivery time.
-pub fn classify(events: &[Engagement], delivered_at: Option<OffsetDateTime>) -> Vec<Option<Automated>> {
+pub fn classify(
+    events: &[Engagement],
+    delivered_at: Option<OffsetDateTime>,
+) -> Vec<Option<Automated>> {
     let bursts = burst_members(events);
     events
         .iter()
@@ -214,7 +214,8 @@ mod tests {
     const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148";
     const GMAIL_PROXY: &str =
         "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)";
-    const YAHOO_PROXY: &str = "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html";
+    const YAHOO_PROXY: &str =
+        "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html";
     const OUTLOOK_DESKTOP: &str = "Mozilla/4.0 (compatible; ms-office; MSOffice 16)";
     const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
@@ -255,7 +256,10 @@ mod tests {
             Some(Automated::AppleMpp)
         );
         assert_eq!(by_agent(Interaction::Click, Some("Mozilla/5.0")), None);
-        assert_eq!(by_agent(Interaction::Open, Some("Mozilla/5.0 (Macintosh)")), None);
+        assert_eq!(
+            by_agent(Interaction::Open, Some("Mozilla/5.0 (Macintosh)")),
+            None
+        );
     }
 
     #[test]
@@ -282,15 +286,30 @@ mod tests {
 
     #[test]
     fn unsubscribe_links_are_found_in_path_query_or_tags_not_host() {
-        assert!(is_unsubscribe_link(Some("https://x.example/unsubscribe?u=1"), None));
-        assert!(is_unsubscribe_link(Some("https://x.example/p?action=Unsubscribe"), None));
-        assert!(is_unsubscribe_link(Some("https://x.example/email/opt-out"), None));
+        assert!(is_unsubscribe_link(
+            Some("https://x.example/unsubscribe?u=1"),
+            None
+        ));
+        assert!(is_unsubscribe_link(
+            Some("https://x.example/p?action=Unsubscribe"),
+            None
+        ));
+        assert!(is_unsubscribe_link(
+            Some("https://x.example/email/opt-out"),
+            None
+        ));
         assert!(is_unsubscribe_link(
             Some("https://x.example/l/abc"),
             Some(r#"{"purpose":["unsubscribe"]}"#)
         ));
-        assert!(!is_unsubscribe_link(Some("https://unsubscribe.example/offer"), None));
-        assert!(!is_unsubscribe_link(Some("https://x.example/offer"), Some(r#"{"campaign":["fall"]}"#)));
+        assert!(!is_unsubscribe_link(
+            Some("https://unsubscribe.example/offer"),
+            None
+        ));
+        assert!(!is_unsubscribe_link(
+            Some("https://x.example/offer"),
+            Some(r#"{"campaign":["fall"]}"#)
+        ));
         assert!(!is_unsubscribe_link(None, None));
     }
 
@@ -304,10 +323,16 @@ mod tests {
             click(t + Duration::milliseconds(1300), "https://x.example/c"),
             // The same link twice within a second is a person double-clicking.
             click(t + Duration::minutes(5), "https://x.example/a"),
-            click(t + Duration::minutes(5) + Duration::milliseconds(300), "https://x.example/a"),
+            click(
+                t + Duration::minutes(5) + Duration::milliseconds(300),
+                "https://x.example/a",
+            ),
             // Two links three seconds apart: a person reading.
             click(t + Duration::minutes(9), "https://x.example/a"),
-            click(t + Duration::minutes(9) + Duration::seconds(3), "https://x.example/b"),
+            click(
+                t + Duration::minutes(9) + Duration::seconds(3),
+                "https://x.example/b",
+            ),
         ];
         let burst = Some(Automated::ScannerBurst);
         let expected = vec![burst, burst, burst, None, None, None, None];
@@ -347,7 +372,10 @@ mod tests {
     #[test]
     fn the_stronger_reason_wins() {
         let delivered = datetime!(2026-11-27 10:00:00 UTC);
-        let mut unsubscribe = click(delivered - Duration::seconds(1), "https://x.example/unsubscribe");
+        let mut unsubscribe = click(
+            delivered - Duration::seconds(1),
+            "https://x.example/unsubscribe",
+        );
         unsubscribe.user_agent = Some("python-requests/2.31".into());
         let mpp_early = open(delivered - Duration::seconds(1), "Mozilla/5.0");
         assert_eq!(

@@ -132,14 +132,20 @@ mod tests {
         let mut domains: Vec<_> = CONSUMER_DOMAINS.iter().map(|(d, _)| *d).collect();
         domains.sort();
         domains.dedup();
-        assert_eq!(domains.len(), CONSUMER_DOMAINS.len(), "a domain is listed twice");
+        assert_eq!(
+            domains.len(),
+            CONSUMER_DOMAINS.len(),
+            "a domain is listed twice"
+        );
     }
 
     #[test]
     fn company_domains_are_known_by_their_servers_replies() {
         // Google Workspace (replies as Gmail's MX hosts do).
         assert_eq!(
-            of_smtp_response("250 2.0.0 OK  1732701234 d9443c01a7336-21f2b0c3a1esi1234567pfb.45 - gsmtp"),
+            of_smtp_response(
+                "250 2.0.0 OK  1732701234 d9443c01a7336-21f2b0c3a1esi1234567pfb.45 - gsmtp"
+            ),
             Some("google")
         );
         // Microsoft 365 (Exchange Online names its host).
@@ -155,10 +161,16 @@ mod tests {
     fn the_table_beats_the_evidence_and_unknowns_are_other() {
         let google_reply = r#"{"smtpResponse":"250 2.0.0 OK - gsmtp"}"#;
         assert_eq!(of_recipient("a@acme.example", Some(google_reply)), "google");
-        assert_eq!(of_recipient("a@outlook.com", Some(google_reply)), "microsoft");
+        assert_eq!(
+            of_recipient("a@outlook.com", Some(google_reply)),
+            "microsoft"
+        );
         assert_eq!(of_recipient("a@acme.example", None), OTHER);
         assert_eq!(of_recipient("a@acme.example", Some("not json")), OTHER);
-        assert_eq!(of_recipient("a@acme.example", Some(r#"{"smtpResponse":7}"#)), OTHER);
+        assert_eq!(
+            of_recipient("a@acme.example", Some(r#"{"smtpResponse":7}"#)),
+            OTHER
+        );
     }
 
     #[test]

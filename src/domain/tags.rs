@@ -54,8 +54,7 @@ impl MailTags {
             }
             Some(value.to_string())
         };
-        let configuration_set =
-            first("ses:configuration-set", CONFIGURATION_SET_WIDTH, warnings);
+        let configuration_set = first("ses:configuration-set", CONFIGURATION_SET_WIDTH, warnings);
         let sending_ip = first("ses:outgoing-ip", IP_WIDTH, warnings);
         let sorted: BTreeMap<&String, &Value> = map.iter().collect();
         let json = serde_json::to_string(&sorted).ok().filter(|text| {
@@ -113,7 +112,9 @@ mod tests {
         assert_eq!(t.sending_ip.as_deref(), Some("198.51.100.7"));
         assert_eq!(
             t.json.as_deref(),
-            Some(r#"{"campaign":["fall"],"ses:configuration-set":["marketing"],"ses:outgoing-ip":["198.51.100.7"],"ses:source-ip":["192.0.2.10"]}"#)
+            Some(
+                r#"{"campaign":["fall"],"ses:configuration-set":["marketing"],"ses:outgoing-ip":["198.51.100.7"],"ses:source-ip":["192.0.2.10"]}"#
+            )
         );
         assert!(warnings.is_empty());
     }
@@ -122,12 +123,21 @@ mod tests {
     fn odd_tags_are_ignored_with_a_warning_not_a_fault() {
         let mut warnings = vec![];
         assert_eq!(MailTags::read(None, &mut warnings), MailTags::default());
-        assert_eq!(MailTags::read(Some(&Value::Null), &mut warnings), MailTags::default());
+        assert_eq!(
+            MailTags::read(Some(&Value::Null), &mut warnings),
+            MailTags::default()
+        );
         assert!(warnings.is_empty());
-        assert_eq!(MailTags::read(Some(&json!([1])), &mut warnings), MailTags::default());
+        assert_eq!(
+            MailTags::read(Some(&json!([1])), &mut warnings),
+            MailTags::default()
+        );
         assert_eq!(warnings.len(), 1);
         let long = "x".repeat(65);
-        let t = MailTags::read(Some(&json!({"ses:configuration-set": [long], "ses:outgoing-ip": []})), &mut warnings);
+        let t = MailTags::read(
+            Some(&json!({"ses:configuration-set": [long], "ses:outgoing-ip": []})),
+            &mut warnings,
+        );
         assert_eq!(t.configuration_set, None);
         assert_eq!(t.sending_ip, None);
         assert_eq!(warnings.len(), 2);
@@ -136,11 +146,22 @@ mod tests {
 
     #[test]
     fn merges_are_order_free() {
-        let values = [None, Some("a".to_string()), Some("b".into()), Some("ab".into())];
+        let values = [
+            None,
+            Some("a".to_string()),
+            Some("b".into()),
+            Some("ab".into()),
+        ];
         for x in &values {
             for y in &values {
-                assert_eq!(merge_greatest(x.clone(), y.clone()), merge_greatest(y.clone(), x.clone()));
-                assert_eq!(merge_tags(x.clone(), y.clone()), merge_tags(y.clone(), x.clone()));
+                assert_eq!(
+                    merge_greatest(x.clone(), y.clone()),
+                    merge_greatest(y.clone(), x.clone())
+                );
+                assert_eq!(
+                    merge_tags(x.clone(), y.clone()),
+                    merge_tags(y.clone(), x.clone())
+                );
                 for z in &values {
                     assert_eq!(
                         merge_tags(merge_tags(x.clone(), y.clone()), z.clone()),
@@ -149,6 +170,9 @@ mod tests {
                 }
             }
         }
-        assert_eq!(merge_tags(Some("b".into()), Some("ab".into())).as_deref(), Some("ab"));
+        assert_eq!(
+            merge_tags(Some("b".into()), Some("ab".into())).as_deref(),
+            Some("ab")
+        );
     }
 }

@@ -149,9 +149,18 @@ mod tests {
     #[test]
     fn hours_follow_the_zones_clock() {
         let tokyo = Zone::named("Asia/Tokyo").unwrap();
-        assert_eq!(tokyo.hour_of(time::macros::datetime!(2026-11-27 15:30 UTC)), 0);
+        assert_eq!(
+            tokyo.hour_of(time::macros::datetime!(2026-11-27 15:30 UTC)),
+            0
+        );
         let paris = Zone::named("Europe/Paris").unwrap();
-        assert_eq!(paris.hour_of(time::macros::datetime!(2026-07-01 10:00 UTC)), 12);
-        assert_eq!(paris.hour_of(time::macros::datetime!(2026-12-01 10:00 UTC)), 11);
+        assert_eq!(
+            paris.hour_of(time::macros::datetime!(2026-07-01 10:00 UTC)),
+            12
+        );
+        assert_eq!(
+            paris.hour_of(time::macros::datetime!(2026-12-01 10:00 UTC)),
+            11
+        );
     }
 }

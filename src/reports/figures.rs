@@ -182,7 +182,10 @@ mod tests {
     fn group_keys_parse_with_custom_tags() {
         assert_eq!(GroupBy::parse("provider"), Some(GroupBy::Provider));
         assert_eq!(GroupBy::parse("sending-ip"), Some(GroupBy::SendingIp));
-        assert_eq!(GroupBy::parse("tag:campaign"), Some(GroupBy::Tag("campaign".into())));
+        assert_eq!(
+            GroupBy::parse("tag:campaign"),
+            Some(GroupBy::Tag("campaign".into()))
+        );
         assert_eq!(GroupBy::parse("tag:"), None);
         assert_eq!(GroupBy::parse("isp"), None);
         assert_eq!(GroupBy::Tag("campaign".into()).name(), "tag:campaign");

@@ -37,8 +37,14 @@ fn duration(seconds: i64) -> String {
 }
 
 fn spread(s: Option<stats::Spread>) -> String {
-    s.map(|s| format!("{} / {}", duration(s.median_seconds), duration(s.p90_seconds)))
-        .unwrap_or_else(|| "–".into())
+    s.map(|s| {
+        format!(
+            "{} / {}",
+            duration(s.median_seconds),
+            duration(s.p90_seconds)
+        )
+    })
+    .unwrap_or_else(|| "–".into())
 }
 
 /// A bar chart of 24 hourly counts, as inline SVG.
@@ -220,7 +226,10 @@ fn line_chart(
 fn machine_share(engagement: &[(String, Option<String>, u64)], event_type: &str) -> String {
     let of_type = || engagement.iter().filter(|(t, _, _)| t == event_type);
     let all: u64 = of_type().map(|(_, _, n)| n).sum();
-    let machine: u64 = of_type().filter(|(_, r, _)| r.is_some()).map(|(_, _, n)| n).sum();
+    let machine: u64 = of_type()
+        .filter(|(_, r, _)| r.is_some())
+        .map(|(_, _, n)| n)
+        .sum();
     pct((all > 0).then(|| machine as f64 / all as f64), 1)
 }
 
@@ -232,7 +241,11 @@ fn engagement_section(report: &Report) -> String {
          opt-out links) are left out of the human rates. The rules and their sources are in the README.</p>\
          <table><tr><th>classified as</th><th>opens</th><th>clicks</th></tr>",
     );
-    let mut reasons: Vec<Option<&str>> = report.engagement.iter().map(|(_, r, _)| r.as_deref()).collect();
+    let mut reasons: Vec<Option<&str>> = report
+        .engagement
+        .iter()
+        .map(|(_, r, _)| r.as_deref())
+        .collect();
     reasons.sort();
     reasons.dedup();
     let rows_of = |event_type: &str, reason: Option<&str>| -> u64 {
@@ -346,7 +359,11 @@ pub fn render(report: &Report) -> String {
                 ("Human open rate", pct(o.human_open_rate, 1), ""),
                 ("Unique click rate", pct(o.click_rate, 1), ""),
                 ("Human click rate", pct(o.human_click_rate, 1), ""),
-                ("Machine opens", machine_share(&report.engagement, "Open"), ""),
+                (
+                    "Machine opens",
+                    machine_share(&report.engagement, "Open"),
+                    "",
+                ),
                 (
                     "First human open (median / p90)",
                     spread(o.time_to_open),
@@ -588,7 +605,8 @@ mod tests {
         }
         assert!(html.contains("6.00%") && html.contains("warning"));
         // Machine opens: 70 of 100 open rows.
-        assert!(html.contains("<div class=\"label\">Machine opens</div><div class=\"value\">70.0%</div>"));
+        assert!(html
+            .contains("<div class=\"label\">Machine opens</div><div class=\"value\">70.0%</div>"));
         assert!(html.contains("<tr><td>apple-mpp</td><td>70</td><td>0</td></tr>"));
         assert!(html.contains("<tr><td>google</td>"));
         assert_eq!(html.matches("<rect class=\"bar\"").count(), 24);

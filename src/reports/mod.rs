@@ -117,8 +117,7 @@ pub fn run_stats(config: &StatsConfig) -> Result<Exit> {
     if config.by.iter().all(GroupBy::in_rollups) {
         check_zone(&mut session, &config.days)?;
     }
-    let (groups, hours) =
-        assess_groups(&mut session, &config.days, &config.by, config.min_volume)?;
+    let (groups, hours) = assess_groups(&mut session, &config.days, &config.by, config.min_volume)?;
     let period = config.days.period();
     let Some(fail_on) = config.check else {
         print!(
@@ -212,7 +211,11 @@ pub fn run_report(config: &ReportConfig) -> Result<Exit> {
         assess_groups(&mut session, days, &[GroupBy::Provider], config.min_volume)?;
     let (overall, _) = assess_groups(&mut session, days, &[], config.min_volume)?;
     let overall = overall.into_iter().next();
-    providers.sort_by(|a, b| b.totals[Counter::Sent].cmp(&a.totals[Counter::Sent]).then(a.totals.key.cmp(&b.totals.key)));
+    providers.sort_by(|a, b| {
+        b.totals[Counter::Sent]
+            .cmp(&a.totals[Counter::Sent])
+            .then(a.totals.key.cmp(&b.totals.key))
+    });
     let (from, to) = (days.zone.start_of(days.first), days.zone.start_of(days.end));
     let engagement = session.retrying("reading open and click classes", |conn| {
         engagement::reasons_between(conn, from, to)

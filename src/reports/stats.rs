@@ -207,7 +207,9 @@ impl Spread {
 
     fn json(spread: Option<Spread>) -> Value {
         match spread {
-            Some(s) => json!({"count": s.count, "median_seconds": s.median_seconds, "p90_seconds": s.p90_seconds}),
+            Some(s) => {
+                json!({"count": s.count, "median_seconds": s.median_seconds, "p90_seconds": s.p90_seconds})
+            }
             None => Value::Null,
         }
     }
@@ -242,7 +244,11 @@ pub fn key_of(row: &FirstHuman, by: &[GroupBy], zone: &Zone) -> Vec<String> {
 pub fn with_timing(groups: &mut [GroupStats], rows: &[FirstHuman], by: &[GroupBy], zone: &Zone) {
     let mut spans: BTreeMap<Vec<String>, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
     for row in rows {
-        let key = if by.is_empty() { vec![] } else { key_of(row, by, zone) };
+        let key = if by.is_empty() {
+            vec![]
+        } else {
+            key_of(row, by, zone)
+        };
         let slot = spans.entry(key).or_default();
         let since = |at: OffsetDateTime| (at - row.delivered_at).whole_seconds().max(0);
         slot.0.extend(row.first_open.map(since));
@@ -338,8 +344,14 @@ pub fn render(
                         row.insert(name.to_string(), json!(rate));
                     }
                     row.insert("verdict".into(), json!(g.verdict.name()));
-                    row.insert("time_to_first_human_open".into(), Spread::json(g.time_to_open));
-                    row.insert("time_to_first_human_click".into(), Spread::json(g.time_to_click));
+                    row.insert(
+                        "time_to_first_human_open".into(),
+                        Spread::json(g.time_to_open),
+                    );
+                    row.insert(
+                        "time_to_first_human_click".into(),
+                        Spread::json(g.time_to_click),
+                    );
                     Value::Object(row)
                 })
                 .collect();
@@ -520,16 +532,25 @@ mod tests {
         let csv = render(Format::Csv, &[GroupBy::Domain], &groups, "p", &hours);
         let lines: Vec<&str> = csv.lines().collect();
         assert!(lines[0].starts_with("domain,sent,delivered,"));
-        assert!(lines[0].ends_with(",open_rate,click_rate,human_open_rate,human_click_rate,verdict"));
+        assert!(
+            lines[0].ends_with(",open_rate,click_rate,human_open_rate,human_click_rate,verdict")
+        );
         assert!(lines[1].starts_with("example.com,200,180,"));
         assert!(
-            lines[1].ends_with(",0.060000,0.000000,0.900000,0.500000,0.000000,0.200000,0.000000,warning"),
+            lines[1].ends_with(
+                ",0.060000,0.000000,0.900000,0.500000,0.000000,0.200000,0.000000,warning"
+            ),
             "{}",
             lines[1]
         );
-        let json: Value =
-            serde_json::from_str(&render(Format::Json, &[GroupBy::Domain], &groups, "p", &hours))
-                .unwrap();
+        let json: Value = serde_json::from_str(&render(
+            Format::Json,
+            &[GroupBy::Domain],
+            &groups,
+            "p",
+            &hours,
+        ))
+        .unwrap();
         assert_eq!(json["groups"][0]["bounce_rate"], 0.06);
         assert_eq!(json["groups"][0]["human_unique_opens"], 36);
         assert_eq!(json["groups"][0]["human_open_rate"], 0.2);
@@ -552,12 +573,20 @@ mod tests {
         assert_eq!(Spread::of(vec![]), None);
         assert_eq!(
             Spread::of(vec![5]),
-            Some(Spread { count: 1, median_seconds: 5, p90_seconds: 5 })
+            Some(Spread {
+                count: 1,
+                median_seconds: 5,
+                p90_seconds: 5
+            })
         );
         let ten: Vec<i64> = (1..=10).rev().collect();
         assert_eq!(
             Spread::of(ten),
-            Some(Spread { count: 10, median_seconds: 5, p90_seconds: 9 })
+            Some(Spread {
+                count: 10,
+                median_seconds: 5,
+                p90_seconds: 9
+            })
         );
     }
 
@@ -579,16 +608,34 @@ mod tests {
         let tokyo = Zone::named("Asia/Tokyo").unwrap();
         let r = row("google", Some(r#"{"campaign":["fall"]}"#), 60);
         assert_eq!(
-            key_of(&r, &[GroupBy::Day, GroupBy::Provider, GroupBy::Tag("campaign".into())], &tokyo),
+            key_of(
+                &r,
+                &[
+                    GroupBy::Day,
+                    GroupBy::Provider,
+                    GroupBy::Tag("campaign".into())
+                ],
+                &tokyo
+            ),
             vec!["2026-11-28", "google", "fall"]
         );
-        assert_eq!(key_of(&r, &[GroupBy::Domain, GroupBy::Tag("none".into())], &tokyo), vec!["acme.example", ""]);
+        assert_eq!(
+            key_of(&r, &[GroupBy::Domain, GroupBy::Tag("none".into())], &tokyo),
+            vec!["acme.example", ""]
+        );
         let mut groups = vec![group(200, 180, 0), group(200, 180, 0)];
         groups[0].totals.key = vec!["google".into()];
         groups[1].totals.key = vec!["microsoft".into()];
-        let rows = vec![row("google", None, 60), row("google", None, 600), row("yahoo", None, 5)];
+        let rows = vec![
+            row("google", None, 60),
+            row("google", None, 600),
+            row("yahoo", None, 5),
+        ];
         with_timing(&mut groups, &rows, &[GroupBy::Provider], &tokyo);
-        assert_eq!(groups[0].time_to_open.map(|s| (s.count, s.median_seconds)), Some((2, 60)));
+        assert_eq!(
+            groups[0].time_to_open.map(|s| (s.count, s.median_seconds)),
+            Some((2, 60))
+        );
         assert_eq!(groups[1].time_to_open, None);
     }
 

@@ -45,7 +45,11 @@ fn read_rows<Q: Queryable>(conn: &mut Q, report_ids: &[u64]) -> Result<Vec<Row>,
          WHERE d.report_id IN ({keys}) AND d.event_type IN ('Open', 'Click', 'Delivery')",
         report_ids.iter().copied(),
     )?;
-    let text = |v: &Value| mysql::from_value_opt::<Option<String>>(v.clone()).ok().flatten();
+    let text = |v: &Value| {
+        mysql::from_value_opt::<Option<String>>(v.clone())
+            .ok()
+            .flatten()
+    };
     Ok(rows
         .into_iter()
         .filter_map(|row| {
@@ -295,7 +299,9 @@ pub fn first_human_times(
                 mailbox_provider: text(&v[3]),
                 configuration_set: text(&v[4]),
                 sending_ip: text(&v[5]),
-                tags: mysql::from_value_opt::<Option<String>>(v[6].clone()).ok().flatten(),
+                tags: mysql::from_value_opt::<Option<String>>(v[6].clone())
+                    .ok()
+                    .flatten(),
                 delivered_at: timestamps::from_sql(&v[7])?,
                 first_open: timestamps::from_sql(&v[8]),
                 first_click: timestamps::from_sql(&v[9]),

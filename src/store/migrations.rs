@@ -7,8 +7,8 @@ use mysql::Conn;
 use std::collections::BTreeMap;
 
 use super::{connect, connect_with, options, select_in, SqlContext};
-use crate::domain::provider;
 use crate::config::Environment;
+use crate::domain::provider;
 use crate::error::{Error, Result};
 
 /// The schema, in order. Each file is applied once and recorded in `ses_report_migrations`.
@@ -125,20 +125,24 @@ fn backfill_engagement_and_providers(conn: &mut Conn) -> Result<()> {
         let Some(last) = rows.last().map(|r| r.0) else {
             break;
         };
+        // A Delivery's reply speaks for its recipients only when they share one domain (as
+        // `accounting` decides for new events).
         let deliveries: Vec<(u64, String)> = select_in(
             conn,
-            "SELECT report_id, other_info FROM aws_report_details
-             WHERE event_type = 'Delivery' AND report_id IN ({keys})",
+            "SELECT d.report_id, d.other_info FROM aws_report_details d
+             WHERE d.event_type = 'Delivery' AND d.report_id IN ({keys})
+               AND (SELECT COUNT(DISTINCT SUBSTRING_INDEX(o.`to`, '@', -1)) FROM aws_report_details o
+                    WHERE o.notification_message_id = d.notification_message_id) = 1",
             rows.iter().map(|r| r.0),
         )
         .sql_context(context)?;
-        let mut providers: BTreeMap<u64, &'static str> = rows
+        let emails: BTreeMap<u64, &str> = rows.iter().map(|(id, e)| (*id, e.as_str())).collect();
+        let mut providers: BTreeMap<u64, &'static str> = emails
             .iter()
             .map(|(id, email)| (*id, provider::of_recipient(email, None)))
             .collect();
         for (id, delivery) in &deliveries {
-            let email = rows.iter().find(|r| r.0 == *id).map(|r| r.1.as_str()).unwrap_or("");
-            if let Some(p) = providers.get_mut(id) {
+            if let (Some(p), Some(email)) = (providers.get_mut(id), emails.get(id)) {
                 *p = provider::merge(p, provider::of_recipient(email, Some(delivery)));
             }
         }

@@ -331,7 +331,10 @@ fn key_column(by: &GroupBy) -> &'static str {
 
 /// The JSON path of a custom tag's first value in `aws_reports.tags`.
 fn tag_path(name: &str) -> String {
-    format!("$.\"{}\"[0]", name.replace('\\', "\\\\").replace('"', "\\\""))
+    format!(
+        "$.\"{}\"[0]",
+        name.replace('\\', "\\\\").replace('"', "\\\"")
+    )
 }
 
 /// Sums the counters of days `[first, end)` by keys that include a custom tag, from the
