@@ -45,6 +45,12 @@ sql "SELECT id, status, scanned, applied, duplicates, skipped, failed FROM aws_r
 echo "== deliverability: ses-report stats --date 2026-11-27 --format table"
 $bin/ses-report stats --date 2026-11-27 --format table
 $bin/ses-report stats --date 2026-11-27 --by report-type --format table --min-volume 20
+echo "== people or machines: every open and click is kept, classified (NULL = human)"
+sql "SELECT event_type, COALESCE(automated, 'human') AS classified_as, COUNT(*) AS \`rows\` FROM aws_report_details WHERE event_type IN ('Open', 'Click') GROUP BY event_type, automated ORDER BY event_type, \`rows\` DESC"
+echo "== where mail goes: by mailbox provider, sending IP, and a custom tag"
+$bin/ses-report stats --date 2026-11-27 --by provider --format table --min-volume 20
+$bin/ses-report stats --date 2026-11-27 --by sending-ip --format table --min-volume 20
+$bin/ses-report stats --date 2026-11-27 --by tag:campaign --format table --min-volume 20
 echo "== addresses to stop mailing: ses-report suppressions"
 $bin/ses-report suppressions
 echo "== what no ingest shows: ses-report doctor --date 2026-11-27"

@@ -8,7 +8,7 @@ use crate::notifications::*;
 use crate::util::{repo_path, TestEnv};
 
 /// The counter columns of `aws_report_daily`, as the schema and the JSON output name them.
-const COUNTERS: [&str; 16] = [
+const COUNTERS: [&str; 18] = [
     "sent",
     "delivered",
     "rejected",
@@ -25,16 +25,20 @@ const COUNTERS: [&str; 16] = [
     "unique_clicks",
     "total_clicks",
     "unsubscribes",
+    "human_unique_opens",
+    "human_unique_clicks",
 ];
 
-/// The rollup table as (day, report_type, source, domain) -> counters.
+/// The rollup table as (day, report_type, source, domain, provider, configuration set,
+/// sending IP) -> counters.
 fn rollups(env: &TestEnv) -> BTreeMap<Vec<String>, Vec<u64>> {
     env.rows(&format!(
-        "SELECT DATE_FORMAT(day, '%Y-%m-%d'), report_type, source_email, recipient_domain, {} FROM aws_report_daily",
+        "SELECT DATE_FORMAT(day, '%Y-%m-%d'), report_type, source_email, recipient_domain, mailbox_provider,
+                configuration_set, sending_ip, {} FROM aws_report_daily",
         COUNTERS.join(", ")
     ))
     .into_iter()
-    .map(|r| (r[..4].to_vec(), r[4..].iter().map(|v| v.parse().unwrap()).collect()))
+    .map(|r| (r[..7].to_vec(), r[7..].iter().map(|v| v.parse().unwrap()).collect()))
     .collect()
 }
 
@@ -42,14 +46,23 @@ fn rollups(env: &TestEnv) -> BTreeMap<Vec<String>, Vec<u64>> {
 fn expected_rollups(env: &TestEnv) -> BTreeMap<Vec<String>, Vec<u64>> {
     let rows = env.rows(
         "SELECT DATE_FORMAT(d.timestamp, '%Y-%m-%d'), r.report_type, COALESCE(r.source_email, ''), r.user_email,
-                d.event_type, d.report_id, d.other_info
+                d.event_type, d.report_id, d.other_info, r.mailbox_provider, COALESCE(r.configuration_set, ''),
+                COALESCE(r.sending_ip, ''), COALESCE(d.automated, 'human')
          FROM aws_report_details d JOIN aws_reports r ON r.id = d.report_id",
     );
     let mut sets: BTreeMap<Vec<String>, Vec<HashSet<String>>> = BTreeMap::new();
     let mut totals: BTreeMap<Vec<String>, (u64, u64)> = BTreeMap::new();
     for r in rows {
         let domain = r[3].rsplit('@').next().unwrap().to_string();
-        let key = vec![r[0].clone(), r[1].clone(), r[2].clone(), domain];
+        let key = vec![
+            r[0].clone(),
+            r[1].clone(),
+            r[2].clone(),
+            domain,
+            r[7].clone(),
+            r[8].clone(),
+            r[9].clone(),
+        ];
         let info: Value = serde_json::from_str(&r[6]).unwrap_or(Value::Null);
         let bounce_type = info["bounceType"].as_str().unwrap_or("");
         let sub_type = info["bounceSubType"].as_str().unwrap_or("");
@@ -78,11 +91,16 @@ fn expected_rollups(env: &TestEnv) -> BTreeMap<Vec<String>, Vec<u64>> {
         };
         let entry = sets
             .entry(key.clone())
-            .or_insert_with(|| vec![HashSet::new(); 16]);
+            .or_insert_with(|| vec![HashSet::new(); 18]);
         let total = totals.entry(key).or_default();
         if let Some(c) = counter {
             entry[c].insert(r[5].clone());
         }
+        match (r[4].as_str(), r[10].as_str()) {
+            ("Open", "human") => entry[16].insert(r[5].clone()),
+            ("Click", "human") => entry[17].insert(r[5].clone()),
+            _ => false,
+        };
         match r[4].as_str() {
             "Open" => total.0 += 1,
             "Click" => total.1 += 1,
