@@ -153,6 +153,31 @@ fn prune_keeps_summaries_and_a_pruned_window_cannot_count_twice() {
     assert_eq!(env.rows(counts), before);
 }
 
+/// Human counts cover every open and click ever applied: after `prune`, a later event of an
+/// old mail is classified with the rows kept, and the pruned ones stay counted as they were.
+#[test]
+fn human_counts_survive_prune() {
+    let mut env = TestEnv::new("prune_human");
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into()));
+    let old = mail("m-old", "2026-09-01T10:00:00.000Z", &["a@x.org"]);
+    env.insert(&[
+        send("n-send", &old),
+        click("n-click-1", &old, "2026-09-01T11:00:00.000Z"),
+    ]);
+    env.ingest(&["--from", "2026-09-01", "--to", "2026-09-02"])
+        .expect_code(0);
+    env.run(&["prune", "--older-than", "30"]).expect_code(0);
+    assert_eq!(env.count("aws_report_details"), 0);
+    // Months later, the same person clicks again.
+    env.insert(&[click("n-click-2", &old, "2026-11-27T10:00:00.000Z")]);
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    assert_eq!(
+        env.rows("SELECT click_count, human_click_count, first_human_click_at FROM aws_reports"),
+        vec![vec!["2", "2", "2026-09-01 11:00:00.000"]]
+    );
+}
+
 #[test]
 fn documents_built_to_break_the_parser_become_failures_or_warnings() {
     let env = TestEnv::new("poison");

@@ -489,9 +489,27 @@ fn the_html_report_of_the_demo_day_renders_in_a_browser() {
         "By report type",
         "Suppression list",
         "permanent-bounce",
+        "Human and machine engagement",
+        "<tr><td>apple-mpp</td>",
+        "<tr><td>scanner-burst</td>",
+        "Human opens by hour of day (UTC)",
+        "By mailbox provider",
+        "<tr><td>microsoft</td>",
     ] {
         assert!(html.contains(text), "missing {text:?}");
     }
+    // The share of machine opens shown is the one the rows hold.
+    let machine: f64 = env
+        .scalar("SELECT 100 * SUM(automated IS NOT NULL) / COUNT(*) FROM aws_report_details WHERE event_type = 'Open'")
+        .parse()
+        .unwrap();
+    assert!(machine > 10.0, "the demo day has machine opens: {machine}");
+    assert!(
+        html.contains(&format!(
+            "<div class=\"label\">Machine opens</div><div class=\"value\">{machine:.1}%</div>"
+        )),
+        "machine opens tile {machine:.1}%"
+    );
     assert!(
         !html.contains("<script") && !html.contains("src=\"http"),
         "the page must be self-contained"
@@ -518,7 +536,9 @@ fn the_html_report_of_the_demo_day_renders_in_a_browser() {
         .unwrap();
     let dom = String::from_utf8_lossy(&dom.stdout);
     assert!(
-        dom.contains("Reputation rates") && dom.contains("<svg"),
+        dom.contains("Reputation rates")
+            && dom.contains("<svg")
+            && dom.contains("By mailbox provider"),
         "chromium did not render the page: {dom}"
     );
     let shot = dir.join("report.png");
@@ -527,7 +547,7 @@ fn the_html_report_of_the_demo_day_renders_in_a_browser() {
         .arg(format!("--user-data-dir={}", profile.display()))
         .args([
             &format!("--screenshot={}", shot.display()),
-            "--window-size=1100,1600",
+            "--window-size=1100,2900",
             &url,
         ])
         .output()
@@ -544,6 +564,164 @@ fn the_html_report_of_the_demo_day_renders_in_a_browser() {
         png.len()
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The engagement scenario's day (fixtures/scenarios/engagement-and-providers, whose README
+/// works out each figure by hand), grouped by provider, tag, configuration set and sending IP.
+#[test]
+fn stats_group_by_provider_tags_configuration_sets_and_ips_with_human_figures() {
+    let mut env = TestEnv::new("stats_engagement");
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into()));
+    let file = repo_path("fixtures/scenarios/engagement-and-providers/notifications.ndjson");
+    env.ingest(&["--file", file.to_str().unwrap(), "--batch-size", "4"])
+        .expect_code(0);
+    let stats = |by: &str| -> Value {
+        let run = env.run(&[
+            "stats",
+            "--date",
+            "2026-11-27",
+            "--by",
+            by,
+            "--format",
+            "json",
+            "--min-volume",
+            "1",
+        ]);
+        run.expect_code(0);
+        serde_json::from_str(&run.stdout()).unwrap()
+    };
+    let group = |doc: &Value, key: &str, value: &str| -> Value {
+        doc["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g[key] == json!(value))
+            .unwrap_or_else(|| panic!("no group {key}={value}: {doc}"))
+            .clone()
+    };
+    let providers = stats("provider");
+    let names: Vec<&str> = providers["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["mailbox_provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["apple", "google", "microsoft", "other", "yahoo"]);
+    let google = group(&providers, "mailbox_provider", "google");
+    let figures =
+        |g: &Value, names: &[&str]| -> Vec<Value> { names.iter().map(|n| g[*n].clone()).collect() };
+    let counted = [
+        "sent",
+        "delivered",
+        "unique_opens",
+        "human_unique_opens",
+        "unique_clicks",
+        "total_clicks",
+        "human_unique_clicks",
+        "human_open_rate",
+        "human_click_rate",
+    ];
+    // m-11 (gmail.com) and m-12 (acme.example, Google Workspace): five clicks, two by people.
+    assert_eq!(
+        figures(&google, &counted),
+        [2, 2, 1, 1, 2, 6, 2]
+            .map(|n| json!(n))
+            .into_iter()
+            .chain([json!(0.5), json!(1.0)])
+            .collect::<Vec<_>>()
+    );
+    // Delivery to first human click: 1259 s (m-11) and 2399 s (m-12); first open 1199 s.
+    assert_eq!(
+        google["time_to_first_human_click"],
+        json!({"count": 2, "median_seconds": 1259, "p90_seconds": 2399})
+    );
+    assert_eq!(
+        google["time_to_first_human_open"],
+        json!({"count": 1, "median_seconds": 1199, "p90_seconds": 1199})
+    );
+    // Apple: one recipient, two opens, the MPP prefetch not human; first human open 10798 s.
+    let apple = group(&providers, "mailbox_provider", "apple");
+    assert_eq!(
+        figures(
+            &apple,
+            &[
+                "total_opens",
+                "unique_opens",
+                "human_unique_opens",
+                "human_open_rate"
+            ]
+        ),
+        vec![json!(2), json!(1), json!(1), json!(1.0)]
+    );
+    assert_eq!(apple["time_to_first_human_open"]["median_seconds"], 10798);
+    let microsoft = group(&providers, "mailbox_provider", "microsoft");
+    assert_eq!(
+        microsoft["time_to_first_human_open"],
+        json!({"count": 2, "median_seconds": 599, "p90_seconds": 19197})
+    );
+    assert_eq!(microsoft["human_unique_clicks"], 0);
+    assert!(microsoft["verdict"].is_string());
+    // Human opens at 09:30, 09:40, 12:00 and 15:00 UTC.
+    let mut hours = [0u64; 24];
+    hours[9] = 2;
+    hours[12] = 1;
+    hours[15] = 1;
+    assert_eq!(
+        providers["human_opens_by_hour"],
+        json!({"time_zone": "UTC", "counts": hours})
+    );
+
+    let campaigns = stats("tag:campaign");
+    let fall = group(&campaigns, "tag:campaign", "fall");
+    assert_eq!(
+        figures(
+            &fall,
+            &["sent", "human_unique_opens", "human_unique_clicks"]
+        ),
+        vec![json!(3), json!(2), json!(2)]
+    );
+    let untagged = group(&campaigns, "tag:campaign", "");
+    assert_eq!(
+        figures(&untagged, &["sent", "delivered"]),
+        vec![json!(4), json!(5)]
+    );
+
+    let sets = stats("configuration-set");
+    assert_eq!(group(&sets, "configuration_set", "marketing")["sent"], 3);
+    assert_eq!(
+        group(&sets, "configuration_set", "transactional")["sent"],
+        4
+    );
+    assert_eq!(group(&sets, "configuration_set", "")["delivered"], 1);
+    let ips = stats("sending-ip");
+    assert_eq!(group(&ips, "sending_ip", "198.51.100.7")["sent"], 5);
+    assert_eq!(group(&ips, "sending_ip", "198.51.100.8")["sent"], 2);
+
+    // CSV carries the human rates too; a bad --by names the choices, tag:NAME among them.
+    let csv = env.run(&[
+        "stats",
+        "--date",
+        "2026-11-27",
+        "--by",
+        "provider",
+        "--format",
+        "csv",
+    ]);
+    assert!(
+        csv.stdout()
+            .lines()
+            .next()
+            .unwrap()
+            .contains("human_unique_opens")
+            && csv
+                .stdout()
+                .contains(",human_open_rate,human_click_rate,verdict"),
+        "{csv}"
+    );
+    let bad = env.run(&["stats", "--by", "isp"]);
+    bad.expect_code(2);
+    assert!(bad.stderr().contains("tag:NAME"), "{bad}");
 }
 
 /// Complaints SES had already suppressed (`complaintSubType: OnAccountSuppressionList`) are
