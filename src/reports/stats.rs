@@ -387,9 +387,9 @@ pub fn render(
                     "complaint%",
                     "delivery%",
                     "open%",
-                    "human%",
+                    "human-open%",
                     "click%",
-                    "human%",
+                    "human-click%",
                     "verdict",
                 ]
                 .map(String::from),
