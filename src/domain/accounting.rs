@@ -169,7 +169,7 @@ impl SummaryDelta {
         }
     }
 
-    #[cfg(test)]
+    /// The earliest time of `kind` among the pairs folded in.
     pub fn first(&self, kind: EventKind) -> Option<OffsetDateTime> {
         self.first_at[kind_index(kind)]
     }

@@ -63,7 +63,7 @@ pub fn applied_among(
 }
 
 /// Values per summary row in the upsert.
-const SUMMARY_VALUES: usize = 26;
+const SUMMARY_VALUES: usize = 28;
 
 /// The upsert of summary rows: `accounting::SummaryDelta::merge` stated in SQL. MySQL applies
 /// the assignments left to right, so `user_id` is decided before `user_source` changes.
@@ -76,7 +76,7 @@ fn upsert_summaries_sql(rows: usize) -> String {
     format!(
         "INSERT INTO aws_reports (message_id, user_email, report_type, user_id, user_source, source_email, subject,
            {times}, open_count, click_count, bounce_type, human_open_count, human_click_count,
-           mailbox_provider, configuration_set, sending_ip, tags)
+           first_human_open_at, first_human_click_at, mailbox_provider, configuration_set, sending_ip, tags)
          VALUES {values}
          ON DUPLICATE KEY UPDATE
            report_type = GREATEST(report_type, VALUES(report_type)),
@@ -96,6 +96,10 @@ fn upsert_summaries_sql(rows: usize) -> String {
              ELSE COALESCE(bounce_type, VALUES(bounce_type)) END,
            human_open_count = human_open_count + VALUES(human_open_count),
            human_click_count = human_click_count + VALUES(human_click_count),
+           first_human_open_at = LEAST(COALESCE(first_human_open_at, VALUES(first_human_open_at)),
+                                       COALESCE(VALUES(first_human_open_at), first_human_open_at)),
+           first_human_click_at = LEAST(COALESCE(first_human_click_at, VALUES(first_human_click_at)),
+                                        COALESCE(VALUES(first_human_click_at), first_human_click_at)),
            mailbox_provider = CASE
              WHEN VALUES(mailbox_provider) = 'other' THEN mailbox_provider
              WHEN mailbox_provider = 'other' THEN VALUES(mailbox_provider)
@@ -130,9 +134,18 @@ fn summary_params(delta: &SummaryDelta, params: &mut Vec<Value>) {
     params.push(delta.open_count.into());
     params.push(delta.click_count.into());
     params.push(delta.bounce_type.map(|b| b.name()).into());
-    // Opens and clicks count as human until `engagement::reclassify` says otherwise.
+    // Opens and clicks count as human until `engagement::reclassify` says otherwise (which then
+    // changes only the rows where a machine was at work).
     params.push(delta.open_count.into());
     params.push(delta.click_count.into());
+    for kind in [EventKind::Open, EventKind::Click] {
+        params.push(
+            delta
+                .first(kind)
+                .map(timestamps::to_sql)
+                .unwrap_or(Value::NULL),
+        );
+    }
     params.push(delta.mailbox_provider.into());
     params.push(delta.configuration_set.as_deref().into());
     params.push(delta.sending_ip.as_deref().into());
@@ -266,7 +279,7 @@ mod tests {
         for kind in EventKind::ALL {
             let column = kind.summary_column();
             assert_eq!(
-                sql.matches(&format!("{column} = LEAST")).count(),
+                sql.matches(&format!(" {column} = LEAST")).count(),
                 1,
                 "{column}"
             );

@@ -2,7 +2,7 @@
 //! of `aws_reports` in step, for whole summary rows at a time.
 //!
 //! A batch inserts its open and click rows unclassified (`automated` NULL) and counts them as
-//! human in the summary upsert; then, in the same transaction, `reclassify` recomputes the
+//! human in the summary upsert (counts and first times); then, in the same transaction, `reclassify` recomputes the
 //! reason of every open and click of every summary row the batch touched, from all of that
 //! row's kept details (`domain::engagement::classify`), and moves the human counts by what
 //! changed. So a row's classification is a function of the set of its events, whatever order
@@ -31,18 +31,23 @@ struct Row {
     link_tags: Option<String>,
     stored_first_open: Option<OffsetDateTime>,
     stored_first_click: Option<OffsetDateTime>,
+    /// The summary row's `delivery_at`.
+    delivered_at: Option<OffsetDateTime>,
 }
 
 fn read_rows<Q: Queryable>(conn: &mut Q, report_ids: &[u64]) -> Result<Vec<Row>, mysql::Error> {
+    // Only rows with opens or clicks have anything to classify; the delivery time is the
+    // summary row's (the earliest Delivery, kept even when `prune` removed its detail row).
     let rows: Vec<mysql::Row> = select_in(
         conn,
         "SELECT d.id, d.report_id, d.event_type, d.timestamp, d.automated,
                 JSON_UNQUOTE(JSON_EXTRACT(d.other_info, '$.userAgent')),
                 JSON_UNQUOTE(JSON_EXTRACT(d.other_info, '$.link')),
                 JSON_EXTRACT(d.other_info, '$.linkTags'),
-                r.first_human_open_at, r.first_human_click_at
-         FROM aws_report_details d JOIN aws_reports r ON r.id = d.report_id
-         WHERE d.report_id IN ({keys}) AND d.event_type IN ('Open', 'Click', 'Delivery')",
+                r.first_human_open_at, r.first_human_click_at, r.delivery_at
+         FROM aws_reports r JOIN aws_report_details d ON d.report_id = r.id
+         WHERE r.id IN ({keys}) AND (r.open_count > 0 OR r.click_count > 0)
+           AND d.event_type IN ('Open', 'Click')",
         report_ids.iter().copied(),
     )?;
     let text = |v: &Value| {
@@ -65,6 +70,7 @@ fn read_rows<Q: Queryable>(conn: &mut Q, report_ids: &[u64]) -> Result<Vec<Row>,
                 link_tags: text(&v[7]),
                 stored_first_open: timestamps::from_sql(&v[8]),
                 stored_first_click: timestamps::from_sql(&v[9]),
+                delivered_at: timestamps::from_sql(&v[10]),
             })
         })
         .collect())
@@ -92,7 +98,9 @@ pub fn reclassify<Q: Queryable>(
     if report_ids.is_empty() {
         return Ok(());
     }
+    let t0 = std::time::Instant::now();
     let rows = read_rows(conn, report_ids)?;
+    let t1 = std::time::Instant::now();
     let mut by_report: BTreeMap<u64, Vec<&Row>> = BTreeMap::new();
     for row in &rows {
         by_report.entry(row.report_id).or_default().push(row);
@@ -101,11 +109,7 @@ pub fn reclassify<Q: Queryable>(
     let mut changed_days: Vec<OffsetDateTime> = Vec::new();
     let mut changes: BTreeMap<u64, RowChange> = BTreeMap::new();
     for (report_id, rows) in by_report {
-        let delivered_at = rows
-            .iter()
-            .filter(|r| r.event_type == "Delivery")
-            .map(|r| r.at)
-            .min();
+        let delivered_at = rows[0].delivered_at;
         let interactions: Vec<(&Row, Engagement)> = rows
             .iter()
             .filter_map(|r| {
@@ -189,9 +193,19 @@ pub fn reclassify<Q: Queryable>(
                 || c.first_click != c.stored_first_click
         })
         .collect();
+    let t2 = std::time::Instant::now();
     for chunk in updates.chunks(super::ROWS_PER_STATEMENT) {
         update_summaries(conn, chunk)?;
     }
+    log::debug!(
+        "reclassified {} row(s) of {} summary row(s): read {:?}, details {:?}, summaries {:?} ({} updated)",
+        rows.len(),
+        report_ids.len(),
+        t1 - t0,
+        t2 - t1,
+        t2.elapsed(),
+        updates.len()
+    );
     rollups::mark_dirty(conn, changed_days.into_iter())
 }
 
