@@ -12,6 +12,14 @@ if ! command -v chromium >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >&2 && apt-get install -y -qq chromium >&2
 fi
+# The metrics test validates the textfile with Prometheus's own promtool (Debian's package).
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "test.sh: installing promtool (prometheus) for the metrics test" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2 && apt-get install -y -qq prometheus >&2
+  # The package starts a Prometheus server where it can; the tests need only promtool.
+  pkill -x prometheus 2>/dev/null || true
+fi
 fuzz_seconds=${SES_REPORT_FUZZ_SECONDS:-30}
 if [ "$fuzz_seconds" -gt 0 ]; then
   # cargo-fuzz with --sanitizer none builds on stable Rust; new inputs go to a scratch corpus.

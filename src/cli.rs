@@ -107,6 +107,9 @@ pub struct IngestArgs {
     /// notifications applied per transaction (default 1000)
     #[argh(option, default = "1000")]
     pub batch_size: usize,
+    /// write a node_exporter textfile of the run's metrics here (default SES_REPORT_METRICS_FILE)
+    #[argh(option)]
+    pub metrics_file: Option<String>,
 }
 
 /// Rebuild the daily rollups of a range of days from the detail rows.
@@ -166,6 +169,9 @@ pub struct StatsArgs {
     /// with --check: critical (default) or warning
     #[argh(option, default = "String::from(\"critical\")")]
     pub fail_on: String,
+    /// write a node_exporter textfile of the run's metrics here (default SES_REPORT_METRICS_FILE)
+    #[argh(option)]
+    pub metrics_file: Option<String>,
 }
 
 /// The addresses to stop mailing, with reason and evidence.
@@ -223,6 +229,9 @@ pub struct RetryArgs {
     /// records per transaction (default 1000)
     #[argh(option, default = "1000")]
     pub batch_size: usize,
+    /// write a node_exporter textfile of the run's metrics here (default SES_REPORT_METRICS_FILE)
+    #[argh(option)]
+    pub metrics_file: Option<String>,
 }
 
 /// List the records that could not be applied.

@@ -44,6 +44,11 @@ pub struct Environment {
     pub deadline: Duration,
     /// "Now", for the catch-up window: `SES_REPORT_NOW` lets tests and backfills pin it.
     pub now: OffsetDateTime,
+    /// `SES_REPORT_METRICS_FILE`: the node_exporter textfile `ingest`, `retry` and `stats` write
+    /// (their `--metrics-file` overrides it).
+    pub metrics_file: Option<String>,
+    /// `SES_REPORT_PING_URL`: a healthchecks.io-style URL pinged by `ingest` and `retry`.
+    pub ping_url: Option<String>,
 }
 
 impl Environment {
@@ -80,6 +85,20 @@ impl Environment {
                 ),
             ));
         }
+        let ping_url = get("SES_REPORT_PING_URL").filter(|v| !v.trim().is_empty());
+        if let Some(url) = &ping_url {
+            redact::register_url_path(url);
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(Error::config(
+                    "SES_REPORT_PING_URL",
+                    format!(
+                        "must be an http:// or https:// URL, got {}",
+                        redact::scrub(url)
+                    ),
+                ));
+            }
+        }
+        let metrics_file = get("SES_REPORT_METRICS_FILE").filter(|v| !v.trim().is_empty());
         let zone_name = var("SES_REPORT_TZ", "UTC");
         let zone =
             Zone::named(&zone_name).map_err(|e| Error::config("SES_REPORT_TZ", e.to_string()))?;
@@ -125,6 +144,8 @@ impl Environment {
                     })?
             },
             now,
+            metrics_file,
+            ping_url,
         })
     }
 }
@@ -164,6 +185,7 @@ pub const MAX_BATCH_SIZE: usize = 10_000;
 
 impl IngestConfig {
     pub fn new(args: &IngestArgs, mut env: Environment) -> Result<IngestConfig> {
+        env.metrics_file = metrics_file(&args.metrics_file, env.metrics_file)?;
         if let Some(tz) = &args.tz {
             env.zone = zone_option(tz)?;
         }
@@ -201,7 +223,8 @@ impl IngestConfig {
     }
 
     /// `ses-report retry`: every unresolved failure, with ingest's accounting.
-    pub fn retry(args: &RetryArgs, env: Environment) -> Result<IngestConfig> {
+    pub fn retry(args: &RetryArgs, mut env: Environment) -> Result<IngestConfig> {
+        env.metrics_file = metrics_file(&args.metrics_file, env.metrics_file)?;
         Ok(IngestConfig {
             env,
             window: WindowChoice::Everything,
@@ -210,6 +233,24 @@ impl IngestConfig {
             batch_size: batch_size(args.batch_size)?,
         })
     }
+}
+
+/// `--metrics-file`, else `SES_REPORT_METRICS_FILE`; its directory must exist (the file is
+/// replaced by a rename within it).
+fn metrics_file(option: &Option<String>, from_env: Option<String>) -> Result<Option<String>> {
+    let Some(path) = option.clone().or(from_env) else {
+        return Ok(None);
+    };
+    let dir = std::path::Path::new(&path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if path.trim().is_empty() || path.ends_with('/') || !dir.is_dir() {
+        return Err(Error::usage(format!(
+            "--metrics-file {path:?}: want a file in an existing directory (node_exporter's --collector.textfile.directory)"
+        )));
+    }
+    Ok(Some(path))
 }
 
 /// A window never reaches past now: notifications after now do not exist yet, and a run that
@@ -396,7 +437,8 @@ pub struct StatsConfig {
 }
 
 impl StatsConfig {
-    pub fn new(args: &StatsArgs, env: Environment) -> Result<StatsConfig> {
+    pub fn new(args: &StatsArgs, mut env: Environment) -> Result<StatsConfig> {
+        env.metrics_file = metrics_file(&args.metrics_file, env.metrics_file)?;
         let days = Days::from_options(&args.date, &args.from, &args.to, &args.tz, &env, 7)?;
         let by = args
             .by

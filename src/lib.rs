@@ -15,6 +15,7 @@ mod domain;
 mod error;
 mod ingest;
 mod maintenance;
+mod ops;
 mod redact;
 mod reports;
 mod source;
@@ -83,7 +84,19 @@ fn run(cli: &Cli) -> Result<Exit> {
             }
             Ok(Exit::Done)
         }
-        Config::Ingest(c) => ingest::run(c),
+        Config::Ingest(c) => {
+            let monitor = std::sync::Arc::new(ops::Monitor::new(
+                c.env.metrics_file.as_deref(),
+                c.env.ping_url.as_deref(),
+            ));
+            monitor.start();
+            let result = ingest::run(c, &monitor);
+            monitor.finish(match &result {
+                Ok(exit) => *exit,
+                Err(error) => error.exit(),
+            });
+            result
+        }
         Config::Rollup(c) => reports::run_rollup(c),
         Config::Stats(c) => reports::run_stats(c),
         Config::Suppressions(c) => reports::run_suppressions(c),

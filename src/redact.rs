@@ -25,6 +25,25 @@ pub fn register_url(url: &str) {
     }
 }
 
+/// Remembers the path and query of `url` as a secret (a ping URL's token is its path), so that
+/// `scrub` shows only the scheme and host.
+pub fn register_url_path(url: &str) {
+    let Some(scheme_end) = url.find("://") else {
+        return;
+    };
+    let rest = &url[scheme_end + 3..];
+    if let Some(slash) = rest.find('/') {
+        let path = rest[slash..].trim_end_matches('/');
+        if path.len() > 1 {
+            let mut secrets = registry().lock().unwrap_or_else(|p| p.into_inner());
+            if !secrets.iter().any(|s| s == path) {
+                secrets.push(path.to_string());
+            }
+            secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        }
+    }
+}
+
 /// `text` with every registered password, and any `user:password@` in a URL, replaced by `***`.
 pub fn scrub(text: &str) -> String {
     let mut out = redact_urls(text);

@@ -11,6 +11,7 @@ mod faults;
 mod files;
 mod maintenance;
 mod migrations;
+mod ops;
 mod properties;
 mod reports;
 mod scenarios;

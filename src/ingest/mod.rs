@@ -31,6 +31,7 @@ use crate::domain::timestamps;
 use crate::domain::window::{self, Window};
 use crate::domain::zone::Zone;
 use crate::error::{Error, Exit, Result};
+use crate::ops::{Monitor, RunFigures};
 use crate::source::file::FileSource;
 use crate::source::mongo::MongoSource;
 use crate::source::{RecordSource, SourceRecord, StoredSource};
@@ -41,7 +42,7 @@ use resilience::{lock, stop_on_signals, watch_deadline};
 
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
-pub fn run(config: &IngestConfig) -> Result<Exit> {
+pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
     let started = Instant::now();
     let (mut conn, database) = store::connect(&config.env)?;
     migrations::check_schema(&mut conn, &database)?;
@@ -54,6 +55,7 @@ pub fn run(config: &IngestConfig) -> Result<Exit> {
         &config.env,
         stop.clone(),
         run_id_for_watchdog.clone(),
+        monitor.clone(),
         config.env.io_timeout + config.env.connect_timeout,
     )?;
     let abandoned = if config.dry_run {
@@ -200,7 +202,16 @@ pub fn run(config: &IngestConfig) -> Result<Exit> {
         Err(error) => Err(error),
     };
     let counts = ingest.counts;
-    let conn = ingest.conn;
+    let mut conn = ingest.conn;
+    // What the metrics report: the counts, and the failures still kept (when MySQL can say).
+    let unresolved_failures = conn
+        .query_first::<u64, _>("SELECT COUNT(*) FROM aws_report_failures WHERE resolved_at IS NULL")
+        .ok()
+        .flatten();
+    monitor.record(RunFigures {
+        counts,
+        unresolved_failures,
+    });
     finish(conn, &config.env, run_id, window, &counts, outcome, started)
 }
 

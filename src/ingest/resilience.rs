@@ -11,6 +11,7 @@ use mysql::Conn;
 use super::Ingest;
 use crate::config::Environment;
 use crate::error::{Error, Result};
+use crate::ops::Monitor;
 use crate::redact;
 use crate::store::{self, runs, SqlContext};
 
@@ -40,6 +41,7 @@ pub(super) fn watch_deadline(
     env: &Environment,
     stop: Arc<AtomicUsize>,
     run_id: Arc<AtomicU64>,
+    monitor: Arc<Monitor>,
     grace: Duration,
 ) -> Result<()> {
     let env = env.clone();
@@ -65,6 +67,7 @@ pub(super) fn watch_deadline(
                     log::warn!("could not record the end of run {id}: {e}");
                 }
             }
+            monitor.finish(error.exit());
             std::process::exit(i32::from(error.exit().code()));
         })
         .map(|_| ())

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use crate::config::{Days, ReportConfig, RollupConfig, StatsConfig, SuppressionsConfig};
 use crate::domain::timestamps;
 use crate::error::{Error, Exit, Result};
+use crate::ops;
 use crate::reports::figures::{Counter, GroupBy, Totals};
 use crate::reports::stats::{Format, Verdict};
 use crate::reports::suppressions::{Rules, Suppression};
@@ -118,6 +119,16 @@ pub fn run_stats(config: &StatsConfig) -> Result<Exit> {
         check_zone(&mut session, &config.days)?;
     }
     let (groups, hours) = assess_groups(&mut session, &config.days, &config.by, config.min_volume)?;
+    if let Some(path) = &config.env.metrics_file {
+        let path = std::path::Path::new(path);
+        let existing = std::fs::read_to_string(path).unwrap_or_default();
+        let families = stats::metric_families(&config.by, &groups);
+        if let Err(e) =
+            ops::metrics::write_atomically(path, &ops::metrics::merge(&existing, &families))
+        {
+            log::warn!("cannot write the metrics file {}: {e}", path.display());
+        }
+    }
     let period = config.days.period();
     let Some(fail_on) = config.check else {
         print!(

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 use crate::domain::zone::Zone;
+use crate::ops::metrics::{self, Family};
 use crate::reports::figures::{Counter, GroupBy, Totals};
 use crate::store::engagement::FirstHuman;
 
@@ -288,6 +289,56 @@ fn key_values(by: &[GroupBy], g: &GroupStats) -> Vec<String> {
     } else {
         g.totals.key.clone()
     }
+}
+
+/// The groups as Prometheus gauges (`ops::metrics`): each rate per group (labels: the `--by`
+/// keys), the volume, and the verdict as one series per state (1 for the group's, 0 otherwise).
+pub fn metric_families(by: &[GroupBy], groups: &[GroupStats]) -> Vec<Family> {
+    let label_names: Vec<String> = by.iter().map(|g| metrics::label_name(&g.name())).collect();
+    let labels = |g: &GroupStats| -> Vec<(String, String)> {
+        label_names
+            .iter()
+            .cloned()
+            .zip(g.totals.key.iter().cloned())
+            .collect()
+    };
+    let mut families = Vec::new();
+    for (i, name) in RATES.iter().enumerate() {
+        let mut family = Family::gauge(
+            &format!("ses_report_{name}"),
+            &format!("{} of the period ses-report stats last covered, per group, as a fraction (from SES events).", name.replace('_', " ")),
+        );
+        for g in groups {
+            if let Some(rate) = rates(g)[i] {
+                family.add(labels(g), rate);
+            }
+        }
+        families.push(family);
+    }
+    let mut volume = Family::gauge(
+        "ses_report_volume",
+        "Recipients the rates are measured against (sent, or without Send events deliveries + bounces + rejects).",
+    );
+    let mut verdict = Family::gauge(
+        "ses_report_verdict",
+        "The group's standing against SES's thresholds: 1 for its verdict, 0 for the others.",
+    );
+    for g in groups {
+        volume.add(labels(g), g.volume as f64);
+        for v in [
+            Verdict::LowVolume,
+            Verdict::Healthy,
+            Verdict::Warning,
+            Verdict::Critical,
+        ] {
+            let mut l = labels(g);
+            l.push(("verdict".into(), v.name().into()));
+            verdict.add(l, f64::from(u8::from(g.verdict == v)));
+        }
+    }
+    families.push(volume);
+    families.push(verdict);
+    families
 }
 
 /// Renders groups as a table, CSV or JSON. `period` is printed in the table's and JSON's header.

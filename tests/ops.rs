@@ -1,0 +1,225 @@
+//! Operations: the node_exporter textfile (validated by Prometheus's own `promtool`) and the
+//! healthchecks-style ping (against a local HTTP server the test runs).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use crate::notifications::*;
+use crate::util::TestEnv;
+
+/// `promtool check metrics` on a file: Prometheus's parser and its naming lint.
+fn promtool_accepts(path: &std::path::Path) {
+    let promtool = std::process::Command::new("promtool")
+        .arg("--version")
+        .output()
+        .map(|_| "promtool")
+        .expect("promtool is needed for this test: scripts/test.sh installs it (apt-get install prometheus)");
+    let out = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(path).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool check metrics: {}{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(path).unwrap()
+    );
+}
+
+/// The value of a sample line starting with `series` (name and labels, as written).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+fn a_day(env: &TestEnv) {
+    let at = "2026-11-27T10:00:00.000Z";
+    let m = mail("m-1", at, &["a@gmail.com", "b@x.org"]);
+    env.insert(&[
+        send("n-1", &m),
+        delivery(
+            "n-2",
+            &m,
+            "2026-11-27T10:00:02.000Z",
+            &["a@gmail.com", "b@x.org"],
+        ),
+    ]);
+}
+
+#[test]
+fn ingest_and_stats_write_one_valid_textfile_and_a_failed_run_keeps_the_last_success() {
+    let mut env = TestEnv::new("metrics");
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into()));
+    a_day(&env);
+    let dir = std::env::temp_dir().join(&env.name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ses_report.prom");
+    let file = path.to_str().unwrap();
+    let run = env.ingest(&["--date", "2026-11-27", "--metrics-file", file]);
+    run.expect_code(0);
+    let text = std::fs::read_to_string(&path).unwrap();
+    promtool_accepts(&path);
+    assert_eq!(
+        sample(&text, "ses_report_notifications{outcome=\"scanned\"}"),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(&text, "ses_report_notifications{outcome=\"applied\"}"),
+        Some(2.0)
+    );
+    assert_eq!(sample(&text, "ses_report_last_exit_code"), Some(0.0));
+    assert_eq!(sample(&text, "ses_report_unresolved_failures"), Some(0.0));
+    let success = sample(&text, "ses_report_last_success_timestamp_seconds").unwrap();
+    let started = sample(&text, "ses_report_last_run_timestamp_seconds").unwrap();
+    assert!(success >= started, "{text}");
+
+    // stats adds its families to the same file (the environment variable this time).
+    env.vars
+        .push(("SES_REPORT_METRICS_FILE".into(), file.to_string()));
+    env.run(&[
+        "stats",
+        "--date",
+        "2026-11-27",
+        "--by",
+        "provider",
+        "--min-volume",
+        "1",
+    ])
+    .expect_code(0);
+    let text = std::fs::read_to_string(&path).unwrap();
+    promtool_accepts(&path);
+    assert_eq!(
+        sample(
+            &text,
+            "ses_report_delivery_rate{mailbox_provider=\"google\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "ses_report_verdict{mailbox_provider=\"other\",verdict=\"healthy\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "ses_report_notifications{outcome=\"applied\"}"),
+        Some(2.0)
+    );
+
+    // A run that cannot reach MySQL: exit 1 recorded, the last success carried over.
+    env.vars.retain(|(k, _)| k != "SES_REPORT_MYSQL_URL");
+    env.vars.push((
+        "SES_REPORT_MYSQL_URL".into(),
+        "mysql://root:hunter2@127.0.0.1:9/none?prefer_socket=false".into(),
+    ));
+    env.run(&["ingest", "--date", "2026-11-27"]).expect_code(1);
+    let text = std::fs::read_to_string(&path).unwrap();
+    promtool_accepts(&path);
+    assert_eq!(sample(&text, "ses_report_last_exit_code"), Some(1.0));
+    assert_eq!(
+        sample(&text, "ses_report_last_success_timestamp_seconds"),
+        Some(success)
+    );
+    assert_eq!(sample(&text, "ses_report_unresolved_failures"), Some(0.0));
+    assert!(!text.contains("hunter2"));
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        1,
+        "no temporary file left beside it"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A local HTTP server that answers 200 to every request and records the paths.
+fn ping_server() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let paths = Arc::new(Mutex::new(Vec::new()));
+    let seen = paths.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            // Drain the headers.
+            let mut header = String::new();
+            while reader
+                .read_line(&mut header)
+                .map(|n| n > 2)
+                .unwrap_or(false)
+            {
+                header.clear();
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            seen.lock().unwrap().push(path);
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK");
+        }
+    });
+    (port, paths)
+}
+
+#[test]
+fn runs_ping_start_then_success_or_their_exit_code_and_a_dead_endpoint_never_fails_them() {
+    let mut env = TestEnv::new("ping");
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into()));
+    a_day(&env);
+    let (port, paths) = ping_server();
+    let token = "5f0e2c1a-ping-token";
+    env.vars.push((
+        "SES_REPORT_PING_URL".into(),
+        format!("http://127.0.0.1:{port}/{token}"),
+    ));
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    assert_eq!(
+        *paths.lock().unwrap(),
+        vec![format!("/{token}/start"), format!("/{token}")]
+    );
+
+    // A record that fails: exit 3, reported as /3.
+    paths.lock().unwrap().clear();
+    let mut bad = send(
+        "n-bad",
+        &mail("m-bad", "2026-11-27T11:00:00.000Z", &["c@x.org"]),
+    );
+    bad["Message"] = serde_json::json!("not json at all");
+    env.insert(&[bad]);
+    env.ingest(&["--date", "2026-11-27"]).expect_code(3);
+    assert_eq!(
+        *paths.lock().unwrap(),
+        vec![format!("/{token}/start"), format!("/{token}/3")]
+    );
+
+    // Nothing listening: the run is unaffected, and the log never shows the token.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    env.vars.retain(|(k, _)| k != "SES_REPORT_PING_URL");
+    env.vars.push((
+        "SES_REPORT_PING_URL".into(),
+        format!("http://127.0.0.1:{closed}/{token}"),
+    ));
+    let run = env.ingest(&["--date", "2026-11-27"]);
+    run.expect_code(3);
+    assert!(run.stderr().contains("ping http://127.0.0.1"), "{run}");
+    assert!(
+        !run.stderr().contains(token) && !run.stdout().contains(token),
+        "{run}"
+    );
+}
