@@ -12,6 +12,7 @@ mod files;
 mod maintenance;
 mod migrations;
 mod ops;
+mod packaging;
 mod properties;
 mod reports;
 mod scenarios;
