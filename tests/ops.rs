@@ -223,3 +223,43 @@ fn runs_ping_start_then_success_or_their_exit_code_and_a_dead_endpoint_never_fai
         "{run}"
     );
 }
+
+/// Runs ses-report under a pseudo-terminal (util-linux `script`), as a person at a shell would.
+fn at_a_terminal(env: &TestEnv, args: &[&str]) -> String {
+    let reference = env.command(args);
+    let line = std::iter::once(env!("CARGO_BIN_EXE_ses-report"))
+        .chain(args.iter().copied())
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .envs(reference.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux) runs a command under a pseudo-terminal");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn at_a_terminal_ingest_and_rollup_show_a_progress_bar_and_cron_keeps_log_lines() {
+    let mut env = TestEnv::new("progress");
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into()));
+    a_day(&env);
+    let shown = at_a_terminal(&env, &["ingest", "--date", "2026-11-27"]);
+    // The Mongo window's count is the bar's length: an ETA can be given.
+    assert!(
+        shown.contains("2/2 notifications") && shown.contains("ETA") && shown.contains("2 applied"),
+        "{shown}"
+    );
+    let shown = at_a_terminal(&env, &["rollup", "--date", "2026-11-27"]);
+    assert!(shown.contains("1/1 days"), "{shown}");
+    // Not a terminal (cron): no bar.
+    let run = env.ingest(&["--date", "2026-11-27"]);
+    run.expect_code(0);
+    assert!(
+        !run.stderr().contains("ETA") && !run.stderr().contains("notifications/s"),
+        "{run}"
+    );
+}

@@ -12,6 +12,7 @@ use super::{Ingest, Pending, PROGRESS_EVERY};
 use crate::domain::accounting::{self, Fate};
 use crate::domain::ses::{self, Interpretation, SesEvent};
 use crate::error::{is_retryable_mysql, Error, Result};
+use crate::ops::progress::Progress;
 use crate::redact;
 use crate::source::{RecordSource, SourceError, SourceRecord};
 use crate::store::details;
@@ -41,6 +42,13 @@ impl Ingest {
         started: Instant,
     ) -> Result<()> {
         let mut last_progress = Instant::now();
+        // At a terminal, a bar; otherwise (cron) the log line every PROGRESS_EVERY.
+        let total = if Progress::wanted() {
+            source.total()
+        } else {
+            None
+        };
+        let progress = Progress::new(total, "notifications");
         let mut source_failures = 0;
         // Why the last reopen failed: the message that says what to check when the run gives up.
         let mut reopen_error: Option<Error> = None;
@@ -76,11 +84,19 @@ impl Ingest {
                 }
             }
             if batch.is_empty() {
+                progress.finish();
                 return Ok(());
             }
             self.retrying("applying a batch", |ingest| ingest.apply_records(&batch))?;
             source_failures = 0;
-            if last_progress.elapsed() >= PROGRESS_EVERY {
+            progress.set(
+                self.counts.scanned,
+                format!(
+                    "{} applied, {} duplicates, {} failed",
+                    self.counts.applied, self.counts.duplicates, self.counts.failed
+                ),
+            );
+            if !progress.active() && last_progress.elapsed() >= PROGRESS_EVERY {
                 last_progress = Instant::now();
                 let seconds = started.elapsed().as_secs_f64().max(0.001);
                 log::info!(

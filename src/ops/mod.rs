@@ -7,6 +7,7 @@
 //! redacted (it is a secret: whoever has it can report for the job).
 
 pub mod metrics;
+pub mod progress;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -17,6 +17,7 @@ use crate::config::{Days, ReportConfig, RollupConfig, StatsConfig, SuppressionsC
 use crate::domain::timestamps;
 use crate::error::{Error, Exit, Result};
 use crate::ops;
+use crate::ops::progress::Progress;
 use crate::reports::figures::{Counter, GroupBy, Totals};
 use crate::reports::stats::{Format, Verdict};
 use crate::reports::suppressions::{Rules, Suppression};
@@ -38,9 +39,13 @@ pub fn run_rollup(config: &RollupConfig) -> Result<Exit> {
     let horizon = session.retrying("reading aws_report_retention", retention::pruned_before)?;
     // A day whose details are (even partly) pruned would be rebuilt from what is left: keep it.
     let (kept, days) = rollups::split_at_horizon(days, zone, horizon);
+    let progress = Progress::new(Some(days.len() as u64), "days");
     session.retrying("rebuilding the daily rollups", |conn| {
-        rollups::recompute(conn, zone, &days)
+        rollups::recompute(conn, zone, &days, &mut |done| {
+            progress.set(done as u64, String::new())
+        })
     })?;
+    progress.finish();
     print!(
         "rebuilt the rollups of {} day(s), {}",
         days.len(),

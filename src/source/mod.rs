@@ -188,6 +188,10 @@ pub trait RecordSource {
     fn label(&self) -> String;
     /// After a transient error: reads on from just after the last record returned.
     fn reopen(&mut self) -> Result<(), SourceError>;
+    /// How many records the source holds, when it can tell cheaply (for a progress bar's ETA).
+    fn total(&mut self) -> Option<u64> {
+        None
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -213,6 +217,10 @@ impl RecordSource for StoredSource {
 
     fn label(&self) -> String {
         "retry of aws_report_failures".to_string()
+    }
+
+    fn total(&mut self) -> Option<u64> {
+        Some(self.records.len() as u64)
     }
 
     fn reopen(&mut self) -> Result<(), SourceError> {

@@ -109,6 +109,18 @@ fn open_cursor(
 }
 
 impl RecordSource for MongoSource {
+    /// The window's document count (the same filter; cheap with the index on Timestamp that
+    /// `doctor` asks for). Asked only when a progress bar is shown.
+    fn total(&mut self) -> Option<u64> {
+        let client = mongo_client(&self.env).ok()?;
+        client
+            .database(&self.env.mongo_db)
+            .collection::<RawDocumentBuf>(&self.env.mongo_collection)
+            .count_documents(mongo_filter(&self.window))
+            .run()
+            .ok()
+    }
+
     fn next_record(&mut self) -> Option<Result<SourceRecord, SourceError>> {
         Some(match self.cursor.next()? {
             Ok(raw) => {

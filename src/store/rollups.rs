@@ -86,13 +86,19 @@ fn counter_columns() -> String {
     Counter::ALL.map(Counter::column).join(", ")
 }
 
-/// Recomputes the rollups of `days` (calendar days in `zone`) in one transaction.
-pub fn recompute(conn: &mut Conn, zone: &Zone, days: &BTreeSet<Date>) -> Result<(), mysql::Error> {
+/// Recomputes the rollups of `days` (calendar days in `zone`) in one transaction; `on_day` is
+/// told how many days are done after each.
+pub fn recompute(
+    conn: &mut Conn,
+    zone: &Zone,
+    days: &BTreeSet<Date>,
+    on_day: &mut dyn FnMut(usize),
+) -> Result<(), mysql::Error> {
     if days.is_empty() {
         return Ok(());
     }
     let mut tx = conn.start_transaction(TxOpts::default())?;
-    recompute_in(&mut tx, zone, days)?;
+    recompute_in(&mut tx, zone, days, on_day)?;
     tx.commit()
 }
 
@@ -133,7 +139,7 @@ pub fn recompute_dirty(
         }
     }
     let (pruned, days) = split_at_horizon(days, zone, pruned_before);
-    recompute_in(&mut tx, zone, &days)?;
+    recompute_in(&mut tx, zone, &days, &mut |_| {})?;
     tx.exec_drop(
         format!(
             "DELETE FROM aws_report_dirty_days WHERE day_utc IN ({})",
@@ -203,6 +209,7 @@ fn recompute_in(
     tx: &mut Transaction<'_>,
     zone: &Zone,
     days: &BTreeSet<Date>,
+    on_day: &mut dyn FnMut(usize),
 ) -> Result<(), mysql::Error> {
     let dimensions: Vec<String> = ROLLUP_DIMENSIONS
         .iter()
@@ -215,7 +222,7 @@ fn recompute_in(
         select = day_select(&format!("?, {}, ", dimensions.join(", ")), ", ?, ?", &dimensions),
     );
     let now = timestamps::to_sql(OffsetDateTime::now_utc());
-    for day in days {
+    for (done, day) in days.iter().enumerate() {
         let window = zone.day(*day);
         let day_value = Value::Date(day.year() as u16, day.month() as u8, day.day(), 0, 0, 0, 0);
         tx.exec_drop(
@@ -232,6 +239,7 @@ fn recompute_in(
                 timestamps::to_sql(window.to),
             ],
         )?;
+        on_day(done + 1);
     }
     Ok(())
 }
@@ -425,7 +433,7 @@ pub fn drift(
     for day in days {
         let value = Value::Date(day.year() as u16, day.month() as u8, day.day(), 0, 0, 0, 0);
         let stored: Vec<mysql::Row> = tx.exec(&select, (value.clone(),))?;
-        recompute_in(&mut tx, zone, &BTreeSet::from([*day]))?;
+        recompute_in(&mut tx, zone, &BTreeSet::from([*day]), &mut |_| {})?;
         let fresh: Vec<mysql::Row> = tx.exec(&select, (value,))?;
         let values = |rows: Vec<mysql::Row>| -> Vec<Vec<Value>> {
             rows.into_iter().map(mysql::Row::unwrap).collect()
