@@ -37,29 +37,39 @@ pub fn run_failures(config: &FailuresConfig) -> Result<Exit> {
             );
         }
         Format::Csv | Format::Table => {
-            let mut header = "id,notification_id,source,error,attempts,first_failed_at,last_failed_at,resolved_at".to_string();
+            let mut header = vec![
+                "id",
+                "notification_id",
+                "source",
+                "error",
+                "attempts",
+                "first_failed_at",
+                "last_failed_at",
+                "resolved_at",
+            ];
             if config.documents {
-                header.push_str(",document");
+                header.push("document");
             }
-            println!("{header}");
-            for r in &rows {
-                let mut cells = vec![
-                    r.id.to_string(),
-                    r.notification_id.clone(),
-                    r.source.clone(),
-                    r.error.clone(),
-                    r.attempts.to_string(),
-                    time(r.first_failed_at),
-                    time(r.last_failed_at),
-                    time(r.resolved_at),
-                ];
-                if config.documents {
-                    cells.push(r.document.clone());
-                }
-                let cells: Vec<String> =
-                    cells.iter().map(|c| crate::reports::csv_cell(c)).collect();
-                println!("{}", cells.join(","));
-            }
+            let text = crate::reports::csv_text(
+                &header,
+                rows.iter().map(|r| {
+                    let mut cells = vec![
+                        r.id.to_string(),
+                        r.notification_id.clone(),
+                        r.source.clone(),
+                        r.error.clone(),
+                        r.attempts.to_string(),
+                        time(r.first_failed_at),
+                        time(r.last_failed_at),
+                        time(r.resolved_at),
+                    ];
+                    if config.documents {
+                        cells.push(r.document.clone());
+                    }
+                    cells
+                }),
+            );
+            print!("{text}");
         }
     }
     Ok(Exit::Done)

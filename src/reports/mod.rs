@@ -24,12 +24,28 @@ use crate::reports::suppressions::{Rules, Suppression};
 use crate::store::{engagement, evidence, retention, rollups, Session};
 
 /// One CSV field, quoted when it has to be (RFC 4180).
-pub fn csv_cell(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
+/// CSV text (RFC 4180 quoting, by the `csv` crate) of a header and rows: the one writer behind
+/// every CSV output (stats, suppressions, failures).
+pub fn csv_text<I, R, C>(header: &[&str], rows: I) -> String
+where
+    I: IntoIterator<Item = R>,
+    R: IntoIterator<Item = C>,
+    C: AsRef<[u8]>,
+{
+    let mut writer = csv::WriterBuilder::new()
+        .flexible(false)
+        .from_writer(Vec::new());
+    // Writing into memory only fails on a row of another length: a bug, shown rather than hidden.
+    let mut write = |record: csv::ByteRecord| {
+        if let Err(e) = writer.write_byte_record(&record) {
+            log::error!("CSV output: {e}");
+        }
+    };
+    write(header.iter().collect());
+    for row in rows {
+        write(row.into_iter().collect());
     }
+    String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
 pub fn run_rollup(config: &RollupConfig) -> Result<Exit> {
@@ -252,4 +268,25 @@ pub fn run_report(config: &ReportConfig) -> Result<Exit> {
         .map_err(|e| Error::io(format!("cannot write {}", config.html), e))?;
     println!("wrote {}", config.html);
     Ok(Exit::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_what_needs_it_and_nothing_else() {
+        let text = csv_text(
+            &["a", "b"],
+            [
+                vec!["plain".to_string(), "with, comma".to_string()],
+                vec!["say \"hi\"".to_string(), "two\nlines".to_string()],
+                vec![String::new(), "x".to_string()],
+            ],
+        );
+        assert_eq!(
+            text,
+            "a,b\nplain,\"with, comma\"\n\"say \"\"hi\"\"\",\"two\nlines\"\n,x\n"
+        );
+    }
 }

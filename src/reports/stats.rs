@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use crate::reports::csv_cell;
+use crate::reports::csv_text;
 use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
@@ -351,7 +351,6 @@ pub fn render(
 ) -> String {
     match format {
         Format::Csv => {
-            let mut out = String::new();
             let mut header: Vec<&str> = Vec::new();
             let names = key_names(by);
             header.extend(names.iter().map(String::as_str));
@@ -359,24 +358,22 @@ pub fn render(
             header.extend(["volume", "volume_basis"]);
             header.extend(RATES);
             header.push("verdict");
-            out.push_str(&header.join(","));
-            out.push('\n');
-            for g in groups {
-                let mut cells: Vec<String> =
-                    key_values(by, g).iter().map(|k| csv_cell(k)).collect();
-                cells.extend(g.totals.counts.iter().map(u64::to_string));
-                cells.push(g.volume.to_string());
-                cells.push(g.volume_basis.name().to_string());
-                cells.extend(
-                    rates(g)
-                        .iter()
-                        .map(|r| r.map(|r| format!("{r:.6}")).unwrap_or_default()),
-                );
-                cells.push(g.verdict.name().to_string());
-                out.push_str(&cells.join(","));
-                out.push('\n');
-            }
-            out
+            csv_text(
+                &header,
+                groups.iter().map(|g| {
+                    let mut cells: Vec<String> = key_values(by, g);
+                    cells.extend(g.totals.counts.iter().map(u64::to_string));
+                    cells.push(g.volume.to_string());
+                    cells.push(g.volume_basis.name().to_string());
+                    cells.extend(
+                        rates(g)
+                            .iter()
+                            .map(|r| r.map(|r| format!("{r:.6}")).unwrap_or_default()),
+                    );
+                    cells.push(g.verdict.name().to_string());
+                    cells
+                }),
+            )
         }
         Format::Json => {
             let rows: Vec<Value> = groups

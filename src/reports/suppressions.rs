@@ -14,7 +14,7 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use crate::domain::timestamps;
-use crate::reports::csv_cell;
+use crate::reports::csv_text;
 
 /// What one detail row says about an address.
 #[derive(Clone, Debug, PartialEq)]
@@ -174,23 +174,29 @@ pub fn decide(
 }
 
 pub fn to_csv(rows: &[Suppression]) -> String {
-    let mut out =
-        String::from("email,user_id,reason,first_at,last_at,count,last_diagnostic_code\n");
-    for s in rows {
-        let cells = [
-            s.email.clone(),
-            s.user_id.map(|u| u.to_string()).unwrap_or_default(),
-            s.reason.to_string(),
-            timestamps::display(s.first_at),
-            timestamps::display(s.last_at),
-            s.count.to_string(),
-            s.last_diagnostic.clone().unwrap_or_default(),
-        ];
-        let cells: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
-        out.push_str(&cells.join(","));
-        out.push('\n');
-    }
-    out
+    let header = [
+        "email",
+        "user_id",
+        "reason",
+        "first_at",
+        "last_at",
+        "count",
+        "last_diagnostic_code",
+    ];
+    csv_text(
+        &header,
+        rows.iter().map(|s| {
+            [
+                s.email.clone(),
+                s.user_id.map(|u| u.to_string()).unwrap_or_default(),
+                s.reason.to_string(),
+                timestamps::display(s.first_at),
+                timestamps::display(s.last_at),
+                s.count.to_string(),
+                s.last_diagnostic.clone().unwrap_or_default(),
+            ]
+        }),
+    )
 }
 
 pub fn to_json(rows: &[Suppression]) -> String {
