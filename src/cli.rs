@@ -190,9 +190,21 @@ pub struct SuppressionsArgs {
     /// transient bounces that suppress an address (default 3)
     #[argh(option, default = "3")]
     pub soft_limit: u32,
-    /// the window for --soft-limit, in days (default 30)
+    /// a soft-bounce suppression expires this many days after the last soft bounce unless
+    /// renewed (default 30; the bounces counted for --soft-limit are those of this window)
     #[argh(option, default = "30")]
-    pub soft_window_days: u32,
+    pub soft_expire_days: u32,
+    /// sunset: suppress addresses with no human open or click in this many days despite
+    /// --sunset-min-deliveries deliveries in them
+    #[argh(option)]
+    pub sunset_days: Option<u32>,
+    /// the deliveries the sunset rule needs (default 5)
+    #[argh(option, default = "5")]
+    pub sunset_min_deliveries: u32,
+    /// compare with SES's account-level list: the JSON `aws sesv2 list-suppressed-destinations`
+    /// prints (pages concatenated are fine); prints the differences
+    #[argh(option)]
+    pub reconcile: Option<String>,
 }
 
 /// Write a self-contained HTML deliverability report.

@@ -493,6 +493,8 @@ pub struct SuppressionsConfig {
     /// Only evidence from this instant on (`None`: all of it).
     pub since: Option<OffsetDateTime>,
     pub rules: Rules,
+    /// `--reconcile FILE`: SES's list to compare with.
+    pub reconcile: Option<String>,
 }
 
 impl SuppressionsConfig {
@@ -505,14 +507,31 @@ impl SuppressionsConfig {
         let rules = Rules {
             include_ses_suppressed: args.include_ses_suppressed,
             soft_limit: args.soft_limit,
-            soft_window: time::Duration::days(args.soft_window_days as i64),
+            soft_window: time::Duration::days(args.soft_expire_days.max(1) as i64),
+            sunset: match args.sunset_days {
+                Some(0) => return Err(Error::usage("--sunset-days must be at least 1")),
+                Some(days) => Some((
+                    time::Duration::days(days as i64),
+                    args.sunset_min_deliveries.max(1),
+                )),
+                None => None,
+            },
             now: env.now,
+        };
+        let reconcile = match &args.reconcile {
+            Some(path) if path.trim().is_empty() => {
+                return Err(Error::usage(
+                    "--reconcile needs the path of the SES JSON (or - for stdin)",
+                ))
+            }
+            other => other.clone(),
         };
         Ok(SuppressionsConfig {
             env,
             format,
             since,
             rules,
+            reconcile,
         })
     }
 }

@@ -566,6 +566,130 @@ fn the_html_report_of_the_demo_day_renders_in_a_browser() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The suppression lifecycle on real rows: a `not-spam` report lifts a complaint, the sunset
+/// rule takes addresses that get mail and never read it (machine opens do not count), and
+/// `--reconcile` compares with SES's account-level list as the AWS CLI prints it.
+#[test]
+fn not_spam_lifts_sunset_takes_the_unread_and_reconcile_names_the_differences() {
+    let mut env = TestEnv::new("suppression_lifecycle");
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into()));
+    let mut docs = Vec::new();
+    // A complaint, then the same person's not-spam report.
+    let m = mail("m-c", "2026-11-20T10:00:00.000Z", &["fan@x.org"]);
+    docs.push(complaint(
+        "n-c1",
+        &m,
+        "2026-11-20T11:00:00.000Z",
+        "fb-1",
+        &["fan@x.org"],
+    ));
+    let mut not_spam = complaint(
+        "n-c2",
+        &m,
+        "2026-11-21T11:00:00.000Z",
+        "fb-2",
+        &["fan@x.org"],
+    );
+    let message: serde_json::Value =
+        serde_json::from_str(not_spam["Message"].as_str().unwrap()).unwrap();
+    let mut message = message;
+    message["complaint"]["complaintFeedbackType"] = json!("not-spam");
+    not_spam["Message"] = json!(message.to_string());
+    docs.push(not_spam);
+    // Five deliveries each to cold@ (only Apple's prefetch opens) and warm@ (one human click).
+    for i in 0..5 {
+        let at = format!("2026-11-{:02}T10:00:00.000Z", 10 + i);
+        let delivered = format!("2026-11-{:02}T10:00:02.000Z", 10 + i);
+        let opened = format!("2026-11-{:02}T10:00:09.000Z", 10 + i);
+        let cold = mail(&format!("m-cold-{i}"), &at, &["cold@x.org"]);
+        docs.push(delivery(
+            &format!("n-cold-d{i}"),
+            &cold,
+            &delivered,
+            &["cold@x.org"],
+        ));
+        docs.push(open(&format!("n-cold-o{i}"), &cold, &opened));
+        let warm = mail(&format!("m-warm-{i}"), &at, &["warm@x.org"]);
+        docs.push(delivery(
+            &format!("n-warm-d{i}"),
+            &warm,
+            &delivered,
+            &["warm@x.org"],
+        ));
+        if i == 2 {
+            docs.push(click("n-warm-c", &warm, "2026-11-12T18:00:00.000Z"));
+        }
+    }
+    let h = mail("m-h", "2026-11-25T10:00:00.000Z", &["gone@x.org"]);
+    docs.push(bounce(
+        "n-h",
+        &h,
+        "2026-11-25T10:00:01.000Z",
+        "Permanent",
+        "fb-h",
+        &["gone@x.org"],
+    ));
+    env.insert(&docs);
+    env.ingest(&["--from", "2026-11-01", "--to", "2026-11-28"])
+        .expect_code(0);
+
+    let listed = |args: &[&str]| -> Vec<(String, String)> {
+        let mut all = vec!["suppressions", "--format", "json"];
+        all.extend_from_slice(args);
+        let run = env.run(&all);
+        run.expect_code(0);
+        let rows: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["email"].as_str().unwrap().to_string(),
+                    r["reason"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let pair = |e: &str, r: &str| (e.to_string(), r.to_string());
+    assert_eq!(listed(&[]), vec![pair("gone@x.org", "permanent-bounce")]);
+    assert_eq!(
+        listed(&["--sunset-days", "90", "--sunset-min-deliveries", "5"]),
+        vec![
+            pair("cold@x.org", "sunset"),
+            pair("gone@x.org", "permanent-bounce")
+        ]
+    );
+    assert_eq!(
+        listed(&["--sunset-days", "90", "--sunset-min-deliveries", "6"]),
+        vec![pair("gone@x.org", "permanent-bounce")]
+    );
+
+    let dir = std::env::temp_dir().join(&env.name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let ses = dir.join("ses.json");
+    std::fs::write(
+        &ses,
+        r#"{"SuppressedDestinationSummaries": [{"EmailAddress": "fan@x.org", "Reason": "COMPLAINT", "LastUpdateTime": "2026-11-20T11:00:05Z"}]}
+{"SuppressedDestinationSummaries": [{"EmailAddress": "GONE@x.org", "Reason": "COMPLAINT", "LastUpdateTime": "2026-11-25T10:00:05Z"}]}"#,
+    )
+    .unwrap();
+    let run = env.run(&["suppressions", "--reconcile", ses.to_str().unwrap()]);
+    run.expect_code(0);
+    assert_eq!(
+        run.stdout(),
+        "email,action,our_reasons,ses_reason\nfan@x.org,only-in-ses,,COMPLAINT\ngone@x.org,reason-differs,permanent-bounce,COMPLAINT\n"
+    );
+    std::fs::write(&ses, "{\"Nope\": []}").unwrap();
+    let bad = env.run(&["suppressions", "--reconcile", ses.to_str().unwrap()]);
+    bad.expect_code(2);
+    assert!(
+        bad.stderr().contains("SuppressedDestinationSummaries"),
+        "{bad}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// The engagement scenario's day (fixtures/scenarios/engagement-and-providers, whose README
 /// works out each figure by hand), grouped by provider, tag, configuration set and sending IP.
 #[test]

@@ -180,8 +180,47 @@ pub fn run_stats(config: &StatsConfig) -> Result<Exit> {
 }
 
 pub fn run_suppressions(config: &SuppressionsConfig) -> Result<Exit> {
+    // SES's list first: a file that cannot be read fails before any connection.
+    let ses_list = match &config.reconcile {
+        None => None,
+        Some(path) => {
+            let text = if path == "-" {
+                std::io::read_to_string(std::io::stdin())
+                    .map_err(|e| Error::io("cannot read SES's list from stdin", e))?
+            } else {
+                std::fs::read_to_string(path)
+                    .map_err(|e| Error::io(format!("cannot read {path}"), e))?
+            };
+            Some(
+                suppressions::read_ses_list(&text)
+                    .map_err(|e| Error::usage(format!("--reconcile {path}: {e}")))?,
+            )
+        }
+    };
     let mut session = Session::open(&config.env)?;
-    let rows = decide_suppressions(&mut session, config.since, &config.rules)?;
+    let mut rules = config.rules.clone();
+    // Reconciling compares with everything SES suppresses, its own suppressions included.
+    rules.include_ses_suppressed |= ses_list.is_some();
+    let mut rows = decide_suppressions(&mut session, config.since, &rules)?;
+    if let Some((days, _)) = rules.sunset {
+        let from = rules.now - days;
+        let engagement = session.retrying("reading deliveries and human engagement", |conn| {
+            evidence::engagement_between(conn, from, rules.now)
+        })?;
+        rows.extend(suppressions::sunset(&engagement, &rules));
+        rows.sort_by(|a, b| (&a.email, a.reason).cmp(&(&b.email, b.reason)));
+    }
+    if let Some(ses) = ses_list {
+        let differences = suppressions::reconcile(&rows, &ses);
+        print!(
+            "{}",
+            match config.format {
+                Format::Json => suppressions::differences_json(&differences),
+                _ => suppressions::differences_csv(&differences),
+            }
+        );
+        return Ok(Exit::Done);
+    }
     print!(
         "{}",
         match config.format {
@@ -233,6 +272,7 @@ pub fn run_report(config: &ReportConfig) -> Result<Exit> {
         include_ses_suppressed: false,
         soft_limit: 3,
         soft_window: time::Duration::days(30),
+        sunset: None,
         now: config.env.now,
     };
     let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();

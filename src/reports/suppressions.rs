@@ -29,6 +29,8 @@ pub enum Signal {
         /// `complaintSubType`: `OnAccountSuppressionList` when SES had already suppressed the
         /// address and did not send.
         sub_type: String,
+        /// `complaintFeedbackType` (abuse, fraud, not-spam, ...), when the report had one.
+        feedback_type: String,
     },
     Unsubscribe,
 }
@@ -45,7 +47,11 @@ pub struct Evidence {
 pub struct Rules {
     pub include_ses_suppressed: bool,
     pub soft_limit: u32,
+    /// How long a soft-bounce suppression lasts after the last soft bounce; also the window
+    /// whose soft bounces count towards `soft_limit`.
     pub soft_window: Duration,
+    /// `(days, deliveries)`: no human open or click in `days` despite `deliveries`.
+    pub sunset: Option<(Duration, u32)>,
     pub now: OffsetDateTime,
 }
 
@@ -58,18 +64,24 @@ pub struct Suppression {
     pub last_at: OffsetDateTime,
     pub count: u64,
     pub last_diagnostic: Option<String>,
+    /// Soft-bounce suppressions lapse then unless renewed.
+    pub expires_at: Option<OffsetDateTime>,
 }
 
 /// Why a signal suppresses, if it does; soft bounces are decided together afterwards.
 enum Kind {
     Now(&'static str),
     Soft,
+    /// A `not-spam` complaint: the recipient says the mail was wanted; it lifts an earlier
+    /// complaint instead of adding one.
+    Lift,
     Never,
 }
 
 fn classify(signal: &Signal, rules: &Rules) -> Kind {
     match signal {
-        Signal::Complaint { sub_type } if sub_type == "OnAccountSuppressionList" => {
+        Signal::Complaint { feedback_type, .. } if feedback_type == "not-spam" => Kind::Lift,
+        Signal::Complaint { sub_type, .. } if sub_type == "OnAccountSuppressionList" => {
             ses_suppressed(rules)
         }
         Signal::Complaint { .. } => Kind::Now("complaint"),
@@ -132,6 +144,7 @@ pub fn decide(
                 last_at: e.at,
                 count: 0,
                 last_diagnostic: None,
+                expires_at: None,
             });
         entry.count += 1;
         entry.first_at = entry.first_at.min(e.at);
@@ -146,10 +159,15 @@ pub fn decide(
         }
     };
     let mut soft: BTreeMap<&str, Vec<&Evidence>> = BTreeMap::new();
+    let mut not_spam: HashMap<&str, OffsetDateTime> = HashMap::new();
     let window_start = rules.now - rules.soft_window;
     for e in evidence {
         match classify(&e.signal, rules) {
             Kind::Now(reason) => add(e, reason),
+            Kind::Lift => {
+                let at = not_spam.entry(e.email.as_str()).or_insert(e.at);
+                *at = (*at).max(e.at);
+            }
             Kind::Soft if e.at >= window_start && e.at <= rules.now => {
                 soft.entry(&e.email).or_default().push(e)
             }
@@ -170,7 +188,52 @@ pub fn decide(
             }
         }
     }
+    // A not-spam report after the last complaint lifts it.
+    found.retain(|(email, reason), s| {
+        !(*reason == "complaint"
+            && not_spam
+                .get(email.as_str())
+                .is_some_and(|at| *at > s.last_at))
+    });
+    // A soft-bounce suppression lapses `soft_window` after its last bounce unless renewed.
+    for ((_, reason), s) in found.iter_mut() {
+        if *reason == "soft-bounces" {
+            s.expires_at = Some(s.last_at + rules.soft_window);
+        }
+    }
     found.into_values().collect()
+}
+
+/// One address's deliveries in the sunset window, and whether a person opened or clicked any.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Engagement {
+    pub email: String,
+    pub user_id: Option<u64>,
+    pub deliveries: u64,
+    pub first_delivery: OffsetDateTime,
+    pub last_delivery: OffsetDateTime,
+    pub engaged: bool,
+}
+
+/// The sunset rule: at least `deliveries` deliveries in the window and no human open or click
+/// (`domain::engagement`: machine opens do not keep an address alive). Reason `sunset`.
+pub fn sunset(rows: &[Engagement], rules: &Rules) -> Vec<Suppression> {
+    let Some((_, min_deliveries)) = rules.sunset else {
+        return Vec::new();
+    };
+    rows.iter()
+        .filter(|r| !r.engaged && r.deliveries >= u64::from(min_deliveries))
+        .map(|r| Suppression {
+            email: r.email.clone(),
+            user_id: r.user_id,
+            reason: "sunset",
+            first_at: r.first_delivery,
+            last_at: r.last_delivery,
+            count: r.deliveries,
+            last_diagnostic: None,
+            expires_at: None,
+        })
+        .collect()
 }
 
 pub fn to_csv(rows: &[Suppression]) -> String {
@@ -182,6 +245,7 @@ pub fn to_csv(rows: &[Suppression]) -> String {
         "last_at",
         "count",
         "last_diagnostic_code",
+        "expires_at",
     ];
     csv_text(
         &header,
@@ -194,6 +258,7 @@ pub fn to_csv(rows: &[Suppression]) -> String {
                 timestamps::display(s.last_at),
                 s.count.to_string(),
                 s.last_diagnostic.clone().unwrap_or_default(),
+                s.expires_at.map(timestamps::display).unwrap_or_default(),
             ]
         }),
     )
@@ -207,8 +272,156 @@ pub fn to_json(rows: &[Suppression]) -> String {
                 "email": s.email, "user_id": s.user_id, "reason": s.reason,
                 "first_at": timestamps::display(s.first_at), "last_at": timestamps::display(s.last_at),
                 "count": s.count, "last_diagnostic_code": s.last_diagnostic,
+                "expires_at": s.expires_at.map(timestamps::display),
             })
         })
+        .collect();
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&list).unwrap_or_default()
+    )
+}
+
+/// One entry of SES's account-level suppression list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SesEntry {
+    pub email: String,
+    /// `BOUNCE` or `COMPLAINT`.
+    pub reason: String,
+}
+
+/// Reads what `aws sesv2 list-suppressed-destinations` prints: one JSON object per page with
+/// `SuppressedDestinationSummaries` (`EmailAddress`, `Reason`), pages concatenated or in an array.
+pub fn read_ses_list(text: &str) -> Result<Vec<SesEntry>, String> {
+    let mut entries = Vec::new();
+    let mut pages = Vec::new();
+    for value in serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>() {
+        match value.map_err(|e| {
+            format!("not the JSON that aws sesv2 list-suppressed-destinations prints: {e}")
+        })? {
+            serde_json::Value::Array(list) => pages.extend(list),
+            page => pages.push(page),
+        }
+    }
+    for (n, page) in pages.iter().enumerate() {
+        let list = page
+            .get("SuppressedDestinationSummaries")
+            .and_then(|l| l.as_array())
+            .ok_or_else(|| format!("page {} has no SuppressedDestinationSummaries list", n + 1))?;
+        for item in list {
+            let email = item.get("EmailAddress").and_then(|v| v.as_str());
+            let reason = item.get("Reason").and_then(|v| v.as_str());
+            match (email, reason) {
+                (Some(email), Some(reason)) => entries.push(SesEntry {
+                    email: crate::domain::ses::normalize_address(email),
+                    reason: reason.to_ascii_uppercase(),
+                }),
+                _ => {
+                    return Err(format!(
+                        "page {}: an entry without EmailAddress or Reason: {item}",
+                        n + 1
+                    ))
+                }
+            }
+        }
+    }
+    Ok(entries)
+}
+
+/// SES's reason for one of ours: its list knows only bounces and complaints; an unsubscribe or a
+/// sunset is the sending app's business, not SES's.
+fn ses_reason(reason: &str) -> Option<&'static str> {
+    match reason {
+        "permanent-bounce" | "transient-bounce-5xx" | "soft-bounces" => Some("BOUNCE"),
+        "complaint" => Some("COMPLAINT"),
+        _ => None,
+    }
+}
+
+/// One difference between our list and SES's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    pub email: String,
+    /// `add-to-ses`, `only-in-ses` or `reason-differs`.
+    pub action: &'static str,
+    pub ours: String,
+    pub ses: String,
+}
+
+/// Compares: addresses we suppress for a bounce or complaint that SES does not list
+/// (`add-to-ses`), addresses SES lists that we do not suppress at all (`only-in-ses`), and
+/// addresses both list for different reasons (`reason-differs`). Sorted by address.
+pub fn reconcile(ours: &[Suppression], ses: &[SesEntry]) -> Vec<Difference> {
+    let mut our_reasons: BTreeMap<&str, Vec<&'static str>> = BTreeMap::new();
+    for s in ours {
+        our_reasons
+            .entry(s.email.as_str())
+            .or_default()
+            .push(s.reason);
+    }
+    let mut ses_reasons: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for e in ses {
+        ses_reasons
+            .entry(e.email.as_str())
+            .or_default()
+            .push(e.reason.as_str());
+    }
+    let mut out = Vec::new();
+    for (email, reasons) in &our_reasons {
+        let mapped: Vec<&str> = reasons.iter().filter_map(|r| ses_reason(r)).collect();
+        let ours = reasons.join(" ");
+        match ses_reasons.get(email) {
+            None if !mapped.is_empty() => out.push(Difference {
+                email: email.to_string(),
+                action: "add-to-ses",
+                ours,
+                ses: String::new(),
+            }),
+            None => {}
+            // SES already suppresses it (it told us so in the events): the same list.
+            Some(_) if reasons.contains(&"ses-suppressed") => {}
+            Some(theirs) if !mapped.is_empty() && !mapped.iter().any(|m| theirs.contains(m)) => out
+                .push(Difference {
+                    email: email.to_string(),
+                    action: "reason-differs",
+                    ours,
+                    ses: theirs.join(" "),
+                }),
+            Some(_) => {}
+        }
+    }
+    for (email, theirs) in &ses_reasons {
+        if !our_reasons.contains_key(email) {
+            out.push(Difference {
+                email: email.to_string(),
+                action: "only-in-ses",
+                ours: String::new(),
+                ses: theirs.join(" "),
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.email, a.action).cmp(&(&b.email, b.action)));
+    out
+}
+
+pub fn differences_csv(rows: &[Difference]) -> String {
+    csv_text(
+        &["email", "action", "our_reasons", "ses_reason"],
+        rows.iter().map(|d| {
+            [
+                d.email.clone(),
+                d.action.to_string(),
+                d.ours.clone(),
+                d.ses.clone(),
+            ]
+        }),
+    )
+}
+
+pub fn differences_json(rows: &[Difference]) -> String {
+    let list: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|d| json!({"email": d.email, "action": d.action, "our_reasons": d.ours, "ses_reason": d.ses}))
         .collect();
     format!(
         "{}\n",
@@ -228,8 +441,131 @@ mod tests {
             include_ses_suppressed: false,
             soft_limit: 3,
             soft_window: Duration::days(30),
+            sunset: None,
             now: NOW,
         }
+    }
+
+    fn complaint(email: &str, at: OffsetDateTime, feedback_type: &str) -> Evidence {
+        Evidence {
+            email: email.into(),
+            user_id: None,
+            at,
+            signal: Signal::Complaint {
+                sub_type: String::new(),
+                feedback_type: feedback_type.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_later_not_spam_report_lifts_a_complaint_and_adds_nothing() {
+        let early = datetime!(2026-11-20 10:00 UTC);
+        let late = datetime!(2026-11-21 10:00 UTC);
+        let evidence = vec![
+            complaint("lifted@x", early, "abuse"),
+            complaint("lifted@x", late, "not-spam"),
+            // A complaint after the not-spam report stands.
+            complaint("again@x", early, "not-spam"),
+            complaint("again@x", late, "abuse"),
+            complaint("only-not-spam@x", late, "not-spam"),
+        ];
+        let found = decide(&evidence, &HashMap::new(), &rules());
+        assert_eq!(reasons(&found), vec![("again@x", "complaint")]);
+    }
+
+    #[test]
+    fn soft_bounce_suppressions_expire_unless_renewed() {
+        let b = |at| bounce("soft@x", at, "Transient", "MailboxFull", Some("4.2.2"));
+        let evidence = vec![
+            b(datetime!(2026-11-01 10:00 UTC)),
+            b(datetime!(2026-11-10 10:00 UTC)),
+            b(datetime!(2026-11-20 10:00 UTC)),
+        ];
+        let found = decide(&evidence, &HashMap::new(), &rules());
+        assert_eq!(found[0].expires_at, Some(datetime!(2026-12-20 10:00 UTC)));
+        // Thirty days after the last bounce, it has lapsed.
+        let later = Rules {
+            now: datetime!(2026-12-21 10:00 UTC),
+            ..rules()
+        };
+        assert!(decide(&evidence, &HashMap::new(), &later).is_empty());
+    }
+
+    #[test]
+    fn sunset_takes_addresses_nobody_read_despite_enough_deliveries() {
+        let row = |email: &str, deliveries: u64, engaged: bool| Engagement {
+            email: email.into(),
+            user_id: None,
+            deliveries,
+            first_delivery: datetime!(2026-09-01 10:00 UTC),
+            last_delivery: datetime!(2026-11-27 10:00 UTC),
+            engaged,
+        };
+        let rows = [
+            row("cold@x", 6, false),
+            row("warm@x", 9, true),
+            row("new@x", 2, false),
+        ];
+        assert!(sunset(&rows, &rules()).is_empty(), "off unless asked for");
+        let asked = Rules {
+            sunset: Some((Duration::days(90), 5)),
+            ..rules()
+        };
+        let found = sunset(&rows, &asked);
+        assert_eq!(reasons(&found), vec![("cold@x", "sunset")]);
+        assert_eq!(found[0].count, 6);
+    }
+
+    #[test]
+    fn ses_lists_are_read_from_the_cli_output_and_reconciled() {
+        let page = |entries: &str| {
+            format!(r#"{{"SuppressedDestinationSummaries": [{entries}], "NextToken": "x"}}"#)
+        };
+        let text = format!(
+            "{}\n{}",
+            page(
+                r#"{"EmailAddress": "Both@x", "Reason": "BOUNCE", "LastUpdateTime": "2026-11-01T00:00:00Z"}"#
+            ),
+            page(
+                r#"{"EmailAddress": "ses-only@x", "Reason": "COMPLAINT"}, {"EmailAddress": "differs@x", "Reason": "COMPLAINT"}"#
+            )
+        );
+        let ses = read_ses_list(&text).unwrap();
+        assert_eq!(ses.len(), 3);
+        assert_eq!(ses[0].email, "both@x");
+        assert!(read_ses_list("{\"Other\": 1}")
+            .unwrap_err()
+            .contains("SuppressedDestinationSummaries"));
+        assert!(read_ses_list("not json").is_err());
+        let at = datetime!(2026-11-20 10:00 UTC);
+        let ours = decide(
+            &[
+                bounce("both@x", at, "Permanent", "General", Some("5.1.1")),
+                bounce("differs@x", at, "Permanent", "General", Some("5.1.1")),
+                bounce("ours-only@x", at, "Permanent", "General", Some("5.1.1")),
+                Evidence {
+                    email: "unsubscribed@x".into(),
+                    user_id: None,
+                    at,
+                    signal: Signal::Unsubscribe,
+                },
+            ],
+            &HashMap::new(),
+            &rules(),
+        );
+        let found: Vec<(String, &str)> = reconcile(&ours, &ses)
+            .into_iter()
+            .map(|d| (d.email, d.action))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("differs@x".to_string(), "reason-differs"),
+                ("ours-only@x".to_string(), "add-to-ses"),
+                ("ses-only@x".to_string(), "only-in-ses"),
+            ]
+        );
     }
 
     fn bounce(
@@ -275,6 +611,7 @@ mod tests {
                 at,
                 signal: Signal::Complaint {
                     sub_type: String::new(),
+                    feedback_type: "abuse".into(),
                 },
             },
             Evidence {
@@ -383,7 +720,7 @@ mod tests {
             &rules(),
         );
         let csv = to_csv(&found);
-        assert_eq!(csv.lines().nth(1), Some("\"a,b@x\",7,permanent-bounce,2026-11-20T10:00:00Z,2026-11-20T10:00:00Z,1,smtp; 5.1.1"));
+        assert_eq!(csv.lines().nth(1), Some("\"a,b@x\",7,permanent-bounce,2026-11-20T10:00:00Z,2026-11-20T10:00:00Z,1,smtp; 5.1.1,"));
         let json: serde_json::Value = serde_json::from_str(&to_json(&found)).unwrap();
         assert_eq!(json[0]["email"], "a,b@x");
         assert_eq!(json[0]["count"], 1);

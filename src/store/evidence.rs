@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use super::select_in;
 use crate::domain::ses::normalize_address;
 use crate::domain::timestamps;
-use crate::reports::suppressions::{Evidence, Signal};
+use crate::reports::suppressions::{Engagement, Evidence, Signal};
 
 /// (recipient, user id, event type, time, other_info) of one detail row.
 type EvidenceRow = (String, Option<u64>, String, Value, Option<String>);
@@ -40,13 +40,18 @@ pub fn evidence(
             .and_then(|t| serde_json::from_str(t).ok())
             .unwrap_or_default();
         let signal = match event_type.as_str() {
-            "Complaint" => Signal::Complaint {
-                sub_type: info
-                    .get("complaintSubType")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or_default()
-                    .to_string(),
-            },
+            "Complaint" => {
+                let text = |key: &str| {
+                    info.get(key)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                Signal::Complaint {
+                    sub_type: text("complaintSubType"),
+                    feedback_type: text("complaintFeedbackType"),
+                }
+            }
             "Subscription" => {
                 if info.pointer("/newTopicPreferences/unsubscribeAll") == Some(&json!(true)) {
                     Signal::Unsubscribe
@@ -87,14 +92,44 @@ pub fn evidence(
     Ok(out)
 }
 
-/// The latest delivery to each of `emails`.
+/// Per address delivered in `[from, to]`: its deliveries (summary rows), and whether a person
+/// opened or clicked any of them (the sunset rule's input).
+pub fn engagement_between(
+    conn: &mut Conn,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<Vec<Engagement>, mysql::Error> {
+    let rows: Vec<(String, Option<u64>, u64, Value, Value, u64)> = conn.exec(
+        "SELECT user_email, MAX(user_id), COUNT(*), MIN(delivery_at), MAX(delivery_at),
+                SUM(first_human_open_at IS NOT NULL OR first_human_click_at IS NOT NULL)
+         FROM aws_reports WHERE delivery_at >= ? AND delivery_at <= ?
+         GROUP BY user_email ORDER BY user_email",
+        (timestamps::to_sql(from), timestamps::to_sql(to)),
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(email, user_id, deliveries, first, last, engaged)| {
+            Some(Engagement {
+                email,
+                user_id,
+                deliveries,
+                first_delivery: timestamps::from_sql(&first)?,
+                last_delivery: timestamps::from_sql(&last)?,
+                engaged: engaged > 0,
+            })
+        })
+        .collect())
+}
+
+/// The latest delivery to each of `emails`, from the summary rows (which `prune` keeps).
 pub fn last_deliveries<'a>(
     conn: &mut Conn,
     emails: impl Iterator<Item = &'a str>,
 ) -> Result<HashMap<String, OffsetDateTime>, mysql::Error> {
     let rows: Vec<(String, Value)> = select_in(
         conn,
-        "SELECT `to`, MAX(timestamp) FROM aws_report_details WHERE event_type = 'Delivery' AND `to` IN ({keys}) GROUP BY `to`",
+        "SELECT user_email, MAX(delivery_at) FROM aws_reports
+         WHERE delivery_at IS NOT NULL AND user_email IN ({keys}) GROUP BY user_email",
         emails,
     )?;
     let mut out = HashMap::new();
