@@ -22,9 +22,12 @@ $bin/ses-report migrate
 "$mysql_cli" -h127.0.0.1 -uroot ses_report_demo < fixtures/demo/auth_users.sql
 $bin/ses-fixtures load --file fixtures/demo/notifications.ndjson --drop
 
-echo "== ses-report ingest --date 2026-11-27"
+mkdir -p .services/demo
+metrics="$PWD/.services/demo/ses_report.prom"
+rm -f "$metrics"
+echo "== ses-report ingest --date 2026-11-27 --metrics-file $metrics"
 set +e
-$bin/ses-report ingest --date 2026-11-27
+$bin/ses-report ingest --date 2026-11-27 --metrics-file "$metrics"
 code=$?
 set -e
 case $code in
@@ -51,6 +54,10 @@ echo "== where mail goes: by mailbox provider, sending IP, and a custom tag"
 $bin/ses-report stats --date 2026-11-27 --by provider --format table --min-volume 20
 $bin/ses-report stats --date 2026-11-27 --by sending-ip --format table --min-volume 20
 $bin/ses-report stats --date 2026-11-27 --by tag:campaign --format table --min-volume 20
+echo "== monitoring: stats adds its gauges to the ingest's node_exporter textfile"
+$bin/ses-report stats --date 2026-11-27 --by provider --min-volume 20 --metrics-file "$metrics" >/dev/null
+grep -v '^#' "$metrics" | head -20
+echo "(... $(grep -vc '^#' "$metrics") samples in $metrics)"
 echo "== addresses to stop mailing: ses-report suppressions"
 $bin/ses-report suppressions
 echo "== what no ingest shows: ses-report doctor --date 2026-11-27"
