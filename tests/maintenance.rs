@@ -153,6 +153,91 @@ fn prune_keeps_summaries_and_a_pruned_window_cannot_count_twice() {
     assert_eq!(env.rows(counts), before);
 }
 
+/// The suppression ledger outlives `prune`: the same addresses for the same reasons before and
+/// after it, and a soft bounce is still lifted by a delivery that arrives after the prune.
+#[test]
+fn prune_leaves_the_suppression_list_as_it_was() {
+    let mut env = TestEnv::new("prune_suppressions");
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into()));
+    let old = mail(
+        "m-old",
+        "2026-09-01T10:00:00.000Z",
+        &["gone@x.org", "soft@x.org"],
+    );
+    let mut docs = vec![
+        send("n-send", &old),
+        bounce(
+            "n-hard",
+            &old,
+            "2026-09-01T10:00:01.000Z",
+            "Permanent",
+            "fb-hard",
+            &["gone@x.org"],
+        ),
+    ];
+    // Three mailbox-full bounces of soft@ in the last 30 days.
+    for (i, day) in ["2026-11-10", "2026-11-15", "2026-11-20"]
+        .iter()
+        .enumerate()
+    {
+        let m = mail(
+            &format!("m-s{i}"),
+            &format!("{day}T10:00:00.000Z"),
+            &["soft@x.org"],
+        );
+        let mut b = bounce(
+            &format!("n-s{i}"),
+            &m,
+            &format!("{day}T10:00:01.000Z"),
+            "Transient",
+            &format!("fb-s{i}"),
+            &["soft@x.org"],
+        );
+        let mut message: serde_json::Value =
+            serde_json::from_str(b["Message"].as_str().unwrap()).unwrap();
+        message["bounce"]["bounceSubType"] = serde_json::json!("MailboxFull");
+        message["bounce"]["bouncedRecipients"][0]["status"] = serde_json::json!("4.2.2");
+        b["Message"] = serde_json::json!(message.to_string());
+        docs.push(b);
+    }
+    env.insert(&docs);
+    env.ingest(&["--from", "2026-09-01", "--to", "2026-11-28"])
+        .expect_code(0);
+    let before = env.run(&["suppressions"]);
+    before.expect_code(0);
+    assert!(
+        before.stdout().contains("gone@x.org,,permanent-bounce")
+            && before.stdout().contains("soft@x.org,,soft-bounces"),
+        "{before}"
+    );
+    env.run(&["prune", "--older-than", "5"]).expect_code(0);
+    assert_eq!(
+        env.count("aws_report_details"),
+        0,
+        "everything is older than 5 days"
+    );
+    assert_eq!(env.run(&["suppressions"]).stdout(), before.stdout());
+    // A delivery to soft@ after the prune lifts its soft-bounce suppression.
+    let later = mail("m-later", "2026-11-27T10:00:00.000Z", &["soft@x.org"]);
+    env.insert(&[delivery(
+        "n-later",
+        &later,
+        "2026-11-27T10:00:02.000Z",
+        &["soft@x.org"],
+    )]);
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    let after = env.run(&["suppressions"]).stdout();
+    assert!(
+        !after.contains("soft@x.org") && after.contains("gone@x.org"),
+        "{after}"
+    );
+    assert_eq!(
+        env.rows("SELECT kind, lifted_at FROM aws_report_suppressions WHERE email = 'soft@x.org'"),
+        vec![vec!["soft-bounce", "2026-11-27 10:00:02.000"]]
+    );
+}
+
 /// Human counts cover every open and click ever applied: after `prune`, a later event of an
 /// old mail is classified with the rows kept, and the pruned ones stay counted as they were.
 #[test]
@@ -341,7 +426,7 @@ fn doctor_names_invisible_documents_the_index_and_drift() {
         "1 document(s) whose Timestamp is neither a date nor a string",
         "1 document(s) with a Timestamp string not in the SNS form",
         "no index on Timestamp",
-        "schema version 5",
+        "schema version 6",
         "drift: the stored rollups of 2026-11-27 differ from the rows: run `ses-report rollup --from 2026-11-27 --to 2026-11-28 --tz UTC`",
     ] {
         assert!(out.contains(expected), "missing {expected:?}\n{doctor}");

@@ -61,7 +61,9 @@ fn version_3_with_data_upgrades_in_place_and_its_rollups_are_recomputed() {
     let migrate = env.run(&["migrate"]);
     migrate.expect_code(0);
     assert!(
-        migrate.stdout().contains("applied schema versions [4, 5]"),
+        migrate
+            .stdout()
+            .contains("applied schema versions [4, 5, 6]"),
         "{migrate}"
     );
     assert_eq!(env.count("aws_reports"), 1);
@@ -99,7 +101,9 @@ fn a_migration_cut_short_completes_on_the_next_migrate() {
     let migrate = env.run(&["migrate"]);
     migrate.expect_code(0);
     assert!(
-        migrate.stdout().contains("applied schema versions [4, 5]"),
+        migrate
+            .stdout()
+            .contains("applied schema versions [4, 5, 6]"),
         "{migrate}"
     );
     assert_eq!(env.count("aws_report_dirty_days"), 0);
@@ -140,7 +144,7 @@ fn version_4_with_engagement_upgrades_in_place() {
     let migrate = env.run(&["migrate"]);
     migrate.expect_code(0);
     assert!(
-        migrate.stdout().contains("applied schema versions [5]"),
+        migrate.stdout().contains("applied schema versions [5, 6]"),
         "{migrate}"
     );
     assert_eq!(
@@ -180,4 +184,33 @@ fn version_4_with_engagement_upgrades_in_place() {
     );
     let again = env.run(&["migrate"]);
     assert!(again.stdout().contains("up to date"), "{again}");
+}
+
+/// Migration 6 builds the suppression ledger from the detail rows in place, and what it builds
+/// equals the ledger the ingests kept, batch by batch: the ledger is rebuildable from the rows.
+#[test]
+fn version_5_gets_the_suppression_ledger_its_ingests_would_have_kept() {
+    let mut env = TestEnv::new("upgrade_v5");
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into()));
+    env.execute(&std::fs::read_to_string(repo_path("fixtures/demo/auth_users.sql")).unwrap());
+    env.load_ndjson(&repo_path("fixtures/demo/notifications.ndjson"));
+    env.ingest(&["--date", "2026-11-27", "--batch-size", "50"])
+        .expect_code(3);
+    let kept = env.snapshot().suppressions;
+    assert!(kept.len() >= 5, "{kept:?}");
+    let listed = env.run(&["suppressions"]);
+    listed.expect_code(0);
+    // Back to version 5: no ledger.
+    env.execute(
+        "DROP TABLE aws_report_suppressions; DELETE FROM ses_report_migrations WHERE version = 6",
+    );
+    let migrate = env.run(&["migrate"]);
+    migrate.expect_code(0);
+    assert!(
+        migrate.stdout().contains("applied schema versions [6]"),
+        "{migrate}"
+    );
+    assert_eq!(env.snapshot().suppressions, kept);
+    assert_eq!(env.run(&["suppressions"]).stdout(), listed.stdout());
 }

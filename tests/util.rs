@@ -323,10 +323,17 @@ impl TestEnv {
              FROM aws_report_daily
              ORDER BY day, report_type, source_email, recipient_domain, mailbox_provider, configuration_set, sending_ip",
         );
+        let suppressions = self.rows(
+            "SELECT email, kind, first_at, last_at, evidence_count, COALESCE(last_diagnostic, 'NULL'),
+                    COALESCE(last_diagnostic_at, 'NULL'), recent, COALESCE(expires_at, 'NULL'),
+                    COALESCE(lifted_at, 'NULL')
+             FROM aws_report_suppressions ORDER BY email, kind",
+        );
         Snapshot {
             reports,
             details,
             daily,
+            suppressions,
         }
     }
 }
@@ -344,6 +351,8 @@ impl Drop for TestEnv {
 pub struct Snapshot {
     pub reports: Vec<Vec<String>>,
     pub details: Vec<Vec<String>>,
+    /// The suppression ledger.
+    pub suppressions: Vec<Vec<String>>,
     pub daily: Vec<Vec<String>>,
 }
 

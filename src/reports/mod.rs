@@ -21,7 +21,7 @@ use crate::ops::progress::Progress;
 use crate::reports::figures::{Counter, GroupBy, Totals};
 use crate::reports::stats::{Format, Verdict};
 use crate::reports::suppressions::{Rules, Suppression};
-use crate::store::{engagement, evidence, retention, rollups, Session};
+use crate::store::{engagement, evidence, ledger, retention, rollups, Session};
 
 /// One CSV field, quoted when it has to be (RFC 4180).
 /// CSV text (RFC 4180 quoting, by the `csv` crate) of a header and rows: the one writer behind
@@ -236,13 +236,14 @@ fn decide_suppressions(
     since: Option<OffsetDateTime>,
     rules: &Rules,
 ) -> Result<Vec<Suppression>> {
-    let found = session.retrying("reading bounces, complaints and unsubscribes", |conn| {
-        evidence::evidence(conn, since)
+    // The ledger, which every ingest keeps and prune never shrinks.
+    let entries = session.retrying("reading the suppression ledger", |conn| {
+        ledger::read(conn, since)
     })?;
     let deliveries = session.retrying("reading deliveries", |conn: &mut Conn| {
-        evidence::last_deliveries(conn, found.iter().map(|e| e.email.as_str()))
+        evidence::last_deliveries(conn, entries.iter().map(|e| e.email.as_str()))
     })?;
-    Ok(suppressions::decide(&found, &deliveries, rules))
+    Ok(suppressions::decide_entries(&entries, &deliveries, rules))
 }
 
 pub fn run_report(config: &ReportConfig) -> Result<Exit> {

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
+use crate::domain::ses::normalize_address;
 use crate::domain::timestamps;
 use crate::reports::csv_text;
 
@@ -33,6 +34,42 @@ pub enum Signal {
         feedback_type: String,
     },
     Unsubscribe,
+}
+
+/// What an event's own object (`other_info`) says about `recipient`, if it bears on suppression:
+/// a bounce (with that recipient's status and diagnostic), a complaint, an unsubscribe from all.
+pub fn signal_of(event_type: &str, info: &serde_json::Value, recipient: &str) -> Option<Signal> {
+    let text = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_string);
+    match event_type {
+        "Complaint" => Some(Signal::Complaint {
+            sub_type: text(info.get("complaintSubType")).unwrap_or_default(),
+            feedback_type: text(info.get("complaintFeedbackType")).unwrap_or_default(),
+        }),
+        "Subscription" => (info.pointer("/newTopicPreferences/unsubscribeAll")
+            == Some(&json!(true)))
+        .then_some(Signal::Unsubscribe),
+        "Bounce" => {
+            let entry = info
+                .get("bouncedRecipients")
+                .and_then(|r| r.as_array())
+                .and_then(|list| {
+                    list.iter().find(|r| {
+                        r.get("emailAddress")
+                            .and_then(|a| a.as_str())
+                            .map(normalize_address)
+                            .as_deref()
+                            == Some(recipient)
+                    })
+                });
+            Some(Signal::Bounce {
+                bounce_type: text(info.get("bounceType")).unwrap_or_default(),
+                sub_type: text(info.get("bounceSubType")).unwrap_or_default(),
+                status: text(entry.and_then(|r| r.get("status"))),
+                diagnostic: text(entry.and_then(|r| r.get("diagnosticCode"))),
+            })
+        }
+        _ => None,
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -68,24 +105,16 @@ pub struct Suppression {
     pub expires_at: Option<OffsetDateTime>,
 }
 
-/// Why a signal suppresses, if it does; soft bounces are decided together afterwards.
-enum Kind {
-    Now(&'static str),
-    Soft,
-    /// A `not-spam` complaint: the recipient says the mail was wanted; it lifts an earlier
-    /// complaint instead of adding one.
-    Lift,
-    Never,
-}
-
-fn classify(signal: &Signal, rules: &Rules) -> Kind {
+/// The ledger's kinds of evidence (`aws_report_suppressions.kind`), before any rule: what a
+/// signal is, not what the sending app should do about it.
+pub fn ledger_kind(signal: &Signal) -> Option<&'static str> {
     match signal {
-        Signal::Complaint { feedback_type, .. } if feedback_type == "not-spam" => Kind::Lift,
+        Signal::Complaint { feedback_type, .. } if feedback_type == "not-spam" => Some("not-spam"),
         Signal::Complaint { sub_type, .. } if sub_type == "OnAccountSuppressionList" => {
-            ses_suppressed(rules)
+            Some("ses-suppressed-complaint")
         }
-        Signal::Complaint { .. } => Kind::Now("complaint"),
-        Signal::Unsubscribe => Kind::Now("unsubscribed"),
+        Signal::Complaint { .. } => Some("complaint"),
+        Signal::Unsubscribe => Some("unsubscribed"),
         Signal::Bounce {
             bounce_type,
             sub_type,
@@ -97,26 +126,94 @@ fn classify(signal: &Signal, rules: &Rules) -> Kind {
                 .map(str::trim)
                 .and_then(|s| s.chars().next());
             match bounce_type.as_str() {
-                "Permanent" if sub_type == "OnAccountSuppressionList" => ses_suppressed(rules),
-                "Permanent" => Kind::Now("permanent-bounce"),
-                "Transient" if class == Some('5') => Kind::Now("transient-bounce-5xx"),
+                "Permanent" if sub_type == "OnAccountSuppressionList" => {
+                    Some("ses-suppressed-bounce")
+                }
+                "Permanent" => Some("permanent-bounce"),
+                "Transient" if class == Some('5') => Some("transient-bounce-5xx"),
                 // An auto-reply (out of office) is Transient/General without a 4.x or 5.x status.
-                "Transient" if sub_type == "General" && class != Some('4') => Kind::Never,
-                "Transient" => Kind::Soft,
-                _ => Kind::Never,
+                "Transient" if sub_type == "General" && class != Some('4') => None,
+                "Transient" => Some("soft-bounce"),
+                _ => None,
             }
         }
     }
 }
 
-/// An address SES itself suppresses (its account-level list): listed only on request, as
-/// `ses-suppressed`, since the sending app need not act on it.
-fn ses_suppressed(rules: &Rules) -> Kind {
-    if rules.include_ses_suppressed {
-        Kind::Now("ses-suppressed")
-    } else {
-        Kind::Never
+/// How many of the latest instants a ledger entry keeps: enough for `--soft-limit` up to this.
+pub const RECENT_KEPT: usize = 16;
+/// The longest diagnostic kept.
+pub const DIAGNOSTIC_WIDTH: usize = 1000;
+
+/// One row of the suppression ledger: everything an address's evidence of one kind says, merged
+/// order-free (earliest first, latest last, counts summed, the latest diagnostic, the latest
+/// instants), so that it is the same whatever order the events arrive in and is never shrunk by
+/// `prune`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LedgerEntry {
+    pub email: String,
+    pub kind: &'static str,
+    pub user_id: Option<u64>,
+    pub first_at: OffsetDateTime,
+    pub last_at: OffsetDateTime,
+    pub count: u64,
+    pub last_diagnostic: Option<String>,
+    pub last_diagnostic_at: Option<OffsetDateTime>,
+    /// The latest `RECENT_KEPT` instants, newest first.
+    pub recent: Vec<OffsetDateTime>,
+}
+
+impl LedgerEntry {
+    pub fn of(e: &Evidence) -> Option<LedgerEntry> {
+        let kind = ledger_kind(&e.signal)?;
+        let diagnostic = diagnostic(&e.signal).map(|d| {
+            crate::domain::ses::truncate(&d, DIAGNOSTIC_WIDTH)
+                .0
+                .into_owned()
+        });
+        Some(LedgerEntry {
+            email: e.email.clone(),
+            kind,
+            user_id: e.user_id,
+            first_at: e.at,
+            last_at: e.at,
+            count: 1,
+            last_diagnostic_at: diagnostic.as_ref().map(|_| e.at),
+            last_diagnostic: diagnostic,
+            recent: vec![e.at],
+        })
     }
+
+    /// The order-free merge of two entries of one (address, kind).
+    pub fn merge(&mut self, other: LedgerEntry) {
+        self.user_id = self.user_id.max(other.user_id);
+        self.first_at = self.first_at.min(other.first_at);
+        self.last_at = self.last_at.max(other.last_at);
+        self.count += other.count;
+        let mine = (self.last_diagnostic_at, self.last_diagnostic.take());
+        let theirs = (other.last_diagnostic_at, other.last_diagnostic);
+        (self.last_diagnostic_at, self.last_diagnostic) = mine.max(theirs);
+        self.recent.extend(other.recent);
+        self.recent.sort_by(|a, b| b.cmp(a));
+        self.recent.dedup();
+        self.recent.truncate(RECENT_KEPT);
+    }
+}
+
+/// The ledger entries of some evidence, merged by (address, kind), sorted.
+pub fn aggregate(evidence: &[Evidence]) -> Vec<LedgerEntry> {
+    let mut entries: BTreeMap<(String, &'static str), LedgerEntry> = BTreeMap::new();
+    for e in evidence {
+        if let Some(entry) = LedgerEntry::of(e) {
+            match entries.entry((entry.email.clone(), entry.kind)) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(entry);
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().merge(entry),
+            }
+        }
+    }
+    entries.into_values().collect()
 }
 
 fn diagnostic(signal: &Signal) -> Option<String> {
@@ -126,66 +223,83 @@ fn diagnostic(signal: &Signal) -> Option<String> {
     }
 }
 
-/// Applies the rules. `last_delivery` is the latest delivery per address. Sorted by email, reason.
+/// Applies the rules to evidence (`aggregate`, then `decide_entries`): the unit tests' way in.
+#[cfg(test)]
 pub fn decide(
     evidence: &[Evidence],
     last_delivery: &HashMap<String, OffsetDateTime>,
     rules: &Rules,
 ) -> Vec<Suppression> {
+    decide_entries(&aggregate(evidence), last_delivery, rules)
+}
+
+/// Applies the rules to ledger entries. `last_delivery` is the latest delivery per address.
+/// Sorted by email, reason.
+pub fn decide_entries(
+    entries: &[LedgerEntry],
+    last_delivery: &HashMap<String, OffsetDateTime>,
+    rules: &Rules,
+) -> Vec<Suppression> {
     let mut found: BTreeMap<(String, &'static str), Suppression> = BTreeMap::new();
-    let mut add = |e: &Evidence, reason: &'static str| {
-        let entry = found
+    let mut put = |e: &LedgerEntry,
+                   reason: &'static str,
+                   first_at: OffsetDateTime,
+                   last_at: OffsetDateTime,
+                   count: u64| {
+        let row = found
             .entry((e.email.clone(), reason))
             .or_insert_with(|| Suppression {
                 email: e.email.clone(),
                 user_id: None,
                 reason,
-                first_at: e.at,
-                last_at: e.at,
+                first_at,
+                last_at,
                 count: 0,
                 last_diagnostic: None,
                 expires_at: None,
             });
-        entry.count += 1;
-        entry.first_at = entry.first_at.min(e.at);
-        if e.at >= entry.last_at {
-            entry.last_at = e.at;
-            if let Some(d) = diagnostic(&e.signal) {
-                entry.last_diagnostic = Some(d);
+        row.first_at = row.first_at.min(first_at);
+        if last_at >= row.last_at {
+            row.last_at = last_at;
+            if e.last_diagnostic.is_some() {
+                row.last_diagnostic = e.last_diagnostic.clone();
             }
         }
-        if e.user_id.is_some() {
-            entry.user_id = e.user_id;
-        }
+        row.count += count;
+        row.user_id = row.user_id.max(e.user_id);
     };
-    let mut soft: BTreeMap<&str, Vec<&Evidence>> = BTreeMap::new();
     let mut not_spam: HashMap<&str, OffsetDateTime> = HashMap::new();
     let window_start = rules.now - rules.soft_window;
-    for e in evidence {
-        match classify(&e.signal, rules) {
-            Kind::Now(reason) => add(e, reason),
-            Kind::Lift => {
-                let at = not_spam.entry(e.email.as_str()).or_insert(e.at);
-                *at = (*at).max(e.at);
+    for e in entries {
+        match e.kind {
+            "permanent-bounce" | "transient-bounce-5xx" | "complaint" | "unsubscribed" => {
+                put(e, e.kind, e.first_at, e.last_at, e.count)
             }
-            Kind::Soft if e.at >= window_start && e.at <= rules.now => {
-                soft.entry(&e.email).or_default().push(e)
+            "ses-suppressed-bounce" | "ses-suppressed-complaint"
+                if rules.include_ses_suppressed =>
+            {
+                put(e, "ses-suppressed", e.first_at, e.last_at, e.count)
             }
-            Kind::Soft | Kind::Never => {}
-        }
-    }
-    for (email, bounces) in soft {
-        let latest = bounces.iter().map(|e| e.at).max();
-        let delivered_since = match (latest, last_delivery.get(email)) {
-            (Some(latest), Some(delivery)) => *delivery > latest,
-            _ => false,
-        };
-        if bounces.len() as u32 >= rules.soft_limit.max(1) && !delivered_since {
-            let mut ordered = bounces.clone();
-            ordered.sort_by_key(|e| e.at);
-            for e in ordered {
-                add(e, "soft-bounces");
+            "not-spam" => {
+                not_spam.insert(e.email.as_str(), e.last_at);
             }
+            "soft-bounce" => {
+                let in_window: Vec<OffsetDateTime> = e
+                    .recent
+                    .iter()
+                    .copied()
+                    .filter(|at| *at >= window_start && *at <= rules.now)
+                    .collect();
+                let (Some(first), Some(last)) = (in_window.iter().min(), in_window.iter().max())
+                else {
+                    continue;
+                };
+                let delivered_since = last_delivery.get(&e.email).is_some_and(|d| d > last);
+                if in_window.len() as u32 >= rules.soft_limit.max(1) && !delivered_since {
+                    put(e, "soft-bounces", *first, *last, in_window.len() as u64);
+                }
+            }
+            _ => {}
         }
     }
     // A not-spam report after the last complaint lifts it.

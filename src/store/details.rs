@@ -8,11 +8,12 @@ use mysql::{Conn, Value};
 
 use time::OffsetDateTime;
 
-use super::{engagement, rollups, row_placeholders, select_in, ROWS_PER_STATEMENT};
+use super::{engagement, ledger, rollups, row_placeholders, select_in, ROWS_PER_STATEMENT};
 use crate::domain::accounting::{Applied, Fate, SummaryDelta};
 use crate::domain::event_kind::EventKind;
 use crate::domain::ses::SesEvent;
 use crate::domain::timestamps;
+use crate::reports::suppressions::{aggregate, signal_of, Evidence};
 
 /// Which of these notification ids have rows in `aws_report_details`.
 pub fn notifications_applied<'a>(
@@ -236,6 +237,38 @@ pub fn apply_batch<Q: Queryable>(
             params,
         )?;
     }
+    // The suppression ledger, from the same events, in the same transaction. A bounce or
+    // complaint replacing the same one stored by another route adds nothing: it is counted.
+    let mut evidence = Vec::new();
+    let mut delivered: BTreeSet<&str> = BTreeSet::new();
+    for (event, fate) in events.iter().zip(fates) {
+        let Fate::Apply(claims) = fate else { continue };
+        if event.kind == EventKind::Delivery {
+            delivered.extend(
+                claims
+                    .iter()
+                    .map(|c| event.recipients[c.recipient].as_str()),
+            );
+            continue;
+        }
+        if !ledger::is_ledger_event(event.kind.ses_name()) {
+            continue;
+        }
+        let info: serde_json::Value = serde_json::from_str(&event.other_info).unwrap_or_default();
+        for claim in claims.iter().filter(|c| c.supersedes.is_none()) {
+            let recipient = event.recipients[claim.recipient].as_str();
+            if let Some(signal) = signal_of(event.kind.ses_name(), &info, recipient) {
+                evidence.push(Evidence {
+                    email: recipient.to_string(),
+                    user_id: None,
+                    at: event.occurred_at,
+                    signal,
+                });
+            }
+        }
+    }
+    ledger::merge(conn, aggregate(&evidence), &delivered)?;
+
     // Every open and click of the rows these events touch is classified again, as a set.
     let touched: BTreeSet<u64> = pairs
         .iter()

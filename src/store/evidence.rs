@@ -5,13 +5,11 @@ use std::collections::HashMap;
 
 use mysql::prelude::Queryable;
 use mysql::{Conn, Value};
-use serde_json::json;
 use time::OffsetDateTime;
 
 use super::select_in;
-use crate::domain::ses::normalize_address;
 use crate::domain::timestamps;
-use crate::reports::suppressions::{Engagement, Evidence, Signal};
+use crate::reports::suppressions::{signal_of, Engagement, Evidence};
 
 /// (recipient, user id, event type, time, other_info) of one detail row.
 type EvidenceRow = (String, Option<u64>, String, Value, Option<String>);
@@ -39,55 +37,14 @@ pub fn evidence(
             .as_deref()
             .and_then(|t| serde_json::from_str(t).ok())
             .unwrap_or_default();
-        let signal = match event_type.as_str() {
-            "Complaint" => {
-                let text = |key: &str| {
-                    info.get(key)
-                        .and_then(|v| v.as_str())
-                        .unwrap_or_default()
-                        .to_string()
-                };
-                Signal::Complaint {
-                    sub_type: text("complaintSubType"),
-                    feedback_type: text("complaintFeedbackType"),
-                }
-            }
-            "Subscription" => {
-                if info.pointer("/newTopicPreferences/unsubscribeAll") == Some(&json!(true)) {
-                    Signal::Unsubscribe
-                } else {
-                    continue;
-                }
-            }
-            _ => {
-                let text =
-                    |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_string);
-                let recipient = info
-                    .get("bouncedRecipients")
-                    .and_then(|r| r.as_array())
-                    .and_then(|list| {
-                        list.iter().find(|r| {
-                            r.get("emailAddress")
-                                .and_then(|a| a.as_str())
-                                .map(normalize_address)
-                                .as_deref()
-                                == Some(email.as_str())
-                        })
-                    });
-                Signal::Bounce {
-                    bounce_type: text(info.get("bounceType")).unwrap_or_default(),
-                    sub_type: text(info.get("bounceSubType")).unwrap_or_default(),
-                    status: text(recipient.and_then(|r| r.get("status"))),
-                    diagnostic: text(recipient.and_then(|r| r.get("diagnosticCode"))),
-                }
-            }
-        };
-        out.push(Evidence {
-            email,
-            user_id,
-            at,
-            signal,
-        });
+        if let Some(signal) = signal_of(&event_type, &info, &email) {
+            out.push(Evidence {
+                email,
+                user_id,
+                at,
+                signal,
+            });
+        }
     }
     Ok(out)
 }

@@ -38,6 +38,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "human engagement, mailbox providers, tags",
         include_str!("../../sql/0005_engagement_and_dimensions.sql"),
     ),
+    (
+        6,
+        "suppression ledger",
+        include_str!("../../sql/0006_suppression_ledger.sql"),
+    ),
 ];
 
 /// Duplicate column name, duplicate key name: what re-running an `ALTER TABLE ... ADD` of a
@@ -92,6 +97,12 @@ pub fn migrate(env: &Environment) -> Result<Vec<u32>> {
         }
         if *version == 5 {
             backfill_engagement_and_providers(&mut conn)?;
+        }
+        if *version == 6 {
+            let entries = super::ledger::rebuild(&mut conn).sql_context(
+                "applying migration 6 (the suppression ledger from the detail rows)",
+            )?;
+            log::info!("migration 6: {entries} suppression ledger entries from the detail rows");
         }
         conn.exec_drop(
             "INSERT INTO ses_report_migrations (version, name) VALUES (?, ?)",

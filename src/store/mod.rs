@@ -11,6 +11,7 @@ pub mod details;
 pub mod engagement;
 pub mod evidence;
 pub mod failures;
+pub mod ledger;
 pub mod migrations;
 pub mod retention;
 pub mod rollups;

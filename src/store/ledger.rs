@@ -1,0 +1,271 @@
+//! `aws_report_suppressions`, the suppression ledger: merged (`LedgerEntry::merge`) by every
+//! batch inside its transaction, read by `ses-report suppressions`, rebuilt from the detail rows
+//! by migration 6, never touched by `prune`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mysql::prelude::Queryable;
+use mysql::{Conn, TxOpts, Value};
+use time::{Duration, OffsetDateTime};
+
+use super::{evidence, row_placeholders, select_in, ROWS_PER_STATEMENT};
+use crate::domain::timestamps;
+use crate::reports::suppressions::{aggregate, LedgerEntry};
+
+/// How long a soft-bounce entry lasts after its last bounce unless renewed (Postal's
+/// `suppression_list_removal_delay`): the `expires_at` the sending app joins on.
+pub const SOFT_EXPIRY: Duration = Duration::days(30);
+
+const COLUMNS: &str = "email, kind, first_at, last_at, evidence_count, last_diagnostic,
+    last_diagnostic_at, recent, expires_at, updated_at";
+
+fn recent_json(recent: &[OffsetDateTime]) -> String {
+    serde_json::to_string(
+        &recent
+            .iter()
+            .map(|t| timestamps::sns(*t))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap_or_else(|_| "[]".into())
+}
+
+fn parse_recent(text: &str) -> Vec<OffsetDateTime> {
+    serde_json::from_str::<Vec<String>>(text)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| timestamps::parse(t).ok())
+        .collect()
+}
+
+/// The stored entries of these addresses.
+fn read_for<Q: Queryable>(
+    conn: &mut Q,
+    emails: &BTreeSet<&str>,
+    lock: bool,
+) -> Result<Vec<LedgerEntry>, mysql::Error> {
+    let sql = format!(
+        "SELECT email, kind, NULL, first_at, last_at, evidence_count, last_diagnostic,
+                last_diagnostic_at, recent
+         FROM aws_report_suppressions WHERE email IN ({{keys}}){}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    let rows: Vec<mysql::Row> = select_in(conn, &sql, emails.iter().copied())?;
+    Ok(rows.into_iter().filter_map(entry_of_row).collect())
+}
+
+fn entry_of_row(row: mysql::Row) -> Option<LedgerEntry> {
+    let v = row.unwrap();
+    let text = |v: &Value| {
+        mysql::from_value_opt::<Option<String>>(v.clone())
+            .ok()
+            .flatten()
+    };
+    let kind_text = text(&v[1])?;
+    // The kind as the rules spell it (a &'static str); unknown kinds are skipped.
+    let kind = KINDS.iter().find(|k| **k == kind_text)?;
+    Some(LedgerEntry {
+        email: text(&v[0])?,
+        kind,
+        user_id: mysql::from_value_opt(v[2].clone()).ok().flatten(),
+        first_at: timestamps::from_sql(&v[3])?,
+        last_at: timestamps::from_sql(&v[4])?,
+        count: mysql::from_value_opt(v[5].clone()).ok()?,
+        last_diagnostic: text(&v[6]),
+        last_diagnostic_at: timestamps::from_sql(&v[7]),
+        recent: parse_recent(&text(&v[8]).unwrap_or_default()),
+    })
+}
+
+const KINDS: [&str; 8] = [
+    "permanent-bounce",
+    "transient-bounce-5xx",
+    "soft-bounce",
+    "complaint",
+    "unsubscribed",
+    "not-spam",
+    "ses-suppressed-bounce",
+    "ses-suppressed-complaint",
+];
+
+/// Writes entries as they are (already merged with what was stored).
+fn write<Q: Queryable>(conn: &mut Q, entries: &[LedgerEntry]) -> Result<(), mysql::Error> {
+    let now = timestamps::to_sql(OffsetDateTime::now_utc());
+    for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+        let mut params = Vec::with_capacity(chunk.len() * 10);
+        for e in chunk {
+            params.push(e.email.as_str().into());
+            params.push(e.kind.into());
+            params.push(timestamps::to_sql(e.first_at));
+            params.push(timestamps::to_sql(e.last_at));
+            params.push(e.count.into());
+            params.push(e.last_diagnostic.as_deref().into());
+            params.push(
+                e.last_diagnostic_at
+                    .map(timestamps::to_sql)
+                    .unwrap_or(Value::NULL),
+            );
+            params.push(recent_json(&e.recent).into());
+            params.push(if e.kind == "soft-bounce" {
+                timestamps::to_sql(e.last_at + SOFT_EXPIRY)
+            } else {
+                Value::NULL
+            });
+            params.push(now.clone());
+        }
+        conn.exec_drop(
+            format!(
+                "INSERT INTO aws_report_suppressions ({COLUMNS}) VALUES {}
+                 ON DUPLICATE KEY UPDATE first_at = VALUES(first_at),
+                   last_at = VALUES(last_at), evidence_count = VALUES(evidence_count),
+                   last_diagnostic = VALUES(last_diagnostic), last_diagnostic_at = VALUES(last_diagnostic_at),
+                   recent = VALUES(recent), expires_at = VALUES(expires_at), updated_at = VALUES(updated_at)",
+                row_placeholders(chunk.len(), 10)
+            ),
+            params,
+        )?;
+    }
+    Ok(())
+}
+
+/// Merges new entries into the ledger inside the caller's transaction, then recomputes
+/// `lifted_at` for `touched` addresses (theirs, and those a Delivery reached in this batch).
+pub fn merge<Q: Queryable>(
+    conn: &mut Q,
+    new: Vec<LedgerEntry>,
+    delivered: &BTreeSet<&str>,
+) -> Result<(), mysql::Error> {
+    let owned: Vec<String> = new.iter().map(|e| e.email.clone()).collect();
+    let emails: BTreeSet<&str> = owned.iter().map(String::as_str).collect();
+    let mut touched: BTreeSet<&str> = delivered.clone();
+    let mut merged: BTreeMap<(String, &'static str), LedgerEntry> = BTreeMap::new();
+    if !new.is_empty() {
+        for stored in read_for(conn, &emails, true)? {
+            merged.insert((stored.email.clone(), stored.kind), stored);
+        }
+        for entry in new {
+            match merged.entry((entry.email.clone(), entry.kind)) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(entry);
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().merge(entry),
+            }
+        }
+        let entries: Vec<LedgerEntry> = merged.into_values().collect();
+        write(conn, &entries)?;
+        touched.extend(emails.iter().copied());
+    }
+    lift(conn, &touched)
+}
+
+/// `lifted_at`, from the rows themselves: a soft bounce is lifted by the latest delivery after
+/// it (from the summary rows, which `prune` keeps), a complaint by a later not-spam report.
+fn lift<Q: Queryable>(conn: &mut Q, emails: &BTreeSet<&str>) -> Result<(), mysql::Error> {
+    let emails: Vec<&str> = emails.iter().copied().collect();
+    for chunk in emails.chunks(super::KEYS_PER_LOOKUP) {
+        let keys = super::placeholders(chunk.len());
+        let params: Vec<Value> = chunk.iter().map(|e| Value::from(*e)).collect();
+        conn.exec_drop(
+            format!(
+                "UPDATE aws_report_suppressions s
+                 LEFT JOIN (SELECT user_email, MAX(delivery_at) AS delivered FROM aws_reports
+                            WHERE user_email IN ({keys}) GROUP BY user_email) d ON d.user_email = s.email
+                 SET s.lifted_at = IF(d.delivered > s.last_at, d.delivered, NULL)
+                 WHERE s.kind = 'soft-bounce' AND s.email IN ({keys})"
+            ),
+            params.iter().chain(params.iter()).cloned().collect::<Vec<_>>(),
+        )?;
+        conn.exec_drop(
+            format!(
+                "UPDATE aws_report_suppressions c
+                 LEFT JOIN aws_report_suppressions n ON n.email = c.email AND n.kind = 'not-spam'
+                 SET c.lifted_at = IF(n.last_at > c.last_at, n.last_at, NULL)
+                 WHERE c.kind = 'complaint' AND c.email IN ({keys})"
+            ),
+            params.clone(),
+        )?;
+    }
+    Ok(())
+}
+
+/// The whole ledger, or the entries with evidence since `since`, each with the user account of
+/// the address (the summary rows' user_id).
+pub fn read(
+    conn: &mut Conn,
+    since: Option<OffsetDateTime>,
+) -> Result<Vec<LedgerEntry>, mysql::Error> {
+    let since = since.unwrap_or(time::macros::datetime!(1000-01-01 0:00 UTC));
+    let rows: Vec<mysql::Row> = conn.exec(
+        "SELECT s.email, s.kind, (SELECT MAX(r.user_id) FROM aws_reports r WHERE r.user_email = s.email),
+                s.first_at, s.last_at, s.evidence_count, s.last_diagnostic, s.last_diagnostic_at, s.recent
+         FROM aws_report_suppressions s WHERE s.last_at >= ? ORDER BY s.email, s.kind",
+        (timestamps::to_sql(since),),
+    )?;
+    Ok(rows.into_iter().filter_map(entry_of_row).collect())
+}
+
+/// Rebuilds the ledger from the detail rows kept (migration 6, when there was no ledger yet).
+/// Evidence already pruned is not in it: the ledger starts from what the rows still say.
+pub fn rebuild(conn: &mut Conn) -> Result<usize, mysql::Error> {
+    let found = evidence::evidence(conn, None)?;
+    let entries = aggregate(&found);
+    let mut tx = conn.start_transaction(TxOpts::default())?;
+    let emails: BTreeSet<&str> = entries.iter().map(|e| e.email.as_str()).collect();
+    tx.query_drop("DELETE FROM aws_report_suppressions")?;
+    write(&mut tx, &entries)?;
+    lift(&mut tx, &emails)?;
+    tx.commit()?;
+    Ok(entries.len())
+}
+
+/// Whether a signal goes to the ledger (for callers that filter before parsing).
+pub fn is_ledger_event(event_type: &str) -> bool {
+    matches!(event_type, "Bounce" | "Complaint" | "Subscription")
+}
+
+#[cfg(test)]
+fn ledger_kind_names() -> Vec<&'static str> {
+    use crate::reports::suppressions::Signal;
+    let bounce = |t: &str, s: &str, status: Option<&str>| Signal::Bounce {
+        bounce_type: t.into(),
+        sub_type: s.into(),
+        status: status.map(String::from),
+        diagnostic: None,
+    };
+    let complaint = |sub: &str, fb: &str| Signal::Complaint {
+        sub_type: sub.into(),
+        feedback_type: fb.into(),
+    };
+    [
+        bounce("Permanent", "General", Some("5.1.1")),
+        bounce("Transient", "General", Some("5.4.4")),
+        bounce("Transient", "MailboxFull", Some("4.2.2")),
+        complaint("", "abuse"),
+        Signal::Unsubscribe,
+        complaint("", "not-spam"),
+        bounce("Permanent", "OnAccountSuppressionList", None),
+        complaint("OnAccountSuppressionList", "abuse"),
+    ]
+    .iter()
+    .filter_map(crate::reports::suppressions::ledger_kind)
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stored_kinds_are_the_rules_kinds() {
+        assert_eq!(ledger_kind_names(), KINDS.to_vec());
+    }
+
+    #[test]
+    fn recent_instants_round_trip() {
+        let at = time::macros::datetime!(2026-11-27 10:00:00.123 UTC);
+        assert_eq!(
+            parse_recent(&recent_json(&[at, at - Duration::days(1)])),
+            vec![at, at - Duration::days(1)]
+        );
+        assert!(parse_recent("not json").is_empty());
+    }
+}
