@@ -58,8 +58,9 @@ echo "== monitoring: stats adds its gauges to the ingest's node_exporter textfil
 $bin/ses-report stats --date 2026-11-27 --by provider --min-volume 20 --metrics-file "$metrics" >/dev/null
 grep -v '^#' "$metrics" | head -20
 echo "(... $(grep -vc '^#' "$metrics") samples in $metrics)"
-echo "== addresses to stop mailing: ses-report suppressions"
+echo "== addresses to stop mailing: ses-report suppressions (from the suppression ledger)"
 $bin/ses-report suppressions
+sql "SELECT email, kind, evidence_count, last_at, expires_at, lifted_at FROM aws_report_suppressions ORDER BY email, kind"
 echo "== what no ingest shows: ses-report doctor --date 2026-11-27"
 # Exit 7 here: the demo collection has no index on Timestamp; doctor lists what to fix.
 $bin/ses-report doctor --date 2026-11-27 || echo "(doctor exit $?: it found something to fix)"

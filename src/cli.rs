@@ -198,8 +198,8 @@ pub struct SuppressionsArgs {
     /// --sunset-min-deliveries deliveries in them
     #[argh(option)]
     pub sunset_days: Option<u32>,
-    /// the deliveries the sunset rule needs (default 5)
-    #[argh(option, default = "5")]
+    /// the deliveries the sunset rule needs (default 3, as MailPoet)
+    #[argh(option, default = "3")]
     pub sunset_min_deliveries: u32,
     /// compare with SES's account-level list: the JSON `aws sesv2 list-suppressed-destinations`
     /// prints (pages concatenated are fine); prints the differences
