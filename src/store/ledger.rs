@@ -154,26 +154,41 @@ pub fn merge<Q: Queryable>(
         write(conn, &entries)?;
         touched.extend(emails.iter().copied());
     }
-    lift(conn, &touched)
+    lift(conn, &touched, &emails)
 }
 
 /// `lifted_at`, from the rows themselves: a soft bounce is lifted by the latest delivery after
 /// it (from the summary rows, which `prune` keeps), a complaint by a later not-spam report.
-fn lift<Q: Queryable>(conn: &mut Q, emails: &BTreeSet<&str>) -> Result<(), mysql::Error> {
+/// Deliveries can lift soft bounces only; complaints change only with new evidence, so
+/// `complaints_too` is false for addresses that were only delivered to.
+fn lift<Q: Queryable>(
+    conn: &mut Q,
+    emails: &BTreeSet<&str>,
+    complaints_too: &BTreeSet<&str>,
+) -> Result<(), mysql::Error> {
     let emails: Vec<&str> = emails.iter().copied().collect();
     for chunk in emails.chunks(super::KEYS_PER_LOOKUP) {
         let keys = super::placeholders(chunk.len());
         let params: Vec<Value> = chunk.iter().map(|e| Value::from(*e)).collect();
+        // Evaluated only for the ledger's soft-bounce rows among these addresses (few).
         conn.exec_drop(
             format!(
                 "UPDATE aws_report_suppressions s
-                 LEFT JOIN (SELECT user_email, MAX(delivery_at) AS delivered FROM aws_reports
-                            WHERE user_email IN ({keys}) GROUP BY user_email) d ON d.user_email = s.email
-                 SET s.lifted_at = IF(d.delivered > s.last_at, d.delivered, NULL)
+                 SET s.lifted_at = (SELECT IF(MAX(r.delivery_at) > s.last_at, MAX(r.delivery_at), NULL)
+                                    FROM aws_reports r WHERE r.user_email = s.email)
                  WHERE s.kind = 'soft-bounce' AND s.email IN ({keys})"
             ),
-            params.iter().chain(params.iter()).cloned().collect::<Vec<_>>(),
+            params.clone(),
         )?;
+        let params: Vec<Value> = chunk
+            .iter()
+            .filter(|e| complaints_too.contains(**e))
+            .map(|e| Value::from(*e))
+            .collect();
+        if params.is_empty() {
+            continue;
+        }
+        let keys = super::placeholders(params.len());
         conn.exec_drop(
             format!(
                 "UPDATE aws_report_suppressions c
@@ -212,7 +227,7 @@ pub fn rebuild(conn: &mut Conn) -> Result<usize, mysql::Error> {
     let emails: BTreeSet<&str> = entries.iter().map(|e| e.email.as_str()).collect();
     tx.query_drop("DELETE FROM aws_report_suppressions")?;
     write(&mut tx, &entries)?;
-    lift(&mut tx, &emails)?;
+    lift(&mut tx, &emails, &emails)?;
     tx.commit()?;
     Ok(entries.len())
 }
