@@ -85,10 +85,13 @@ fn run(cli: &Cli) -> Result<Exit> {
             Ok(Exit::Done)
         }
         Config::Ingest(c) => {
-            let monitor = std::sync::Arc::new(ops::Monitor::new(
-                c.env.metrics_file.as_deref(),
-                c.env.ping_url.as_deref(),
-            ));
+            // A dry run is someone trying things out: it neither pings the job's check nor
+            // overwrites the metrics of the last real run.
+            let monitor = std::sync::Arc::new(if c.dry_run {
+                ops::Monitor::new(None, None)
+            } else {
+                ops::Monitor::new(c.env.metrics_file.as_deref(), c.env.ping_url.as_deref())
+            });
             monitor.start();
             let result = ingest::run(c, &monitor);
             monitor.finish(match &result {

@@ -189,6 +189,10 @@ fn runs_ping_start_then_success_or_their_exit_code_and_a_dead_endpoint_never_fai
         *paths.lock().unwrap(),
         vec![format!("/{token}/start"), format!("/{token}")]
     );
+    // A dry run is not the job's run: no ping.
+    env.ingest(&["--date", "2026-11-27", "--dry-run"])
+        .expect_code(0);
+    assert_eq!(paths.lock().unwrap().len(), 2);
 
     // A record that fails: exit 3, reported as /3.
     paths.lock().unwrap().clear();
