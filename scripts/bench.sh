@@ -11,6 +11,8 @@
 #   (c) a rerun of (a): all duplicates    (d) a bare scan of the same cursor, writing nothing
 #   (e) the baseline (../shared/baseline), unless --no-baseline
 #   (f) (a) with 5 mails poisoned by a MySQL trigger: exactly their events must fail
+#   (g) the write floor: the rows (b) wrote, copied into a fresh database of the same schema by
+#       the plainest bulk path (INSERT ... SELECT on the server: no parsing, no dedup, no client)
 # Prints wall time, events/s and peak RSS (from /usr/bin/time) per run, and the ratios.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,6 +73,14 @@ export SES_REPORT_MYSQL_URL=mysql://root@127.0.0.1:3306/ses_report_bench_file
 measure "(b) ingest, NDJSON" "$bin/ses-report" ingest --file "$data"
 measure "(b2) rerun, NDJSON" "$bin/ses-report" ingest --file "$data"
 
+echo "== (g) the write floor: (b)'s rows into the same schema, INSERT ... SELECT" >&2
+fresh_db ses_report_bench_floor
+floor_sql="SET unique_checks = 1;"
+for table in aws_reports aws_report_details aws_report_daily aws_report_suppressions; do
+  floor_sql="$floor_sql INSERT INTO ses_report_bench_floor.$table SELECT * FROM ses_report_bench_file.$table;"
+done
+measure "(g) write floor" "$mysql_cli" -h127.0.0.1 -uroot -e "$floor_sql"
+
 echo "== (a) ingest from Mongo, (c) its rerun" >&2
 fresh_db ses_report_bench_mongo
 export SES_REPORT_MYSQL_URL=mysql://root@127.0.0.1:3306/ses_report_bench_mongo
@@ -127,4 +137,5 @@ ratio() { awk -v a="$2" -v b="$3" -v t="$1" 'BEGIN { if (a > 0 && b > 0) printf 
 echo
 ratio "ses-report Mongo ingest speed / baseline" "${wall_of["(e) baseline, Node"]:-0}" "${wall_of["(a) ingest, Mongo"]}"
 ratio "Mongo ingest time / bare scan time" "${wall_of["(a) ingest, Mongo"]}" "${wall_of["(d) bare scan, Mongo"]}"
+ratio "NDJSON ingest time / write floor time" "${wall_of["(b) ingest, NDJSON"]}" "${wall_of["(g) write floor"]}"
 echo "per-event isolation: $isolation"
