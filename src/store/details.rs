@@ -8,8 +8,10 @@ use mysql::{Conn, Value};
 
 use time::OffsetDateTime;
 
-use super::{engagement, ledger, rollups, row_placeholders, select_in, ROWS_PER_STATEMENT};
+use super::engagement::{self, NewRow};
+use super::{ledger, rollups, row_placeholders, select_in, ROWS_PER_STATEMENT};
 use crate::domain::accounting::{Applied, Fate, SummaryDelta};
+use crate::domain::engagement::{Automated, Interaction};
 use crate::domain::event_kind::EventKind;
 use crate::domain::ses::SesEvent;
 use crate::domain::timestamps;
@@ -214,9 +216,64 @@ pub fn apply_batch<Q: Queryable>(
             pairs.push((event, recipient, report_id));
         }
     }
-    for chunk in pairs.chunks(ROWS_PER_STATEMENT) {
-        let mut params = Vec::with_capacity(chunk.len() * 10);
-        for (event, recipient, report_id) in chunk {
+    // Every open and click of the rows these events touch is classified, the batch's with the
+    // stored ones, as a set, before the batch's are inserted (with their class).
+    let touched: BTreeSet<u64> = pairs
+        .iter()
+        .filter(|(event, _, _)| {
+            matches!(
+                event.kind,
+                EventKind::Open | EventKind::Click | EventKind::Delivery
+            )
+        })
+        .map(|(_, _, report_id)| *report_id)
+        .collect();
+    let touched: Vec<u64> = touched.into_iter().collect();
+    let mut new_rows = Vec::new();
+    // For each pair, its index in `new_rows` when it is an open or a click.
+    let mut new_index: Vec<Option<usize>> = Vec::with_capacity(pairs.len());
+    let mut parsed: Option<(&str, serde_json::Value)> = None;
+    for (event, _, report_id) in &pairs {
+        let interaction = match event.kind {
+            EventKind::Open => Interaction::Open,
+            EventKind::Click => Interaction::Click,
+            _ => {
+                new_index.push(None);
+                continue;
+            }
+        };
+        // One parse per event, shared by its recipients (adjacent in `pairs`).
+        if parsed.as_ref().map(|(id, _)| *id) != Some(event.notification_id.as_str()) {
+            let info = serde_json::from_str(&event.other_info).unwrap_or_default();
+            parsed = Some((event.notification_id.as_str(), info));
+        }
+        let info = parsed
+            .as_ref()
+            .map(|(_, v)| v)
+            .unwrap_or(&serde_json::Value::Null);
+        let (user_agent, link, link_tags) = NewRow::fields(info);
+        new_index.push(Some(new_rows.len()));
+        new_rows.push(NewRow {
+            report_id: *report_id,
+            interaction,
+            at: event.occurred_at,
+            user_agent,
+            link,
+            link_tags,
+        });
+    }
+    let t3 = std::time::Instant::now();
+    let classes = engagement::classify_batch(conn, &touched, &new_rows, pruned_before)?;
+    let t4 = std::time::Instant::now();
+    let class_of = |i: usize| -> Value {
+        new_index[i]
+            .and_then(|n| classes[n])
+            .map(Automated::name)
+            .into()
+    };
+    for (chunk_number, chunk) in pairs.chunks(ROWS_PER_STATEMENT).enumerate() {
+        let mut params = Vec::with_capacity(chunk.len() * 11);
+        for (offset, (event, recipient, report_id)) in chunk.iter().enumerate() {
             params.push(event.notification_id.as_str().into());
             params.push((*report_id).into());
             params.push(event.kind.ses_name().into());
@@ -227,12 +284,13 @@ pub fn apply_batch<Q: Queryable>(
             params.push(event.subject.as_deref().into());
             params.push(event.other_info.as_str().into());
             params.push(event.feedback_id.as_deref().into());
+            params.push(class_of(chunk_number * ROWS_PER_STATEMENT + offset));
         }
         conn.exec_drop(
             format!(
                 "INSERT INTO aws_report_details (notification_message_id, report_id, event_type, message_id, timestamp,
-                   `from`, `to`, subject, other_info, feedback_id) VALUES {}",
-                row_placeholders(chunk.len(), 10)
+                   `from`, `to`, subject, other_info, feedback_id, automated) VALUES {}",
+                row_placeholders(chunk.len(), 11)
             ),
             params,
         )?;
@@ -269,20 +327,6 @@ pub fn apply_batch<Q: Queryable>(
     }
     ledger::merge(conn, aggregate(&evidence), &delivered)?;
 
-    // Every open and click of the rows these events touch is classified again, as a set.
-    let touched: BTreeSet<u64> = pairs
-        .iter()
-        .filter(|(event, _, _)| {
-            matches!(
-                event.kind,
-                EventKind::Open | EventKind::Click | EventKind::Delivery
-            )
-        })
-        .map(|(_, _, report_id)| *report_id)
-        .collect();
-    let touched: Vec<u64> = touched.into_iter().collect();
-    let t3 = std::time::Instant::now();
-    engagement::reclassify(conn, &touched, pruned_before)?;
     // The days these events change: their rollups are stale until recomputed.
     rollups::mark_dirty(
         conn,
@@ -296,8 +340,8 @@ pub fn apply_batch<Q: Queryable>(
         "batch applied: summaries {:?}, ids {:?}, details {:?}, classification {:?}",
         t1 - t0,
         t2 - t1,
-        t3 - t2,
-        t3.elapsed()
+        t3 - t2 + t4.elapsed(),
+        t4 - t3
     );
     Ok(())
 }

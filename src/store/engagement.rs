@@ -1,11 +1,11 @@
 //! Classifying opens and clicks (`aws_report_details.automated`) and keeping the human counts
 //! of `aws_reports` in step, for whole summary rows at a time.
 //!
-//! A batch inserts its open and click rows unclassified (`automated` NULL) and counts them as
-//! human in the summary upsert (counts and first times); then, in the same transaction, `reclassify` recomputes the
-//! reason of every open and click of every summary row the batch touched, from all of that
-//! row's kept details (`domain::engagement::classify`), and moves the human counts by what
-//! changed. So a row's classification is a function of the set of its events, whatever order
+//! A batch counts its opens and clicks as human in the summary upsert (counts and first times);
+//! then, in the same transaction and before inserting them, `classify_batch` computes the class
+//! of every open and click of every summary row the batch touched, the batch's and the stored
+//! ones together (`domain::engagement::classify`): the new rows are inserted with theirs, the
+//! stored rows whose class changes are updated, and the human counts move by what changed. So a row's classification is a function of the set of its events, whatever order
 //! they came in, and the human counts equal the number of its opens and clicks classified human,
 //! including those whose details `prune` has since deleted (those are frozen as they were).
 
@@ -19,35 +19,73 @@ use super::{placeholders, rollups, select_in, KEYS_PER_LOOKUP};
 use crate::domain::engagement::{self, Automated, Engagement, Interaction};
 use crate::domain::timestamps;
 
-/// One detail row as classification reads it.
+/// One open or click as classification sees it: a stored detail row (`id`), or one of the
+/// batch's rows about to be inserted (`new_index`).
 struct Row {
-    id: u64,
+    id: Option<u64>,
+    new_index: Option<usize>,
     report_id: u64,
-    event_type: String,
+    interaction: Interaction,
     at: OffsetDateTime,
+    /// Stored rows: their class; new rows: `None`, as the upsert counted them (human).
     automated: Option<Automated>,
     user_agent: Option<String>,
     link: Option<String>,
     link_tags: Option<String>,
-    stored_first_open: Option<OffsetDateTime>,
-    stored_first_click: Option<OffsetDateTime>,
-    /// The summary row's `delivery_at`.
-    delivered_at: Option<OffsetDateTime>,
 }
 
-fn read_rows<Q: Queryable>(conn: &mut Q, report_ids: &[u64]) -> Result<Vec<Row>, mysql::Error> {
+/// What a summary row contributes: its delivery time and stored first human times.
+#[derive(Clone, Copy, Default)]
+struct Summary {
+    delivered_at: Option<OffsetDateTime>,
+    first_open: Option<OffsetDateTime>,
+    first_click: Option<OffsetDateTime>,
+}
+
+/// A batch's open or click, before it is inserted.
+pub struct NewRow {
+    pub report_id: u64,
+    pub interaction: Interaction,
+    pub at: OffsetDateTime,
+    pub user_agent: Option<String>,
+    pub link: Option<String>,
+    /// `linkTags` as JSON text.
+    pub link_tags: Option<String>,
+}
+
+impl NewRow {
+    /// The fields classification reads from an event's own object, as `read_rows` reads them
+    /// from a stored row's `other_info` (strings only for the agent and the link).
+    pub fn fields(info: &serde_json::Value) -> (Option<String>, Option<String>, Option<String>) {
+        let string = |key: &str| info.get(key).and_then(|v| v.as_str()).map(str::to_string);
+        let tags = info
+            .get("linkTags")
+            .filter(|v| !v.is_null())
+            .map(|v| v.to_string());
+        (string("userAgent"), string("link"), tags)
+    }
+}
+
+fn read_rows<Q: Queryable>(
+    conn: &mut Q,
+    report_ids: &[u64],
+) -> Result<(Vec<Row>, BTreeMap<u64, Summary>), mysql::Error> {
     // Only rows with opens or clicks have anything to classify; the delivery time is the
     // summary row's (the earliest Delivery, kept even when `prune` removed its detail row).
+    // The agent and the link count only when they are strings, as `NewRow::fields` reads them.
     let rows: Vec<mysql::Row> = select_in(
         conn,
-        "SELECT d.id, d.report_id, d.event_type, d.timestamp, d.automated,
-                JSON_UNQUOTE(JSON_EXTRACT(d.other_info, '$.userAgent')),
-                JSON_UNQUOTE(JSON_EXTRACT(d.other_info, '$.link')),
-                JSON_EXTRACT(d.other_info, '$.linkTags'),
+        "SELECT d.id, r.id, d.event_type, d.timestamp, d.automated,
+                IF(JSON_TYPE(JSON_EXTRACT(d.other_info, '$.userAgent')) = 'STRING',
+                   JSON_UNQUOTE(JSON_EXTRACT(d.other_info, '$.userAgent')), NULL),
+                IF(JSON_TYPE(JSON_EXTRACT(d.other_info, '$.link')) = 'STRING',
+                   JSON_UNQUOTE(JSON_EXTRACT(d.other_info, '$.link')), NULL),
+                IF(JSON_TYPE(JSON_EXTRACT(d.other_info, '$.linkTags')) = 'NULL', NULL,
+                   JSON_EXTRACT(d.other_info, '$.linkTags')),
                 r.first_human_open_at, r.first_human_click_at, r.delivery_at
-         FROM aws_reports r JOIN aws_report_details d ON d.report_id = r.id
-         WHERE r.id IN ({keys}) AND (r.open_count > 0 OR r.click_count > 0)
-           AND d.event_type IN ('Open', 'Click')",
+         FROM aws_reports r LEFT JOIN aws_report_details d
+           ON d.report_id = r.id AND d.event_type IN ('Open', 'Click')
+         WHERE r.id IN ({keys}) AND (r.open_count > 0 OR r.click_count > 0)",
         report_ids.iter().copied(),
     )?;
     let text = |v: &Value| {
@@ -55,25 +93,49 @@ fn read_rows<Q: Queryable>(conn: &mut Q, report_ids: &[u64]) -> Result<Vec<Row>,
             .ok()
             .flatten()
     };
-    Ok(rows
-        .into_iter()
-        .filter_map(|row| {
-            let v = row.unwrap();
-            Some(Row {
-                id: mysql::from_value_opt(v[0].clone()).ok()?,
-                report_id: mysql::from_value_opt(v[1].clone()).ok()?,
-                event_type: text(&v[2])?,
-                at: timestamps::from_sql(&v[3])?,
-                automated: text(&v[4]).and_then(|a| Automated::from_name(&a)),
-                user_agent: text(&v[5]),
-                link: text(&v[6]),
-                link_tags: text(&v[7]),
-                stored_first_open: timestamps::from_sql(&v[8]),
-                stored_first_click: timestamps::from_sql(&v[9]),
+    let mut summaries = BTreeMap::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let v = row.unwrap();
+        let Some(report_id) = mysql::from_value_opt::<u64>(v[1].clone()).ok() else {
+            continue;
+        };
+        summaries.insert(
+            report_id,
+            Summary {
+                first_open: timestamps::from_sql(&v[8]),
+                first_click: timestamps::from_sql(&v[9]),
                 delivered_at: timestamps::from_sql(&v[10]),
-            })
-        })
-        .collect())
+            },
+        );
+        // A summary row without stored opens or clicks (the LEFT JOIN's NULLs).
+        let Some(id) = mysql::from_value_opt::<Option<u64>>(v[0].clone())
+            .ok()
+            .flatten()
+        else {
+            continue;
+        };
+        let interaction = match text(&v[2]).as_deref() {
+            Some("Open") => Interaction::Open,
+            Some("Click") => Interaction::Click,
+            _ => continue,
+        };
+        let Some(at) = timestamps::from_sql(&v[3]) else {
+            continue;
+        };
+        out.push(Row {
+            id: Some(id),
+            new_index: None,
+            report_id,
+            interaction,
+            at,
+            automated: text(&v[4]).and_then(|a| Automated::from_name(&a)),
+            user_agent: text(&v[5]),
+            link: text(&v[6]),
+            link_tags: text(&v[7]),
+        });
+    }
+    Ok((out, summaries))
 }
 
 /// What reclassifying one summary row changes.
@@ -88,18 +150,43 @@ struct RowChange {
 }
 
 /// Recomputes the classification of the opens and clicks of these summary rows and their human
-/// counts, inside the caller's transaction. `pruned_before`: the retention horizon (a stored
-/// first human time before it belongs to a pruned row and is kept).
+/// counts (for the migration's backfill: no new rows).
 pub fn reclassify<Q: Queryable>(
     conn: &mut Q,
     report_ids: &[u64],
     pruned_before: Option<OffsetDateTime>,
 ) -> Result<(), mysql::Error> {
+    classify_batch(conn, report_ids, &[], pruned_before).map(|_| ())
+}
+
+/// Classifies a batch's new opens and clicks together with the stored ones of the same summary
+/// rows, inside the caller's transaction, before the new rows are inserted: returns each new
+/// row's class (to insert it with), updates the stored rows whose class changes, and moves the
+/// summary rows' human counts and first times. `pruned_before`: the retention horizon (a stored
+/// first human time before it belongs to a pruned row and is kept).
+pub fn classify_batch<Q: Queryable>(
+    conn: &mut Q,
+    report_ids: &[u64],
+    new: &[NewRow],
+    pruned_before: Option<OffsetDateTime>,
+) -> Result<Vec<Option<Automated>>, mysql::Error> {
+    let mut classes = vec![None; new.len()];
     if report_ids.is_empty() {
-        return Ok(());
+        return Ok(classes);
     }
     let t0 = std::time::Instant::now();
-    let rows = read_rows(conn, report_ids)?;
+    let (mut rows, summaries) = read_rows(conn, report_ids)?;
+    rows.extend(new.iter().enumerate().map(|(i, n)| Row {
+        id: None,
+        new_index: Some(i),
+        report_id: n.report_id,
+        interaction: n.interaction,
+        at: n.at,
+        automated: None,
+        user_agent: n.user_agent.clone(),
+        link: n.link.clone(),
+        link_tags: n.link_tags.clone(),
+    }));
     let t1 = std::time::Instant::now();
     let mut by_report: BTreeMap<u64, Vec<&Row>> = BTreeMap::new();
     for row in &rows {
@@ -109,53 +196,44 @@ pub fn reclassify<Q: Queryable>(
     let mut changed_days: Vec<OffsetDateTime> = Vec::new();
     let mut changes: BTreeMap<u64, RowChange> = BTreeMap::new();
     for (report_id, rows) in by_report {
-        let delivered_at = rows[0].delivered_at;
-        let interactions: Vec<(&Row, Engagement)> = rows
+        let summary = summaries.get(&report_id).copied().unwrap_or_default();
+        let engagements: Vec<Engagement> = rows
             .iter()
-            .filter_map(|r| {
-                let interaction = match r.event_type.as_str() {
-                    "Open" => Interaction::Open,
-                    "Click" => Interaction::Click,
-                    _ => return None,
-                };
-                Some((
-                    *r,
-                    Engagement {
-                        interaction,
-                        at: r.at,
-                        user_agent: r.user_agent.clone(),
-                        link: r.link.clone(),
-                        link_tags: r.link_tags.clone(),
-                    },
-                ))
+            .map(|r| Engagement {
+                interaction: r.interaction,
+                at: r.at,
+                user_agent: r.user_agent.clone(),
+                link: r.link.clone(),
+                link_tags: r.link_tags.clone(),
             })
             .collect();
-        if interactions.is_empty() {
-            continue;
-        }
-        let engagements: Vec<Engagement> = interactions.iter().map(|(_, e)| e.clone()).collect();
-        let reasons = engagement::classify(&engagements, delivered_at);
+        let reasons = engagement::classify(&engagements, summary.delivered_at);
         let mut change = RowChange {
-            stored_first_open: rows[0].stored_first_open,
-            stored_first_click: rows[0].stored_first_click,
+            stored_first_open: summary.first_open,
+            stored_first_click: summary.first_click,
             ..RowChange::default()
         };
-        for ((row, e), reason) in interactions.iter().zip(reasons) {
+        for (row, reason) in rows.iter().zip(reasons) {
+            if let Some(i) = row.new_index {
+                classes[i] = reason;
+            }
             if reason != row.automated {
-                new_reasons.entry(reason).or_default().push(row.id);
-                changed_days.push(row.at);
+                if let Some(id) = row.id {
+                    new_reasons.entry(reason).or_default().push(id);
+                    changed_days.push(row.at);
+                }
                 let moved = i64::from(reason.is_none()) - i64::from(row.automated.is_none());
-                match e.interaction {
+                match row.interaction {
                     Interaction::Open => change.human_opens += moved,
                     Interaction::Click => change.human_clicks += moved,
                 }
             }
             if reason.is_none() {
-                let first = match e.interaction {
+                let first = match row.interaction {
                     Interaction::Open => &mut change.first_open,
                     Interaction::Click => &mut change.first_click,
                 };
-                *first = Some(first.map_or(e.at, |f| f.min(e.at)));
+                *first = Some(first.map_or(row.at, |f| f.min(row.at)));
             }
         }
         // A stored first time before the retention horizon came from a pruned row: it stands.
@@ -206,7 +284,8 @@ pub fn reclassify<Q: Queryable>(
         t2.elapsed(),
         updates.len()
     );
-    rollups::mark_dirty(conn, changed_days.into_iter())
+    rollups::mark_dirty(conn, changed_days.into_iter())?;
+    Ok(classes)
 }
 
 /// One statement for a chunk of summary rows: `CASE id WHEN ? THEN ? ... END` per column.
