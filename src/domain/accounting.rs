@@ -148,7 +148,13 @@ fn kind_index(kind: EventKind) -> usize {
 }
 
 impl SummaryDelta {
-    fn from_pair(event: &SesEvent, recipient: &str, user: UserLink) -> SummaryDelta {
+    /// `evidence`: the provider the event's Delivery reply names (`delivery_evidence`).
+    fn from_pair(
+        event: &SesEvent,
+        recipient: &str,
+        user: UserLink,
+        evidence: Option<&'static str>,
+    ) -> SummaryDelta {
         let mut first_at = [None; 10];
         first_at[kind_index(event.kind)] = Some(event.occurred_at);
         SummaryDelta {
@@ -162,7 +168,7 @@ impl SummaryDelta {
             open_count: u32::from(event.kind == EventKind::Open),
             click_count: u32::from(event.kind == EventKind::Click),
             bounce_type: event.bounce_type,
-            mailbox_provider: provider::of_recipient(recipient, delivery_evidence(event)),
+            mailbox_provider: provider::of_recipient(recipient, evidence),
             configuration_set: event.tags.configuration_set.clone(),
             sending_ip: event.tags.sending_ip.clone(),
             tags: event.tags.json.clone(),
@@ -201,19 +207,21 @@ impl SummaryDelta {
     }
 }
 
-/// A Delivery's SMTP reply, when it speaks for each of its recipients: one reply comes from
-/// one receiving server, so a delivery to several domains names none of them.
-fn delivery_evidence(event: &SesEvent) -> Option<&str> {
+/// The provider a Delivery's SMTP reply names, when the reply speaks for each of its
+/// recipients: one reply comes from one receiving server, so a delivery to several domains names
+/// none of them. Read once per event.
+fn delivery_evidence(event: &SesEvent) -> Option<&'static str> {
     if event.kind != EventKind::Delivery {
         return None;
     }
-    let domain = |r: &String| r.rsplit_once('@').map(|(_, d)| d.to_string());
-    let first = event.recipients.first().and_then(domain);
-    event
-        .recipients
-        .iter()
-        .all(|r| domain(r) == first)
-        .then_some(event.other_info.as_str())
+    fn domain(address: &str) -> Option<&str> {
+        address.rsplit_once('@').map(|(_, d)| d)
+    }
+    let first = event.recipients.first().and_then(|r| domain(r));
+    if !event.recipients.iter().all(|r| domain(r) == first) {
+        return None;
+    }
+    provider::of_delivery(&event.other_info)
 }
 
 /// Folds the pairs to apply into one delta per summary row, in key order (so that concurrent
@@ -225,8 +233,10 @@ pub fn summarize(
 ) -> Vec<SummaryDelta> {
     let mut rows: BTreeMap<(String, String), SummaryDelta> = BTreeMap::new();
     for (event, fate) in events.iter().zip(fates) {
+        let evidence = delivery_evidence(event);
         for recipient in fate.recipients(event) {
-            let delta = SummaryDelta::from_pair(event, recipient, user_of(event, recipient));
+            let delta =
+                SummaryDelta::from_pair(event, recipient, user_of(event, recipient), evidence);
             match rows.entry((event.message_id.clone(), recipient.to_string())) {
                 std::collections::btree_map::Entry::Vacant(v) => {
                     v.insert(delta);

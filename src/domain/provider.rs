@@ -92,20 +92,20 @@ pub fn of_smtp_response(response: &str) -> Option<&'static str> {
     None
 }
 
-/// A recipient's provider from its address and, for a Delivery, the event object's JSON.
-pub fn of_recipient(address: &str, delivery: Option<&str>) -> &'static str {
+/// The provider a Delivery's own object (JSON text) names by its `smtpResponse`, if any.
+pub fn of_delivery(delivery: &str) -> Option<&'static str> {
+    serde_json::from_str::<serde_json::Value>(delivery)
+        .ok()?
+        .get("smtpResponse")?
+        .as_str()
+        .and_then(of_smtp_response)
+}
+
+/// A recipient's provider from its address and, for a Delivery, what its reply names
+/// (`of_delivery`, read once per event whatever its recipients).
+pub fn of_recipient(address: &str, evidence: Option<&'static str>) -> &'static str {
     let domain = address.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
-    if let Some(p) = of_domain(domain) {
-        return p;
-    }
-    delivery
-        .and_then(|json| serde_json::from_str::<serde_json::Value>(json).ok())
-        .and_then(|v| {
-            v.get("smtpResponse")
-                .and_then(serde_json::Value::as_str)
-                .and_then(of_smtp_response)
-        })
-        .unwrap_or(OTHER)
+    of_domain(domain).or(evidence).unwrap_or(OTHER)
 }
 
 /// The order-free merge of two answers for one recipient: a known provider beats `other`;
@@ -160,17 +160,14 @@ mod tests {
     #[test]
     fn the_table_beats_the_evidence_and_unknowns_are_other() {
         let google_reply = r#"{"smtpResponse":"250 2.0.0 OK - gsmtp"}"#;
-        assert_eq!(of_recipient("a@acme.example", Some(google_reply)), "google");
-        assert_eq!(
-            of_recipient("a@outlook.com", Some(google_reply)),
-            "microsoft"
-        );
+        let google = of_delivery(google_reply);
+        assert_eq!(google, Some("google"));
+        assert_eq!(of_recipient("a@acme.example", google), "google");
+        assert_eq!(of_recipient("a@outlook.com", google), "microsoft");
         assert_eq!(of_recipient("a@acme.example", None), OTHER);
-        assert_eq!(of_recipient("a@acme.example", Some("not json")), OTHER);
-        assert_eq!(
-            of_recipient("a@acme.example", Some(r#"{"smtpResponse":7}"#)),
-            OTHER
-        );
+        assert_eq!(of_delivery("not json"), None);
+        assert_eq!(of_delivery(r#"{"smtpResponse":7}"#), None);
+        assert_eq!(of_delivery(r#"{"smtpResponse":"250 2.0.0 OK"}"#), None);
     }
 
     #[test]

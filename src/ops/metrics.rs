@@ -135,6 +135,17 @@ pub fn previous_value(existing: &str, name: &str) -> Option<f64> {
     })
 }
 
+/// Rewrites this command's families in the textfile at `path`, keeping the other command's:
+/// `families` gets the file's current text (for values carried over). A failure is a warning:
+/// monitoring never fails the command it reports on.
+pub fn update_file(path: &Path, families: impl FnOnce(&str) -> Vec<Family>) {
+    let existing = std::fs::read_to_string(path).unwrap_or_default();
+    let own = families(&existing);
+    if let Err(e) = write_atomically(path, &merge(&existing, &own)) {
+        log::warn!("cannot write the metrics file {}: {e}", path.display());
+    }
+}
+
 /// Writes `text` to `path` atomically: a temporary file beside it, flushed, then renamed.
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
     let dir = path

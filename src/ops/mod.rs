@@ -118,17 +118,15 @@ impl Monitor {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
-            let existing = std::fs::read_to_string(path).unwrap_or_default();
-            let families = run_families(
-                &existing,
-                &figures,
-                exit,
-                self.started_at,
-                self.started.elapsed(),
-            );
-            if let Err(e) = metrics::write_atomically(path, &metrics::merge(&existing, &families)) {
-                log::warn!("cannot write the metrics file {}: {e}", path.display());
-            }
+            metrics::update_file(path, |existing| {
+                run_families(
+                    existing,
+                    &figures,
+                    exit,
+                    self.started_at,
+                    self.started.elapsed(),
+                )
+            });
         }
         if let Some(ping) = &self.ping {
             ping.send(PingEvent::End(exit));

@@ -276,36 +276,81 @@ fn engagement_section(report: &Report) -> String {
     out
 }
 
-/// Rates, verdicts and timing per mailbox provider.
-fn provider_table(providers: &[GroupStats]) -> String {
-    let mut out = String::from(
-        "<h2>By mailbox provider</h2><table><tr><th>provider</th><th>sent</th><th>delivered</th>\
-         <th>bounce rate</th><th>complaint rate</th><th>open rate</th><th>human open rate</th>\
-         <th>human click rate</th><th>first human open (median / p90)</th><th>verdict</th></tr>",
-    );
-    for g in providers {
-        let t = &g.totals;
+/// One column of a table of groups: its header and its cell (already escaped or numeric).
+type Column = (&'static str, fn(&GroupStats) -> String);
+
+const SENT: Column = ("sent", |g| g.totals[Counter::Sent].to_string());
+const DELIVERED: Column = ("delivered", |g| g.totals[Counter::Delivered].to_string());
+const BOUNCE_RATE: Column = ("bounce rate", |g| pct(g.bounce_rate, 2));
+const COMPLAINT_RATE: Column = ("complaint rate", |g| pct(g.complaint_rate, 3));
+const OPEN_RATE: Column = ("open rate", |g| pct(g.open_rate, 1));
+const HUMAN_OPEN_RATE: Column = ("human open rate", |g| pct(g.human_open_rate, 1));
+const CLICK_RATE: Column = ("click rate", |g| pct(g.click_rate, 1));
+const HUMAN_CLICK_RATE: Column = ("human click rate", |g| pct(g.human_click_rate, 1));
+const UNSUBSCRIBES: Column = ("unsubscribes", |g| {
+    g.totals[Counter::Unsubscribes].to_string()
+});
+const FIRST_HUMAN_OPEN: Column = ("first human open (median / p90)", |g| {
+    spread(g.time_to_open)
+});
+const FIRST_HUMAN_CLICK: Column = ("first human click (median / p90)", |g| {
+    spread(g.time_to_click)
+});
+
+/// A table with a row per group: its key, the columns, and its verdict.
+fn group_table(key_header: &str, groups: &[GroupStats], columns: &[Column]) -> String {
+    let mut out = format!("<table><tr><th>{}</th>", escape(key_header));
+    for (header, _) in columns {
+        let _ = write!(out, "<th>{header}</th>");
+    }
+    out.push_str("<th>verdict</th></tr>");
+    for g in groups {
         let _ = write!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
-            escape(t.key.first().map(String::as_str).unwrap_or("")),
-            t[Counter::Sent],
-            t[Counter::Delivered],
-            pct(g.bounce_rate, 2),
-            pct(g.complaint_rate, 3),
-            pct(g.open_rate, 1),
-            pct(g.human_open_rate, 1),
-            pct(g.human_click_rate, 1),
-            spread(g.time_to_open),
+            "<tr><td>{}</td>",
+            escape(g.totals.key.first().map(String::as_str).unwrap_or(""))
+        );
+        for (_, cell) in columns {
+            let _ = write!(out, "<td>{}</td>", cell(g));
+        }
+        let _ = write!(
+            out,
+            "<td class=\"{}\">{}</td></tr>",
             verdict_class(g.verdict),
             g.verdict.name()
         );
     }
-    if providers.is_empty() {
-        out.push_str("<tr><td colspan=\"10\">none</td></tr>");
+    if groups.is_empty() {
+        let _ = write!(
+            out,
+            "<tr><td colspan=\"{}\">none</td></tr>",
+            columns.len() + 2
+        );
     }
     out.push_str("</table>");
     out
+}
+
+/// Rates, verdicts and timing per mailbox provider.
+fn provider_table(providers: &[GroupStats]) -> String {
+    format!(
+        "<h2>By mailbox provider</h2>{}",
+        group_table(
+            "provider",
+            providers,
+            &[
+                SENT,
+                DELIVERED,
+                BOUNCE_RATE,
+                COMPLAINT_RATE,
+                OPEN_RATE,
+                HUMAN_OPEN_RATE,
+                HUMAN_CLICK_RATE,
+                FIRST_HUMAN_OPEN,
+                FIRST_HUMAN_CLICK,
+            ],
+        )
+    )
 }
 
 fn verdict_class(v: Verdict) -> &'static str {
@@ -493,29 +538,22 @@ pub fn render(report: &Report) -> String {
         body.push_str("<tr><td colspan=\"4\">none</td></tr>");
     }
     body.push_str("</table><h2>By report type</h2>");
-    body.push_str("<table><tr><th>report_type</th><th>sent</th><th>delivered</th><th>bounce rate</th><th>complaint rate</th><th>open rate</th><th>human open rate</th><th>click rate</th><th>human click rate</th><th>unsubscribes</th><th>verdict</th></tr>");
-    for g in &report.report_types {
-        let t = &g.totals;
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
-            escape(t.key.first().map(String::as_str).unwrap_or("")),
-            t[Counter::Sent],
-            t[Counter::Delivered],
-            pct(g.bounce_rate, 2),
-            pct(g.complaint_rate, 3),
-            pct(g.open_rate, 1),
-            pct(g.human_open_rate, 1),
-            pct(g.click_rate, 1),
-            pct(g.human_click_rate, 1),
-            t[Counter::Unsubscribes],
-            verdict_class(g.verdict),
-            g.verdict.name()
-        );
-    }
-    body.push_str(
-        "</table><h2>Suppression list</h2><table><tr><th>reason</th><th>addresses</th></tr>",
-    );
+    body.push_str(&group_table(
+        "report_type",
+        &report.report_types,
+        &[
+            SENT,
+            DELIVERED,
+            BOUNCE_RATE,
+            COMPLAINT_RATE,
+            OPEN_RATE,
+            HUMAN_OPEN_RATE,
+            CLICK_RATE,
+            HUMAN_CLICK_RATE,
+            UNSUBSCRIBES,
+        ],
+    ));
+    body.push_str("<h2>Suppression list</h2><table><tr><th>reason</th><th>addresses</th></tr>");
     for (reason, n) in &report.suppressions {
         let _ = write!(body, "<tr><td>{}</td><td>{n}</td></tr>", escape(reason));
     }

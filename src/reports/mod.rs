@@ -112,26 +112,42 @@ fn totals(session: &mut Session, days: &Days, by: &[GroupBy]) -> Result<Vec<Tota
     })
 }
 
-/// Each group's counts, rates, verdict and timing, and the human opens by hour.
+/// What the period's summary and detail rows say about people: each delivered recipient's first
+/// human open and click (for the timing figures), and the human opens by hour. Read once per
+/// command, whatever groupings are then assessed.
+struct PeriodEngagement {
+    firsts: Vec<engagement::FirstHuman>,
+    hours: stats::OpenHours,
+}
+
+fn read_engagement(session: &mut Session, days: &Days) -> Result<PeriodEngagement> {
+    let (from, to) = (days.zone.start_of(days.first), days.zone.start_of(days.end));
+    let firsts = session.retrying("reading first human opens and clicks", |conn| {
+        engagement::first_human_times(conn, from, to)
+    })?;
+    let opens = session.retrying("reading human opens", |conn| {
+        engagement::human_open_instants(conn, from, to)
+    })?;
+    Ok(PeriodEngagement {
+        firsts,
+        hours: stats::OpenHours::of(&opens, &days.zone),
+    })
+}
+
+/// Each group's counts, rates, verdict and timing.
 fn assess_groups(
     session: &mut Session,
     days: &Days,
     by: &[GroupBy],
     min_volume: u64,
-) -> Result<(Vec<stats::GroupStats>, stats::OpenHours)> {
+    engagement: &PeriodEngagement,
+) -> Result<Vec<stats::GroupStats>> {
     let mut groups: Vec<_> = totals(session, days, by)?
         .into_iter()
         .map(|t| stats::assess(t, min_volume))
         .collect();
-    let (from, to) = (days.zone.start_of(days.first), days.zone.start_of(days.end));
-    let firsts = session.retrying("reading first human opens and clicks", |conn| {
-        engagement::first_human_times(conn, from, to)
-    })?;
-    stats::with_timing(&mut groups, &firsts, by, &days.zone);
-    let opens = session.retrying("reading human opens", |conn| {
-        engagement::human_open_instants(conn, from, to)
-    })?;
-    Ok((groups, stats::OpenHours::of(&opens, &days.zone)))
+    stats::with_timing(&mut groups, &engagement.firsts, by, &days.zone);
+    Ok(groups)
 }
 
 pub fn run_stats(config: &StatsConfig) -> Result<Exit> {
@@ -139,22 +155,25 @@ pub fn run_stats(config: &StatsConfig) -> Result<Exit> {
     if config.by.iter().all(GroupBy::in_rollups) {
         check_zone(&mut session, &config.days)?;
     }
-    let (groups, hours) = assess_groups(&mut session, &config.days, &config.by, config.min_volume)?;
+    let engagement = read_engagement(&mut session, &config.days)?;
+    let groups = assess_groups(
+        &mut session,
+        &config.days,
+        &config.by,
+        config.min_volume,
+        &engagement,
+    )?;
+    let hours = &engagement.hours;
     if let Some(path) = &config.env.metrics_file {
-        let path = std::path::Path::new(path);
-        let existing = std::fs::read_to_string(path).unwrap_or_default();
-        let families = stats::metric_families(&config.by, &groups);
-        if let Err(e) =
-            ops::metrics::write_atomically(path, &ops::metrics::merge(&existing, &families))
-        {
-            log::warn!("cannot write the metrics file {}: {e}", path.display());
-        }
+        ops::metrics::update_file(std::path::Path::new(path), |_| {
+            stats::metric_families(&config.by, &groups)
+        });
     }
     let period = config.days.period();
     let Some(fail_on) = config.check else {
         print!(
             "{}",
-            stats::render(config.format, &config.by, &groups, &period, &hours)
+            stats::render(config.format, &config.by, &groups, &period, hours)
         );
         return Ok(Exit::Done);
     };
@@ -168,7 +187,7 @@ pub fn run_stats(config: &StatsConfig) -> Result<Exit> {
     }
     print!(
         "{}",
-        stats::render(config.format, &config.by, &offending, &period, &hours)
+        stats::render(config.format, &config.by, &offending, &period, hours)
     );
     Ok(
         if offending.iter().any(|g| g.verdict == Verdict::Critical) {
@@ -280,10 +299,23 @@ pub fn run_report(config: &ReportConfig) -> Result<Exit> {
     for s in decide_suppressions(&mut session, None, &rules)? {
         *by_reason.entry(s.reason.to_string()).or_default() += 1;
     }
-    let (mut providers, open_hours) =
-        assess_groups(&mut session, days, &[GroupBy::Provider], config.min_volume)?;
-    let (overall, _) = assess_groups(&mut session, days, &[], config.min_volume)?;
-    let overall = overall.into_iter().next();
+    let period_engagement = read_engagement(&mut session, days)?;
+    let mut providers = assess_groups(
+        &mut session,
+        days,
+        &[GroupBy::Provider],
+        config.min_volume,
+        &period_engagement,
+    )?;
+    let overall = assess_groups(
+        &mut session,
+        days,
+        &[],
+        config.min_volume,
+        &period_engagement,
+    )?
+    .into_iter()
+    .next();
     providers.sort_by(|a, b| {
         b.totals[Counter::Sent]
             .cmp(&a.totals[Counter::Sent])
@@ -303,7 +335,7 @@ pub fn run_report(config: &ReportConfig) -> Result<Exit> {
         suppressions: by_reason.into_iter().collect(),
         providers,
         engagement,
-        open_hours,
+        open_hours: period_engagement.hours,
     };
     std::fs::write(&config.html, html::render(&report))
         .map_err(|e| Error::io(format!("cannot write {}", config.html), e))?;

@@ -137,8 +137,8 @@ fn summary_params(delta: &SummaryDelta, params: &mut Vec<Value>) {
     params.push(delta.open_count.into());
     params.push(delta.click_count.into());
     params.push(delta.bounce_type.map(|b| b.name()).into());
-    // Opens and clicks count as human until `engagement::reclassify` says otherwise (which then
-    // changes only the rows where a machine was at work).
+    // Opens and clicks count as human until `engagement::classify_batch` says otherwise (which
+    // then changes only the rows where a machine was at work).
     params.push(delta.open_count.into());
     params.push(delta.click_count.into());
     for kind in [EventKind::Open, EventKind::Click] {

@@ -5,9 +5,10 @@
 //! then, in the same transaction and before inserting them, `classify_batch` computes the class
 //! of every open and click of every summary row the batch touched, the batch's and the stored
 //! ones together (`domain::engagement::classify`): the new rows are inserted with theirs, the
-//! stored rows whose class changes are updated, and the human counts move by what changed. So a row's classification is a function of the set of its events, whatever order
-//! they came in, and the human counts equal the number of its opens and clicks classified human,
-//! including those whose details `prune` has since deleted (those are frozen as they were).
+//! stored rows whose class changes are updated, and the human counts move by what changed. So a
+//! row's classification is a function of the set of its events, whatever order they came in, and
+//! the human counts equal the number of its opens and clicks classified human, including those
+//! whose details `prune` has since deleted (those are frozen as they were).
 
 use std::collections::BTreeMap;
 
@@ -138,7 +139,7 @@ fn read_rows<Q: Queryable>(
     Ok((out, summaries))
 }
 
-/// What reclassifying one summary row changes.
+/// What classifying one summary row's opens and clicks changes.
 #[derive(Debug, Default)]
 struct RowChange {
     human_opens: i64,

@@ -154,7 +154,10 @@ fn backfill_engagement_and_providers(conn: &mut Conn) -> Result<()> {
             .collect();
         for (id, delivery) in &deliveries {
             if let (Some(p), Some(email)) = (providers.get_mut(id), emails.get(id)) {
-                *p = provider::merge(p, provider::of_recipient(email, Some(delivery)));
+                *p = provider::merge(
+                    p,
+                    provider::of_recipient(email, provider::of_delivery(delivery)),
+                );
             }
         }
         let mut by_provider: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
