@@ -13,6 +13,8 @@
 #   (f) (a) with 5 mails poisoned by a MySQL trigger: exactly their events must fail
 #   (g) the write floor: the rows (b) wrote, copied into a fresh database of the same schema by
 #       the plainest bulk path (INSERT ... SELECT on the server: no parsing, no dedup, no client)
+#   (h) (b) as 2 partitions at once (`--partition 1/2` and `2/2`, two processes): wall time of
+#       both, and their tables checked against (b)'s
 # Prints wall time, events/s and peak RSS (from /usr/bin/time) per run, and the ratios.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -81,6 +83,29 @@ for table in aws_reports aws_report_details aws_report_daily aws_report_suppress
 done
 measure "(g) write floor" "$mysql_cli" -h127.0.0.1 -uroot -e "$floor_sql"
 
+echo "== (h) ingest from the NDJSON file as 2 partitions at once" >&2
+fresh_db ses_report_bench_parts
+export SES_REPORT_MYSQL_URL=mysql://root@127.0.0.1:3306/ses_report_bench_parts
+measure "(h) 2 partitions, NDJSON" bash -c '
+    "$1" ingest --file "$2" --partition 1/2 & one=$!
+    "$1" ingest --file "$2" --partition 2/2 & two=$!
+    wait $one; a=$?; wait $two; b=$?
+    [ $a -gt $b ] && exit $a; exit $b' partitions "$bin/ses-report" "$data"
+tables_of() {  # what a reader sees, independent of row ids and write times
+  "$mysql_cli" -h127.0.0.1 -uroot -N "$1" -e "
+    SELECT COUNT(*), SUM(open_count), SUM(human_open_count), SUM(click_count), COUNT(user_id) FROM aws_reports;
+    SELECT COUNT(*), COUNT(automated) FROM aws_report_details;
+    SELECT COUNT(*), SUM(sent), SUM(delivered), SUM(permanent_bounces), SUM(human_unique_opens) FROM aws_report_daily;
+    SELECT COUNT(*), SUM(evidence_count) FROM aws_report_suppressions;
+    SELECT COUNT(*) FROM aws_report_failures"
+}
+if [ "$(tables_of ses_report_bench_parts)" = "$(tables_of ses_report_bench_file)" ]; then
+  partitions="ok: the 2 partitions left (b)'s tables (counts and sums of every report table)"
+else
+  partitions="FAILED: the 2 partitions' tables differ from (b)'s"
+fi
+echo "   $partitions" >&2
+
 echo "== (a) ingest from Mongo, (c) its rerun" >&2
 fresh_db ses_report_bench_mongo
 export SES_REPORT_MYSQL_URL=mysql://root@127.0.0.1:3306/ses_report_bench_mongo
@@ -138,4 +163,6 @@ echo
 ratio "ses-report Mongo ingest speed / baseline" "${wall_of["(e) baseline, Node"]:-0}" "${wall_of["(a) ingest, Mongo"]}"
 ratio "Mongo ingest time / bare scan time" "${wall_of["(a) ingest, Mongo"]}" "${wall_of["(d) bare scan, Mongo"]}"
 ratio "NDJSON ingest time / write floor time" "${wall_of["(b) ingest, NDJSON"]}" "${wall_of["(g) write floor"]}"
+ratio "2 partitions at once, wall / one run (NDJSON)" "${wall_of["(h) 2 partitions, NDJSON"]}" "${wall_of["(b) ingest, NDJSON"]}"
 echo "per-event isolation: $isolation"
+echo "partitions: $partitions"

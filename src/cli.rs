@@ -110,6 +110,9 @@ pub struct IngestArgs {
     /// write a node_exporter textfile of the run's metrics here (default SES_REPORT_METRICS_FILE)
     #[argh(option)]
     pub metrics_file: Option<String>,
+    /// apply only partition K of N (K/N): the mails whose messageId hashes there; run N workers, one per K, to share a day
+    #[argh(option)]
+    pub partition: Option<String>,
 }
 
 /// Rebuild the daily rollups of a range of days from the detail rows.
@@ -244,6 +247,9 @@ pub struct RetryArgs {
     /// write a node_exporter textfile of the run's metrics here (default SES_REPORT_METRICS_FILE)
     #[argh(option)]
     pub metrics_file: Option<String>,
+    /// retry only the failures of partition K of N (K/N), as `ingest --partition` splits them
+    #[argh(option)]
+    pub partition: Option<String>,
 }
 
 /// List the records that could not be applied.

@@ -15,6 +15,7 @@ use crate::cli::{
     Cli, Command, DoctorArgs, FailuresArgs, IngestArgs, PruneArgs, ReportArgs, RetryArgs,
     RollupArgs, StatsArgs, SuppressionsArgs,
 };
+use crate::domain::partition::Partition;
 use crate::domain::timestamps;
 use crate::domain::window::{self, BoundError, Window};
 use crate::domain::zone::Zone;
@@ -178,6 +179,8 @@ pub struct IngestConfig {
     pub source: Source,
     pub dry_run: bool,
     pub batch_size: usize,
+    /// `--partition K/N` (the whole stream by default).
+    pub partition: Partition,
 }
 
 /// The largest batch: bounds memory and statement size.
@@ -219,6 +222,7 @@ impl IngestConfig {
             source,
             dry_run: args.dry_run,
             batch_size,
+            partition: partition_option(&args.partition)?,
         })
     }
 
@@ -231,7 +235,15 @@ impl IngestConfig {
             source: Source::Failures,
             dry_run: args.dry_run,
             batch_size: batch_size(args.batch_size)?,
+            partition: partition_option(&args.partition)?,
         })
+    }
+}
+
+fn partition_option(option: &Option<String>) -> Result<Partition> {
+    match option {
+        None => Ok(Partition::WHOLE),
+        Some(text) => Partition::parse(text).map_err(Error::usage),
     }
 }
 

@@ -173,6 +173,14 @@ impl Error {
 
 /// Errors that mean the connection or server is gone (or briefly unable), as opposed to a
 /// problem with the data of one event.
+/// A unique key refused a row (ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME). Planned batches never
+/// insert a pair twice, so during ingest this means another run (another partition's worker
+/// never does: a whole-stream run, or the same window twice) committed the same notification
+/// between this batch's planning and its insert.
+pub fn is_duplicate_key(e: &mysql::Error) -> bool {
+    matches!(e, mysql::Error::MySqlError(server) if matches!(server.code, 1062 | 1586))
+}
+
 pub fn is_retryable_mysql(e: &mysql::Error) -> bool {
     match e {
         mysql::Error::MySqlError(server) => matches!(

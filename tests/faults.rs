@@ -8,7 +8,7 @@ use mysql::prelude::Queryable;
 use crate::notifications::*;
 use crate::util::{host_port, mongo_server_url, mysql_server_url, FreezableProxy, TestEnv};
 
-fn day(count: usize) -> Vec<serde_json::Value> {
+pub(crate) fn day(count: usize) -> Vec<serde_json::Value> {
     (0..count)
         .map(|i| {
             let m = mail(
@@ -176,7 +176,7 @@ fn a_failed_runs_days_are_rolled_up_by_the_next_run() {
 
 /// Makes the insert of one email's details sleep once (a MyISAM flag survives the rollback of
 /// the transaction that was killed), so the run can be caught mid-way.
-fn slow_once(env: &TestEnv, message_id: &str, seconds: u32) {
+pub(crate) fn slow_once(env: &TestEnv, message_id: &str, seconds: u32) {
     env.execute("CREATE TABLE slept (done INT) ENGINE=MyISAM");
     env.execute(&format!(
         "CREATE TRIGGER slow_once BEFORE INSERT ON aws_report_details FOR EACH ROW
@@ -186,7 +186,7 @@ fn slow_once(env: &TestEnv, message_id: &str, seconds: u32) {
 }
 
 /// Waits until the ingest is inside the slow insert of `slow_once`.
-fn wait_until_slept(admin: &mut mysql::Conn, message_id: &str) {
+pub(crate) fn wait_until_slept(admin: &mut mysql::Conn, message_id: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while admin
         .query_first::<u64, _>("SELECT COUNT(*) FROM slept")
@@ -202,14 +202,14 @@ fn wait_until_slept(admin: &mut mysql::Conn, message_id: &str) {
     }
 }
 
-fn spawn(env: &TestEnv, args: &[&str]) -> std::process::Child {
+pub(crate) fn spawn(env: &TestEnv, args: &[&str]) -> std::process::Child {
     let mut cmd = env.command(args);
     cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     cmd.spawn().unwrap()
 }
 
-fn wait_output(child: std::process::Child) -> (Option<i32>, String, String) {
+pub(crate) fn wait_output(child: std::process::Child) -> (Option<i32>, String, String) {
     let out = child.wait_with_output().unwrap();
     (
         out.status.code(),

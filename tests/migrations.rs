@@ -63,7 +63,7 @@ fn version_3_with_data_upgrades_in_place_and_its_rollups_are_recomputed() {
     assert!(
         migrate
             .stdout()
-            .contains("applied schema versions [4, 5, 6]"),
+            .contains("applied schema versions [4, 5, 6, 7]"),
         "{migrate}"
     );
     assert_eq!(env.count("aws_reports"), 1);
@@ -103,7 +103,7 @@ fn a_migration_cut_short_completes_on_the_next_migrate() {
     assert!(
         migrate
             .stdout()
-            .contains("applied schema versions [4, 5, 6]"),
+            .contains("applied schema versions [4, 5, 6, 7]"),
         "{migrate}"
     );
     assert_eq!(env.count("aws_report_dirty_days"), 0);
@@ -144,7 +144,9 @@ fn version_4_with_engagement_upgrades_in_place() {
     let migrate = env.run(&["migrate"]);
     migrate.expect_code(0);
     assert!(
-        migrate.stdout().contains("applied schema versions [5, 6]"),
+        migrate
+            .stdout()
+            .contains("applied schema versions [5, 6, 7]"),
         "{migrate}"
     );
     assert_eq!(
@@ -213,4 +215,38 @@ fn version_5_gets_the_suppression_ledger_its_ingests_would_have_kept() {
     );
     assert_eq!(env.snapshot().suppressions, kept);
     assert_eq!(env.run(&["suppressions"]).stdout(), listed.stdout());
+}
+
+/// Version 6's runs (no partitions) upgrade to version 7 as whole-stream runs: a partition's
+/// first catch-up continues from where they reached.
+#[test]
+fn version_6_runs_become_whole_stream_runs_that_partitions_continue_from() {
+    let mut env = TestEnv::new("upgrade_v6");
+    env.vars = vec![("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into())];
+    env.ingest(&["--lookback-hours", "0"]).expect_code(0);
+    // Back to version 6.
+    env.execute(
+        "ALTER TABLE aws_report_runs DROP COLUMN partition_label;
+         DELETE FROM ses_report_migrations WHERE version = 7",
+    );
+    let migrate = env.run(&["migrate"]);
+    migrate.expect_code(0);
+    assert!(
+        migrate.stdout().contains("applied schema versions [7]"),
+        "{migrate}"
+    );
+    assert_eq!(
+        env.rows("SELECT partition_label, status FROM aws_report_runs"),
+        [["", "ok"]]
+    );
+    env.vars = vec![("SES_REPORT_NOW".into(), "2026-11-29T07:00:00Z".into())];
+    env.ingest(&["--lookback-hours", "0", "--partition", "1/2"])
+        .expect_code(0);
+    assert_eq!(
+        env.rows(
+            "SELECT DATE_FORMAT(window_from, '%Y-%m-%d'), DATE_FORMAT(window_to, '%Y-%m-%d')
+             FROM aws_report_runs WHERE partition_label = '1/2'"
+        ),
+        [["2026-11-28", "2026-11-29"]]
+    );
 }

@@ -64,6 +64,57 @@ fn the_systemd_units_verify_and_are_hardened() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The partition worker template: the same hardening, `--partition %i/${SES_REPORT_PARTITIONS}`,
+/// and instances that systemd verifies (a template itself cannot be verified, an instance can).
+#[test]
+fn the_partition_worker_template_verifies_with_the_same_hardening() {
+    let env = TestEnv::unmigrated("unit_template");
+    let dir = std::env::temp_dir().join(&env.name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let service = std::fs::read_to_string(repo_path("packaging/ses-report.service")).unwrap();
+    let template =
+        std::fs::read_to_string(repo_path("packaging/ses-report-partition@.service")).unwrap();
+    let timer =
+        std::fs::read_to_string(repo_path("packaging/ses-report-partition@.timer")).unwrap();
+    assert!(template.contains(
+        "ExecStart=/usr/bin/ses-report ingest --partition %i/${SES_REPORT_PARTITIONS}\n"
+    ));
+    // Everything from [Service] on is the plain service's but for ExecStart.
+    let from_service = |text: &str| -> Vec<String> {
+        text.split("[Service]")
+            .nth(1)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("ExecStart="))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(from_service(&template), from_service(&service));
+    std::fs::write(
+        dir.join("ses-report-partition@.service"),
+        template.replace("/usr/bin/ses-report", env!("CARGO_BIN_EXE_ses-report")),
+    )
+    .unwrap();
+    std::fs::write(dir.join("ses-report-partition@.timer"), &timer).unwrap();
+    std::fs::write(dir.join("ses-report.env"), "SES_REPORT_PARTITIONS=2\n").unwrap();
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(dir.join("ses-report-partition@1.service"))
+        .arg(dir.join("ses-report-partition@2.timer"))
+        .output()
+        .expect("systemd-analyze (Debian's systemd package) is needed for this test");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "systemd-analyze verify: {said}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[test]
 fn the_debian_package_installs_a_binary_that_runs_and_migrates() {
     let env = TestEnv::unmigrated("package");
@@ -92,6 +143,8 @@ fn the_debian_package_installs_a_binary_that_runs_and_migrates() {
         "usr/bin/ses-report",
         "lib/systemd/system/ses-report.service",
         "lib/systemd/system/ses-report.timer",
+        "lib/systemd/system/ses-report-partition@.service",
+        "lib/systemd/system/ses-report-partition@.timer",
         "usr/share/doc/ses-report/README.md",
     ] {
         assert!(dir.join(file).exists(), "the package lacks /{file}");

@@ -13,6 +13,7 @@ mod maintenance;
 mod migrations;
 mod ops;
 mod packaging;
+mod partitions;
 mod properties;
 mod reports;
 mod scenarios;

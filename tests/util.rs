@@ -34,6 +34,17 @@ pub fn repo_path(relative: &str) -> PathBuf {
 }
 
 /// A finished run of the binary, printable in full when an assertion fails.
+/// One `key=value` of the summary line (the last line of a run's stdout), as a number.
+pub fn summary_count(stdout: &str, key: &str) -> Option<u64> {
+    let prefix = format!("{key}=");
+    stdout
+        .lines()
+        .last()?
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&prefix))
+        .and_then(|v| v.parse().ok())
+}
+
 pub struct Run {
     pub command: String,
     pub output: Output,
@@ -55,13 +66,7 @@ impl Run {
     }
     /// One `key=value` of the summary line, as a number.
     pub fn count(&self, key: &str) -> u64 {
-        let summary = self.summary();
-        let prefix = format!("{key}=");
-        summary
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(&prefix))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {key}= in summary\n{self}"))
+        summary_count(&self.stdout(), key).unwrap_or_else(|| panic!("no {key}= in summary\n{self}"))
     }
     pub fn expect_code(&self, code: i32) -> &Run {
         assert_eq!(self.code(), code, "unexpected exit code\n{self}");

@@ -10,12 +10,14 @@
 //! - `tags`: `mail.tags`, with the configuration set and sending IP.
 //! - `users`: the rule that links a recipient to a user account.
 //! - `run`: the counts and statuses of a run.
+//! - `partition`: which notifications one of N parallel workers applies.
 //! - `window`, `zone`, `timestamps`: which instants a run reads, day boundaries in a zone, and
 //!   instants as SES, SNS and MySQL spell them.
 
 pub mod accounting;
 pub mod engagement;
 pub mod event_kind;
+pub mod partition;
 pub mod provider;
 pub mod run;
 pub mod ses;

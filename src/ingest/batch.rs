@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use super::{Ingest, Pending, PROGRESS_EVERY};
 use crate::domain::accounting::{self, Fate};
 use crate::domain::ses::{self, Interpretation, SesEvent};
-use crate::error::{is_retryable_mysql, Error, Result};
+use crate::error::{is_duplicate_key, is_retryable_mysql, Error, Result};
 use crate::ops::progress::Progress;
 use crate::redact;
 use crate::source::{RecordSource, SourceError, SourceRecord};
@@ -120,10 +120,20 @@ impl Ingest {
             None => records.iter().map(SourceRecord::notification_id).collect(),
             Some(_) => records.iter().map(|_| None).collect(),
         };
-        let mut known = details::notifications_applied(
+        let stored = details::notifications_applied(
             &mut self.conn,
             ids.iter().flatten().map(String::as_str),
         )?;
+        // Applied already, by this partition (duplicates) or another (none of this run's business).
+        let (mut known, elsewhere): (HashSet<String>, HashSet<String>) = {
+            let (ours, theirs): (Vec<_>, Vec<_>) = stored
+                .into_iter()
+                .partition(|(_, message_id)| self.partition.holds(message_id));
+            (
+                ours.into_iter().map(|(id, _)| id).collect(),
+                theirs.into_iter().map(|(id, _)| id).collect(),
+            )
+        };
         if let Some(memory) = &self.dry_run_memory {
             known.extend(
                 ids.iter()
@@ -137,6 +147,10 @@ impl Ingest {
         let mut pending: Vec<Pending> = Vec::with_capacity(records.len());
         let mut failures: Vec<Failure> = Vec::new();
         for (index, record) in records.iter().enumerate() {
+            if ids[index].as_ref().is_some_and(|id| elsewhere.contains(id)) {
+                self.other_partitions += 1;
+                continue;
+            }
             if let Some(id) = ids[index].as_ref().filter(|id| known.contains(*id)) {
                 self.counts.scanned += 1;
                 self.counts.duplicates += 1;
@@ -145,7 +159,12 @@ impl Ingest {
                 }
                 continue;
             }
-            match interpret_guarded(record) {
+            let interpretation = interpret_guarded(record);
+            if !self.partition.is_whole() && !self.holds(record, &interpretation) {
+                self.other_partitions += 1;
+                continue;
+            }
+            match interpretation {
                 Ok(Interpretation::Event(event)) => {
                     if self
                         .file_window
@@ -260,6 +279,26 @@ impl Ingest {
         Ok(())
     }
 
+    /// Whether this run's partition applies `record`: by its mail's messageId, else (a record
+    /// that is no SES event, or cannot be read) by its notification id.
+    fn holds(
+        &self,
+        record: &SourceRecord,
+        interpretation: &Result<Interpretation, ses::RecordError>,
+    ) -> bool {
+        let key = match interpretation {
+            Ok(Interpretation::Event(event)) if !event.message_id.is_empty() => {
+                event.message_id.clone()
+            }
+            Ok(Interpretation::Event(event)) => event.notification_id.clone(),
+            Ok(Interpretation::Skip(_)) => record
+                .notification_id()
+                .unwrap_or_else(|| record.fallback_id()),
+            Err(error) => error.notification_id.clone(),
+        };
+        self.partition.holds(&key)
+    }
+
     fn failure(
         &mut self,
         record: &SourceRecord,
@@ -345,6 +384,9 @@ impl Ingest {
                 Ok(())
             }
             Err(e) if is_retryable_mysql(&e) => Err(e),
+            // Another run wrote some of these notifications meanwhile: `retrying` plans the batch
+            // again (unless that kept happening: then the event at fault is found and fails).
+            Err(e) if is_duplicate_key(&e) && !self.conflicts_exhausted => Err(e),
             Err(e) if events.len() == 1 => {
                 rejected.push((offset, redact::scrub(&e.to_string())));
                 Ok(())

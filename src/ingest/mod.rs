@@ -25,6 +25,7 @@ use time::OffsetDateTime;
 
 use crate::config::{Environment, IngestConfig, Source, WindowChoice};
 use crate::domain::accounting::{Applied, Fate};
+use crate::domain::partition::Partition;
 use crate::domain::run::{Counts, RunStatus};
 use crate::domain::ses::SesEvent;
 use crate::domain::timestamps;
@@ -46,7 +47,8 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
     let started = Instant::now();
     let (mut conn, database) = store::connect(&config.env)?;
     migrations::check_schema(&mut conn, &database)?;
-    lock(&mut conn, &database)?;
+    let partition = config.partition;
+    lock(&mut conn, &database, partition)?;
     let stop = stop_on_signals()?;
     // Set once the run is recorded, so that the deadline watchdog can record its end.
     let run_id_for_watchdog = Arc::new(AtomicU64::new(0));
@@ -61,7 +63,7 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
     let abandoned = if config.dry_run {
         Vec::new()
     } else {
-        runs::mark_abandoned_runs(&mut conn).sql_context("reading aws_report_runs")?
+        runs::mark_abandoned_runs(&mut conn, &database).sql_context("reading aws_report_runs")?
     };
     for run in &abandoned {
         log::warn!(
@@ -78,8 +80,8 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
             lookback_hours,
             max_days,
         } => {
-            let last =
-                runs::last_completed_end(&mut conn).sql_context("reading aws_report_runs")?;
+            let last = runs::last_completed_end(&mut conn, partition)
+                .sql_context("reading aws_report_runs")?;
             let catch_up = window::catch_up(
                 config.env.now,
                 &config.env.zone,
@@ -128,6 +130,9 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
         zone: config.env.zone.clone(),
         dry_run_memory: config.dry_run.then(DryRunMemory::default),
         max_packet,
+        partition,
+        other_partitions: 0,
+        conflicts_exhausted: false,
     };
 
     if let Some(w) = window.filter(Window::is_empty) {
@@ -168,9 +173,14 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
     } else {
         ""
     };
+    let part = if partition.is_whole() {
+        String::new()
+    } else {
+        format!(", partition {partition} (by CRC32 of the mail's messageId)")
+    };
     match window {
-        Some(w) => log::info!("ingesting {label} for {w}{dry}"),
-        None => log::info!("ingesting every line of {label}{dry}"),
+        Some(w) => log::info!("ingesting {label} for {w}{part}{dry}"),
+        None => log::info!("ingesting every line of {label}{part}{dry}"),
     }
 
     // A file read whole is recorded over every instant a DATETIME column can hold.
@@ -184,8 +194,14 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
         Some(
             // The program's own "now" (SES_REPORT_NOW pins it), the clock the window was
             // clamped with: catch-up compares the two.
-            runs::start_run(&mut ingest.conn, run_window, &label, config.env.now)
-                .sql_context("recording the run")?,
+            runs::start_run(
+                &mut ingest.conn,
+                run_window,
+                &label,
+                partition,
+                config.env.now,
+            )
+            .sql_context("recording the run")?,
         )
     };
     if let Some(id) = run_id {
@@ -202,6 +218,12 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
         Err(error) => Err(error),
     };
     let counts = ingest.counts;
+    if !partition.is_whole() {
+        log::info!(
+            "partition {partition}: {} record(s) read belong to other partitions (not counted)",
+            ingest.other_partitions
+        );
+    }
     let mut conn = ingest.conn;
     // What the metrics report: the counts, and the failures still kept (when MySQL can say).
     let unresolved_failures = conn
@@ -317,6 +339,13 @@ struct Ingest {
     dry_run_memory: Option<DryRunMemory>,
     /// The server's max_allowed_packet: no value sent may outgrow it.
     max_packet: usize,
+    /// `--partition K/N`: the notifications this run applies (the rest are other workers').
+    partition: Partition,
+    /// Records read that belong to other partitions (not counted as scanned).
+    other_partitions: u64,
+    /// Set when a batch kept meeting rows another run had just written (MySQL 1062 after
+    /// planning it again `retries` times): the batch is then bisected like a data error.
+    conflicts_exhausted: bool,
 }
 
 /// What a dry run would have written, so that its later batches see it as a real run's see the

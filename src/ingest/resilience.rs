@@ -10,20 +10,21 @@ use mysql::Conn;
 
 use super::Ingest;
 use crate::config::Environment;
-use crate::error::{Error, Result};
+use crate::domain::partition::Partition;
+use crate::error::{is_duplicate_key, Error, Result};
 use crate::ops::Monitor;
 use crate::redact;
 use crate::store::{self, runs, SqlContext};
 
 /// Takes the ingest lock, or says who holds it.
-pub(super) fn lock(conn: &mut Conn, database: &str) -> Result<()> {
-    if !store::try_lock(conn, database).sql_context("taking the ingest lock")? {
+pub(super) fn lock(conn: &mut Conn, database: &str, partition: Partition) -> Result<()> {
+    if !store::try_lock(conn, database, partition).sql_context("taking the ingest lock")? {
         return Err(Error::Locked {
             database: database.to_string(),
-            lock: store::lock_name(database),
+            lock: store::lock_name(database, partition),
             // Who holds it helps an operator tell a running ingest from a dead one's session
             // the server has not noticed yet; a failure to say is no reason to fail otherwise.
-            holder: store::lock_holder(conn, database).ok().flatten(),
+            holder: store::lock_holder(conn, database, partition).ok().flatten(),
         });
     }
     Ok(())
@@ -122,8 +123,9 @@ impl Ingest {
         Ok(())
     }
 
-    /// Runs `work`; when it fails in a way a new connection can cure (lost connection, lock wait
-    /// timeout, deadlock), reconnects, taking the lock again, and runs it again, at most
+    /// Runs `work`; when it fails in a way that trying again can cure (lost connection, lock wait
+    /// timeout, deadlock), reconnects if the connection is gone (taking the lock again), and
+    /// runs it again, at most
     /// `retries` times. `work` must leave nothing half done when it fails (one transaction),
     /// and the run's counts are restored to what they were before each attempt.
     pub(super) fn retrying<T>(
@@ -132,12 +134,38 @@ impl Ingest {
         mut work: impl FnMut(&mut Ingest) -> Result<T, mysql::Error>,
     ) -> Result<T> {
         let mut attempt = 0;
+        let mut conflicts = 0;
         loop {
             let counts = self.counts;
             let error = match work(self) {
-                Ok(value) => return Ok(value),
+                Ok(value) => {
+                    self.conflicts_exhausted = false;
+                    return Ok(value);
+                }
+                // Rows another run committed after this batch was planned (a whole-stream run
+                // beside partitioned ones, or two runs over one window): rolled back, so plan it
+                // again, and they are duplicates. Not a fault of the connection: no reconnect.
+                Err(e) if is_duplicate_key(&e) && !self.conflicts_exhausted => {
+                    self.counts = counts;
+                    conflicts += 1;
+                    if conflicts > self.retries {
+                        log::warn!(
+                            "{doing}: a unique key still refuses a row after planning again {} times ({}): finding the notification at fault",
+                            self.retries,
+                            redact::scrub(&e.to_string())
+                        );
+                        self.conflicts_exhausted = true;
+                    } else {
+                        log::info!(
+                            "{doing}: another run applied some of these notifications meanwhile ({}): planning the batch again",
+                            redact::scrub(&e.to_string())
+                        );
+                    }
+                    continue;
+                }
                 Err(e) => Error::mysql(doing, e),
             };
+            self.conflicts_exhausted = false;
             if !error.is_retryable() {
                 return Err(error);
             }
@@ -147,7 +175,11 @@ impl Ingest {
                 return Err(error.context(format!("gave up after {} retries", self.retries)));
             }
             self.back_off(attempt, &redact::scrub(&error.to_string()))?;
-            self.reconnect()?;
+            // A deadlock or lock wait timeout leaves the session (and its lock) as it was: go on
+            // with it. A lost one is replaced.
+            if self.conn.ping().is_err() {
+                self.reconnect()?;
+            }
         }
     }
 
@@ -160,8 +192,9 @@ impl Ingest {
                     // The server may not have noticed yet that the old session is gone (a read
                     // timeout, a network drop): its lock is ours, so wait for it, within a bound.
                     let wait = self.env.io_timeout;
-                    let locked = store::wait_for_lock(&mut conn, &self.database, wait)
-                        .sql_context("taking the ingest lock again")?;
+                    let locked =
+                        store::wait_for_lock(&mut conn, &self.database, self.partition, wait)
+                            .sql_context("taking the ingest lock again")?;
                     if !locked {
                         return Err(Error::LockLost {
                             database: self.database.clone(),

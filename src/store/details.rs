@@ -17,14 +17,15 @@ use crate::domain::ses::SesEvent;
 use crate::domain::timestamps;
 use crate::reports::suppressions::{aggregate, signal_of, Evidence};
 
-/// Which of these notification ids have rows in `aws_report_details`.
+/// Which of these notification ids have rows in `aws_report_details`, with the SES mail
+/// `messageId` they were stored under (what `--partition` hashes).
 pub fn notifications_applied<'a>(
     conn: &mut Conn,
     ids: impl Iterator<Item = &'a str>,
-) -> Result<HashSet<String>, mysql::Error> {
-    let found: Vec<String> = select_in(
+) -> Result<HashMap<String, String>, mysql::Error> {
+    let found: Vec<(String, String)> = select_in(
         conn,
-        "SELECT DISTINCT notification_message_id FROM aws_report_details WHERE notification_message_id IN ({keys})",
+        "SELECT DISTINCT notification_message_id, message_id FROM aws_report_details WHERE notification_message_id IN ({keys})",
         ids,
     )?;
     Ok(found.into_iter().collect())

@@ -43,6 +43,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "suppression ledger",
         include_str!("../../sql/0006_suppression_ledger.sql"),
     ),
+    (
+        7,
+        "partitioned runs",
+        include_str!("../../sql/0007_partitioned_runs.sql"),
+    ),
 ];
 
 /// Duplicate column name, duplicate key name: what re-running an `ALTER TABLE ... ADD` of a

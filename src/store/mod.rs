@@ -24,6 +24,7 @@ use mysql::prelude::{FromRow, Queryable};
 use mysql::{Conn, Opts, OptsBuilder, Value};
 
 use crate::config::Environment;
+use crate::domain::partition::Partition;
 use crate::error::{is_retryable_mysql, Error, Result, Server};
 use crate::redact;
 
@@ -143,13 +144,27 @@ impl Session {
 
 /// The named lock one ingest holds on a database for its whole run (released with the
 /// connection, so a killed run never leaves it behind).
-pub fn lock_name(database: &str) -> String {
-    let name = format!("ses-report.ingest.{database}");
-    name.chars().take(64).collect()
+/// The name of the ingest lock of `database` for `partition` (each partition has its own; the
+/// whole stream keeps the name it always had). MySQL allows 64 characters: a long database name
+/// is cut, never the partition.
+pub fn lock_name(database: &str, partition: Partition) -> String {
+    let suffix = if partition.is_whole() {
+        String::new()
+    } else {
+        format!(".{}of{}", partition.index(), partition.count())
+    };
+    let prefix = "ses-report.ingest.";
+    let room = 64 - prefix.len() - suffix.len();
+    let database: String = database.chars().take(room).collect();
+    format!("{prefix}{database}{suffix}")
 }
 
-pub fn try_lock(conn: &mut Conn, database: &str) -> Result<bool, mysql::Error> {
-    wait_for_lock(conn, database, Duration::ZERO)
+pub fn try_lock(
+    conn: &mut Conn,
+    database: &str,
+    partition: Partition,
+) -> Result<bool, mysql::Error> {
+    wait_for_lock(conn, database, partition, Duration::ZERO)
 }
 
 /// (id, seconds in its current state, host, command) of a PROCESSLIST row.
@@ -157,10 +172,14 @@ type ProcessRow = (u64, Option<u64>, Option<String>, Option<String>);
 
 /// The session holding the ingest lock, as the server sees it: `connection 123 (idle 40 s,
 /// from host:port)`.
-pub fn lock_holder(conn: &mut Conn, database: &str) -> Result<Option<String>, mysql::Error> {
+pub fn lock_holder(
+    conn: &mut Conn,
+    database: &str,
+    partition: Partition,
+) -> Result<Option<String>, mysql::Error> {
     let holder: Option<ProcessRow> = conn.exec_first(
         "SELECT p.ID, p.TIME, p.HOST, p.COMMAND FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK(?)",
-        (lock_name(database),),
+        (lock_name(database, partition),),
     )?;
     Ok(holder.map(|(id, idle, host, command)| {
         format!(
@@ -176,11 +195,12 @@ pub fn lock_holder(conn: &mut Conn, database: &str) -> Result<Option<String>, my
 pub fn wait_for_lock(
     conn: &mut Conn,
     database: &str,
+    partition: Partition,
     wait: Duration,
 ) -> Result<bool, mysql::Error> {
     let got: Option<Option<i64>> = conn.exec_first(
         "SELECT GET_LOCK(?, ?)",
-        (lock_name(database), wait.as_secs()),
+        (lock_name(database, partition), wait.as_secs()),
     )?;
     Ok(got.flatten() == Some(1))
 }
@@ -237,8 +257,17 @@ mod tests {
 
     #[test]
     fn lock_names_fit_mysql() {
-        assert!(lock_name(&"x".repeat(64)).chars().count() <= 64);
-        assert_eq!(lock_name("ses_report"), "ses-report.ingest.ses_report");
+        let whole = Partition::WHOLE;
+        assert!(lock_name(&"x".repeat(64), whole).chars().count() <= 64);
+        assert_eq!(
+            lock_name("ses_report", whole),
+            "ses-report.ingest.ses_report"
+        );
+        let part = Partition::parse("12/1024").unwrap();
+        let long = lock_name(&"x".repeat(64), part);
+        assert_eq!(long.chars().count(), 64);
+        assert!(long.ends_with("x.12of1024"), "{long}");
+        assert_eq!(lock_name("db", part), "ses-report.ingest.db.12of1024");
     }
 
     #[test]

@@ -4,6 +4,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Value};
 use time::OffsetDateTime;
 
+use crate::domain::partition::{self, Partition};
 use crate::domain::run::{Counts, RunStatus};
 use crate::domain::timestamps;
 use crate::domain::window::Window;
@@ -13,15 +14,17 @@ pub fn start_run(
     conn: &mut Conn,
     window: Window,
     source: &str,
+    partition: Partition,
     now: OffsetDateTime,
 ) -> Result<u64, mysql::Error> {
     conn.exec_drop(
-        "INSERT INTO aws_report_runs (started_at, window_from, window_to, source, status) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO aws_report_runs (started_at, window_from, window_to, source, partition_label, status) VALUES (?, ?, ?, ?, ?, ?)",
         (
             timestamps::to_sql(now),
             timestamps::to_sql(window.from),
             timestamps::to_sql(window.to),
             source,
+            partition.label(),
             RunStatus::Running.name(),
         ),
     )?;
@@ -66,13 +69,26 @@ pub fn finish_run(
     )
 }
 
-/// Marks `abandoned` every run still `running`: the caller holds the ingest lock, so none of them
-/// is. Returns their ids and windows.
-pub fn mark_abandoned_runs(conn: &mut Conn) -> Result<Vec<(u64, Window)>, mysql::Error> {
-    let rows: Vec<(u64, Value, Value)> = conn
-        .query("SELECT id, window_from, window_to FROM aws_report_runs WHERE status = 'running'")?;
+/// Marks `abandoned` every run still `running` whose partition's ingest lock nobody else holds:
+/// the caller holds its own partition's lock, and a run of another partition (or of the whole
+/// stream) whose lock is free is not running either. Returns their ids and windows.
+pub fn mark_abandoned_runs(
+    conn: &mut Conn,
+    database: &str,
+) -> Result<Vec<(u64, Window)>, mysql::Error> {
+    let rows: Vec<(u64, Value, Value, String)> = conn.query(
+        "SELECT id, window_from, window_to, partition_label FROM aws_report_runs WHERE status = 'running'",
+    )?;
     let mut out = Vec::new();
-    for (id, from, to) in rows {
+    for (id, from, to, label) in rows {
+        let lock = super::lock_name(database, Partition::from_label(&label));
+        // Free (NULL), or held by this very session: the run that recorded this row is gone.
+        // (A bare SELECT of the function: the form Vitess routes, see README.)
+        let holder: Option<Option<u64>> = conn.exec_first("SELECT IS_USED_LOCK(?)", (&lock,))?;
+        let own = u64::from(conn.connection_id());
+        if matches!(holder.flatten(), Some(id) if id != own) {
+            continue;
+        }
         conn.exec_drop(
             "UPDATE aws_report_runs SET status = ?, message = 'found running without a lock holder by a later run' WHERE id = ?",
             (RunStatus::Abandoned.name(), id),
@@ -84,12 +100,30 @@ pub fn mark_abandoned_runs(conn: &mut Conn) -> Result<Vec<(u64, Window)>, mysql:
     Ok(out)
 }
 
-/// Where the last completed Mongo run's window ended: the catch-up window starts there.
-pub fn last_completed_end(conn: &mut Conn) -> Result<Option<OffsetDateTime>, mysql::Error> {
-    let end: Option<Value> = conn.query_first(
+/// Where the completed Mongo runs covering `partition` reached: its catch-up window starts
+/// there (`partition::covered_until`: the whole stream's runs count for every partition, and a
+/// complete split's for any).
+pub fn last_completed_end(
+    conn: &mut Conn,
+    partition: Partition,
+) -> Result<Option<OffsetDateTime>, mysql::Error> {
+    let rows: Vec<(String, Value)> = conn.query(
         // A run read nothing after it started, whatever end it recorded (before ses-report clamped
         // windows to now, a run could record a future end).
-        "SELECT MAX(LEAST(window_to, started_at)) FROM aws_report_runs WHERE status IN ('ok', 'partial') AND source LIKE 'mongo%'",
+        "SELECT partition_label, MAX(LEAST(window_to, started_at)) FROM aws_report_runs
+         WHERE status IN ('ok', 'partial') AND source LIKE 'mongo%' GROUP BY partition_label",
     )?;
-    Ok(end.as_ref().and_then(timestamps::from_sql))
+    let ends: Vec<(Partition, OffsetDateTime)> = rows
+        .iter()
+        .filter_map(|(label, end)| {
+            let end = timestamps::from_sql(end)?;
+            let partition = if label.is_empty() {
+                Some(Partition::WHOLE)
+            } else {
+                Partition::parse(label).ok()
+            };
+            Some((partition?, end))
+        })
+        .collect();
+    Ok(partition::covered_until(partition, &ends))
 }
