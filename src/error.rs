@@ -171,8 +171,6 @@ impl Error {
     }
 }
 
-/// Errors that mean the connection or server is gone (or briefly unable), as opposed to a
-/// problem with the data of one event.
 /// A unique key refused a row (ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME). Planned batches never
 /// insert a pair twice, so during ingest this means another run (another partition's worker
 /// never does: a whole-stream run, or the same window twice) committed the same notification
@@ -181,6 +179,14 @@ pub fn is_duplicate_key(e: &mysql::Error) -> bool {
     matches!(e, mysql::Error::MySqlError(server) if matches!(server.code, 1062 | 1586))
 }
 
+/// InnoDB chose this transaction as a deadlock's victim and rolled it back (ER_LOCK_DEADLOCK).
+/// The connection and its session locks are intact: the transaction can simply run again.
+pub fn is_deadlock(e: &mysql::Error) -> bool {
+    matches!(e, mysql::Error::MySqlError(server) if server.code == 1213)
+}
+
+/// Errors that mean the connection or server is gone (or briefly unable), as opposed to a
+/// problem with the data of one event.
 pub fn is_retryable_mysql(e: &mysql::Error) -> bool {
     match e {
         mysql::Error::MySqlError(server) => matches!(

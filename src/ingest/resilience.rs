@@ -11,7 +11,11 @@ use mysql::Conn;
 use super::Ingest;
 use crate::config::Environment;
 use crate::domain::partition::Partition;
-use crate::error::{is_duplicate_key, Error, Result};
+use crate::error::{is_deadlock, is_duplicate_key, Error, Result};
+
+/// How often a transaction chosen as a deadlock's victim is run again before it counts as a
+/// fault (then `SES_REPORT_RETRIES` applies, with backoff).
+const DEADLOCK_RETRIES: u32 = 10;
 use crate::ops::Monitor;
 use crate::redact;
 use crate::store::{self, runs, SqlContext};
@@ -135,12 +139,28 @@ impl Ingest {
     ) -> Result<T> {
         let mut attempt = 0;
         let mut conflicts = 0;
+        let mut deadlocks = 0;
         loop {
             let counts = self.counts;
             let error = match work(self) {
                 Ok(value) => {
                     self.conflicts_exhausted = false;
                     return Ok(value);
+                }
+                // Workers of different partitions can deadlock where their transactions meet
+                // (the suppression ledger's rows of one address, the day's dirty mark): InnoDB
+                // rolled this one back and the other goes on, so run it again at once (a few
+                // milliseconds apart), on the same connection. Not a server fault: a budget of
+                // its own, so that a busy day cannot exhaust SES_REPORT_RETRIES.
+                Err(e) if is_deadlock(&e) && deadlocks < DEADLOCK_RETRIES => {
+                    self.counts = counts;
+                    deadlocks += 1;
+                    log::info!(
+                        "{doing}: chosen as a deadlock's victim, applying it again ({deadlocks}/{DEADLOCK_RETRIES})"
+                    );
+                    std::thread::sleep(Duration::from_millis(10 * u64::from(deadlocks)));
+                    self.check_stop()?;
+                    continue;
                 }
                 // Rows another run committed after this batch was planned (a whole-stream run
                 // beside partitioned ones, or two runs over one window): rolled back, so plan it
