@@ -63,7 +63,7 @@ fn version_3_with_data_upgrades_in_place_and_its_rollups_are_recomputed() {
     assert!(
         migrate
             .stdout()
-            .contains("applied schema versions [4, 5, 6, 7]"),
+            .contains("applied schema versions [4, 5, 6, 7, 8, 9]"),
         "{migrate}"
     );
     assert_eq!(env.count("aws_reports"), 1);
@@ -103,7 +103,7 @@ fn a_migration_cut_short_completes_on_the_next_migrate() {
     assert!(
         migrate
             .stdout()
-            .contains("applied schema versions [4, 5, 6, 7]"),
+            .contains("applied schema versions [4, 5, 6, 7, 8, 9]"),
         "{migrate}"
     );
     assert_eq!(env.count("aws_report_dirty_days"), 0);
@@ -146,7 +146,7 @@ fn version_4_with_engagement_upgrades_in_place() {
     assert!(
         migrate
             .stdout()
-            .contains("applied schema versions [5, 6, 7]"),
+            .contains("applied schema versions [5, 6, 7, 8, 9]"),
         "{migrate}"
     );
     assert_eq!(
@@ -249,4 +249,122 @@ fn version_6_runs_become_whole_stream_runs_that_partitions_continue_from() {
         ),
         [["2026-11-28", "2026-11-29"]]
     );
+}
+
+/// Back from version 9 to version 7: the two wide unique keys, no digests.
+const TO_VERSION_7: &str = "ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_notification_recipient (notification_message_id, `to`);
+     ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_feedback_recipient (feedback_id, `to`);
+     ALTER TABLE aws_report_details DROP INDEX uq_details_notification_key;
+     ALTER TABLE aws_report_details DROP INDEX uq_details_feedback_key;
+     ALTER TABLE aws_report_details DROP COLUMN notification_key, DROP COLUMN recipient_key, DROP COLUMN feedback_key;
+     DELETE FROM ses_report_migrations WHERE version IN (8, 9)";
+
+fn demo_day_at_version_7(name: &str) -> TestEnv {
+    let env = TestEnv::new(name);
+    env.execute(&std::fs::read_to_string(repo_path("fixtures/demo/auth_users.sql")).unwrap());
+    env.load_ndjson(&repo_path("fixtures/demo/notifications.ndjson"));
+    env.ingest(&["--date", "2026-11-27", "--batch-size", "50"])
+        .expect_code(3);
+    env.execute(TO_VERSION_7);
+    env
+}
+
+/// The digests SQL computed equal the ones ingest computes: re-reading the day after the
+/// upgrade finds every notification applied (a mismatch would apply them again, doubled).
+fn rereading_changes_nothing(env: &TestEnv, before: &crate::util::Snapshot) {
+    assert_eq!(&env.snapshot(), before);
+    let again = env.ingest(&["--date", "2026-11-27"]);
+    again.expect_code(3);
+    assert_eq!(again.count("applied"), 0, "{again}");
+    assert_eq!(&env.snapshot(), before);
+    let keys = env.rows(
+        "SELECT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE()
+           AND TABLE_NAME = 'aws_report_details' AND NON_UNIQUE = 0 AND SEQ_IN_INDEX = 1 ORDER BY 1",
+    );
+    assert_eq!(
+        keys,
+        [
+            ["PRIMARY"],
+            ["uq_details_feedback_key"],
+            ["uq_details_notification_key"]
+        ]
+    );
+}
+
+/// Version 7 with a day of rows: migrations 8 and 9 move uniqueness onto the digests in place.
+#[test]
+fn version_7_details_get_narrow_unique_keys_in_place() {
+    let env = demo_day_at_version_7("upgrade_v7");
+    let before = env.snapshot();
+    let migrate = env.run(&["migrate"]);
+    migrate.expect_code(0);
+    assert!(
+        migrate.stdout().contains("applied schema versions [8, 9]"),
+        "{migrate}"
+    );
+    assert!(
+        migrate.stderr().contains(&format!(
+            "key digests of {} detail row(s)",
+            env.count("aws_report_details")
+        )),
+        "{migrate}"
+    );
+    rereading_changes_nothing(&env, &before);
+}
+
+/// Killed half-way through filling the digests, or between the two unique keys of migration 9:
+/// the next `migrate` completes it, and the tables are as if it had never stopped.
+#[test]
+fn narrow_keys_cut_short_complete_on_the_next_migrate() {
+    // Migration 8's columns added, half the rows filled, its version not recorded.
+    let env = demo_day_at_version_7("upgrade_v7_cut8");
+    let before = env.snapshot();
+    env.execute(
+        "ALTER TABLE aws_report_details ADD COLUMN notification_key BINARY(16) NULL AFTER notification_message_id;
+         ALTER TABLE aws_report_details ADD COLUMN recipient_key BINARY(16) NULL AFTER `to`;
+         ALTER TABLE aws_report_details ADD COLUMN feedback_key BINARY(16) NULL AFTER feedback_id;
+         UPDATE aws_report_details SET notification_key = UNHEX(LEFT(SHA2(notification_message_id, 256), 32)),
+           recipient_key = UNHEX(LEFT(SHA2(`to`, 256), 32)),
+           feedback_key = IF(feedback_id IS NULL, NULL, UNHEX(LEFT(SHA2(feedback_id, 256), 32)))
+         WHERE id % 2 = 0",
+    );
+    let half = env.count("aws_report_details") / 2;
+    let migrate = env.run(&["migrate"]);
+    migrate.expect_code(0);
+    assert!(
+        migrate.stdout().contains("applied schema versions [8, 9]"),
+        "{migrate}"
+    );
+    assert!(
+        migrate.stderr().contains("migration 8: already applied"),
+        "{migrate}"
+    );
+    let filled: u64 = migrate
+        .stderr()
+        .split("key digests of ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(filled.abs_diff(half) <= 1, "filled {filled} of {half}");
+    rereading_changes_nothing(&env, &before);
+
+    // Migration 8 done; 9 stopped after its first unique key.
+    let env = demo_day_at_version_7("upgrade_v7_cut9");
+    let before = env.snapshot();
+    let to_8 = env.run(&["migrate"]);
+    to_8.expect_code(0);
+    env.execute(
+        "ALTER TABLE aws_report_details DROP INDEX uq_details_feedback_key;
+         ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_feedback_recipient (feedback_id, `to`);
+         ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_notification_recipient (notification_message_id, `to`);
+         DELETE FROM ses_report_migrations WHERE version = 9",
+    );
+    let migrate = env.run(&["migrate"]);
+    migrate.expect_code(0);
+    assert!(
+        migrate.stdout().contains("applied schema versions [9]"),
+        "{migrate}"
+    );
+    rereading_changes_nothing(&env, &before);
 }

@@ -9,7 +9,7 @@ use mysql::{Conn, Value};
 use time::OffsetDateTime;
 
 use super::engagement::{self, NewRow};
-use super::{ledger, rollups, row_placeholders, select_in, ROWS_PER_STATEMENT};
+use super::{key_digest, ledger, rollups, row_placeholders, select_in, ROWS_PER_STATEMENT};
 use crate::domain::accounting::{Applied, Fate, SummaryDelta};
 use crate::domain::engagement::{Automated, Interaction};
 use crate::domain::event_kind::EventKind;
@@ -23,12 +23,17 @@ pub fn notifications_applied<'a>(
     conn: &mut Conn,
     ids: impl Iterator<Item = &'a str>,
 ) -> Result<HashMap<String, String>, mysql::Error> {
+    let ids: HashSet<&str> = ids.collect();
     let found: Vec<(String, String)> = select_in(
         conn,
-        "SELECT DISTINCT notification_message_id, message_id FROM aws_report_details WHERE notification_message_id IN ({keys})",
-        ids,
+        "SELECT DISTINCT notification_message_id, message_id FROM aws_report_details WHERE notification_key IN ({keys})",
+        ids.iter().map(|id| key_digest(id)),
     )?;
-    Ok(found.into_iter().collect())
+    // The readable id decides: a digest shared by another id (never seen) matches nothing.
+    Ok(found
+        .into_iter()
+        .filter(|(id, _)| ids.contains(id.as_str()))
+        .collect())
 }
 
 /// Which of these events' pairs and feedback ids are already in `aws_report_details`.
@@ -40,31 +45,45 @@ pub fn applied_among(
     known_absent: &HashSet<&str>,
 ) -> Result<Applied, mysql::Error> {
     let mut applied = Applied::default();
-    let ids = events
+    let ids: HashSet<&str> = events
         .iter()
         .map(|e| e.notification_id.as_str())
-        .filter(|id| !known_absent.contains(id));
+        .filter(|id| !known_absent.contains(id))
+        .collect();
     let rows: Vec<(String, String, Option<String>)> = select_in(
         conn,
-        "SELECT notification_message_id, `to`, feedback_id FROM aws_report_details WHERE notification_message_id IN ({keys})",
-        ids,
+        "SELECT notification_message_id, `to`, feedback_id FROM aws_report_details WHERE notification_key IN ({keys})",
+        ids.iter().map(|id| key_digest(id)),
     )?;
     for (id, to, feedback) in rows {
+        if !ids.contains(id.as_str()) {
+            continue;
+        }
         if let Some(f) = feedback {
             applied.feedback.insert((f, to.clone()), id.clone());
         }
         applied.pairs.insert((id, to));
     }
+    let feedback_ids: HashSet<&str> = events
+        .iter()
+        .filter_map(|e| e.feedback_id.as_deref())
+        .collect();
     let rows: Vec<(String, String, String)> = select_in(
         conn,
-        "SELECT feedback_id, `to`, notification_message_id FROM aws_report_details WHERE feedback_id IN ({keys})",
-        events.iter().filter_map(|e| e.feedback_id.as_deref()),
+        "SELECT feedback_id, `to`, notification_message_id FROM aws_report_details WHERE feedback_key IN ({keys})",
+        feedback_ids.iter().map(|f| key_digest(f)),
     )?;
     for (feedback, to, id) in rows {
+        if !feedback_ids.contains(feedback.as_str()) {
+            continue;
+        }
         applied.feedback.insert((feedback, to), id);
     }
     Ok(applied)
 }
+
+/// Values per detail row in its insert.
+const DETAIL_VALUES: usize = 14;
 
 /// Values per summary row in the upsert.
 const SUMMARY_VALUES: usize = 28;
@@ -191,9 +210,11 @@ pub fn apply_batch<Q: Queryable>(
         let Fate::Apply(claims) = fate else { continue };
         for claim in claims {
             if let Some(old) = &claim.supersedes {
+                let recipient = event.recipients[claim.recipient].as_str();
                 conn.exec_drop(
-                    "DELETE FROM aws_report_details WHERE notification_message_id = ? AND `to` = ?",
-                    (old, event.recipients[claim.recipient].as_str()),
+                    "DELETE FROM aws_report_details WHERE notification_key = ? AND recipient_key = ?
+                       AND notification_message_id = ? AND `to` = ?",
+                    (key_digest(old), key_digest(recipient), old, recipient),
                 )?;
             }
         }
@@ -273,9 +294,12 @@ pub fn apply_batch<Q: Queryable>(
             .into()
     };
     for (chunk_number, chunk) in pairs.chunks(ROWS_PER_STATEMENT).enumerate() {
-        let mut params = Vec::with_capacity(chunk.len() * 11);
+        let mut params = Vec::with_capacity(chunk.len() * DETAIL_VALUES);
         for (offset, (event, recipient, report_id)) in chunk.iter().enumerate() {
             params.push(event.notification_id.as_str().into());
+            params.push(key_digest(&event.notification_id).into());
+            params.push(key_digest(recipient).into());
+            params.push(event.feedback_id.as_deref().map(key_digest).into());
             params.push((*report_id).into());
             params.push(event.kind.ses_name().into());
             params.push(event.message_id.as_str().into());
@@ -289,9 +313,10 @@ pub fn apply_batch<Q: Queryable>(
         }
         conn.exec_drop(
             format!(
-                "INSERT INTO aws_report_details (notification_message_id, report_id, event_type, message_id, timestamp,
-                   `from`, `to`, subject, other_info, feedback_id, automated) VALUES {}",
-                row_placeholders(chunk.len(), 11)
+                "INSERT INTO aws_report_details (notification_message_id, notification_key, recipient_key,
+                   feedback_key, report_id, event_type, message_id, timestamp, `from`, `to`, subject, other_info,
+                   feedback_id, automated) VALUES {}",
+                row_placeholders(chunk.len(), DETAIL_VALUES)
             ),
             params,
         )?;

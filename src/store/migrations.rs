@@ -48,11 +48,22 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "partitioned runs",
         include_str!("../../sql/0007_partitioned_runs.sql"),
     ),
+    (
+        8,
+        "narrow detail keys: digests",
+        include_str!("../../sql/0008_narrow_detail_keys.sql"),
+    ),
+    (
+        9,
+        "narrow detail keys: unique keys",
+        include_str!("../../sql/0009_narrow_detail_unique_keys.sql"),
+    ),
 ];
 
-/// Duplicate column name, duplicate key name: what re-running an `ALTER TABLE ... ADD` of a
-/// migration that was cut short reports (MySQL 8 has no `ADD COLUMN IF NOT EXISTS`).
-const ALREADY_APPLIED: [u16; 2] = [1060, 1061];
+/// Duplicate column name, duplicate key name, no such key to drop: what re-running an
+/// `ALTER TABLE ... ADD` or `... DROP INDEX` of a migration that was cut short reports (MySQL 8
+/// has no `ADD COLUMN IF NOT EXISTS`).
+const ALREADY_APPLIED: [u16; 3] = [1060, 1061, 1091];
 
 /// The schema version this binary needs.
 pub fn schema_version() -> u32 {
@@ -103,6 +114,10 @@ pub fn migrate(env: &Environment) -> Result<Vec<u32>> {
         if *version == 5 {
             backfill_engagement_and_providers(&mut conn)?;
         }
+        if *version == 8 {
+            let filled = fill_detail_keys(&mut conn)?;
+            log::info!("migration 8: key digests of {filled} detail row(s)");
+        }
         if *version == 6 {
             let entries = super::ledger::rebuild(&mut conn).sql_context(
                 "applying migration 6 (the suppression ledger from the detail rows)",
@@ -117,6 +132,40 @@ pub fn migrate(env: &Environment) -> Result<Vec<u32>> {
         applied.push(*version);
     }
     Ok(applied)
+}
+
+/// Migration 8's data step: the key digests of existing detail rows, in SQL (the same bytes as
+/// `store::key_digest`), one primary-key range per statement so that a large table is filled in
+/// short transactions; a cut-short run resumes with the rows still NULL.
+fn fill_detail_keys(conn: &mut Conn) -> Result<u64> {
+    const RANGE: u64 = 20_000;
+    let context = "applying migration 8 (key digests of the detail rows)";
+    let bounds: Option<(Option<u64>, Option<u64>)> = conn
+        .query_first(
+            "SELECT MIN(id), MAX(id) FROM aws_report_details WHERE notification_key IS NULL",
+        )
+        .sql_context(context)?;
+    let Some((Some(first), Some(last))) = bounds else {
+        return Ok(0);
+    };
+    let digest = |column: &str| format!("UNHEX(LEFT(SHA2({column}, 256), 32))");
+    let statement = format!(
+        "UPDATE aws_report_details SET notification_key = {}, recipient_key = {},
+           feedback_key = IF(feedback_id IS NULL, NULL, {})
+         WHERE id >= ? AND id < ? AND notification_key IS NULL",
+        digest("notification_message_id"),
+        digest("`to`"),
+        digest("feedback_id")
+    );
+    let mut filled = 0;
+    let mut from = first;
+    while from <= last {
+        conn.exec_drop(&statement, (from, from + RANGE))
+            .sql_context(context)?;
+        filled += conn.affected_rows();
+        from += RANGE;
+    }
+    Ok(filled)
 }
 
 /// Migration 5's data step, which SQL alone cannot state: classify every existing open and

@@ -205,6 +205,14 @@ pub fn wait_for_lock(
     Ok(got.flatten() == Some(1))
 }
 
+/// The fixed-width key of an identifier in `aws_report_details` (`notification_key`,
+/// `recipient_key`, `feedback_key`): the first 16 bytes of SHA-256 of its UTF-8 bytes, what
+/// `UNHEX(LEFT(SHA2(x, 256), 32))` computes in SQL (migration 8 fills old rows so).
+pub fn key_digest(text: &str) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())[..16].to_vec()
+}
+
 /// The lookup every table family needs: `sql` with `IN ({keys})`, run once per chunk of the
 /// distinct `keys` (so no statement outgrows the placeholder limit), all rows together.
 pub fn select_in<R: FromRow, K: Ord + Clone + Into<Value>>(
@@ -254,6 +262,17 @@ impl<T> SqlContext<T> for Result<T, mysql::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_digests_are_the_first_16_bytes_of_sha_256() {
+        // SHA-256("abc") = ba7816bf 8f01cfea 414140de 5dae2223 b00361a3 ...
+        let expected = [
+            0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae,
+            0x22, 0x23,
+        ];
+        assert_eq!(key_digest("abc"), expected);
+        assert_ne!(key_digest("a@x.org"), key_digest("A@x.org"));
+    }
 
     #[test]
     fn lock_names_fit_mysql() {
