@@ -75,6 +75,18 @@ fn version_3_with_data_upgrades_in_place_and_its_rollups_are_recomputed() {
         vec![vec!["0", "other", "NULL"]]
     );
     assert_eq!(env.count("aws_report_details"), 2);
+    // Version 8's digests, filled in place: the first 16 bytes of SHA-256, as Python's hashlib
+    // computes them (`hashlib.sha256(b"n-1").hexdigest()[:32]`).
+    assert_eq!(
+        env.rows(
+            "SELECT notification_message_id, HEX(notification_key), HEX(recipient_key), COALESCE(HEX(feedback_key), 'NULL')
+             FROM aws_report_details ORDER BY 1"
+        ),
+        [
+            ["n-1", "51AEEA8FFA05D2620D35C87463465885", "907D7BF93D60CBE6565458BB0FE7E8FA", "NULL"],
+            ["n-2", "CF7E2B71151C83DBEB9D6149693D36FC", "907D7BF93D60CBE6565458BB0FE7E8FA", "NULL"],
+        ]
+    );
     let daily = "SELECT DATE_FORMAT(day, '%Y-%m-%d'), sent, complaints, suppressed_complaints FROM aws_report_daily";
     assert_eq!(env.rows(daily), vec![vec!["2026-11-27", "1", "1", "0"]]);
     assert_eq!(

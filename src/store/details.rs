@@ -321,6 +321,7 @@ pub fn apply_batch<Q: Queryable>(
             params,
         )?;
     }
+    let t5 = std::time::Instant::now();
     // The suppression ledger, from the same events, in the same transaction. A bounce or
     // complaint replacing the same one stored by another route adds nothing: it is counted.
     let mut evidence = Vec::new();
@@ -352,6 +353,7 @@ pub fn apply_batch<Q: Queryable>(
         }
     }
     ledger::merge(conn, aggregate(&evidence), &delivered)?;
+    let t6 = std::time::Instant::now();
 
     // The days these events change: their rollups are stale until recomputed.
     rollups::mark_dirty(
@@ -363,11 +365,13 @@ pub fn apply_batch<Q: Queryable>(
             .map(|(event, _)| event.occurred_at),
     )?;
     log::debug!(
-        "batch applied: summaries {:?}, ids {:?}, details {:?}, classification {:?}",
+        "batch applied: summaries {:?}, ids {:?}, details {:?}, classification {:?}, ledger {:?}, marks {:?}",
         t1 - t0,
         t2 - t1,
-        t3 - t2 + t4.elapsed(),
-        t4 - t3
+        t3 - t2 + (t5 - t4),
+        t4 - t3,
+        t6 - t5,
+        t6.elapsed()
     );
     Ok(())
 }
