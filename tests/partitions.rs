@@ -290,3 +290,60 @@ fn a_running_partition_is_not_taken_for_abandoned() {
         .expect_code(0);
     assert_eq!(env.scalar(status), "abandoned");
 }
+
+/// A batch chosen as a deadlock's victim is applied again at once, on the same connection: here
+/// another session (made the heavier transaction, so that InnoDB rolls the ingest back) holds the
+/// day's dirty mark and waits for a summary row the ingest's batch holds, while the ingest, woken
+/// from a trigger's sleep, comes to mark the day.
+#[test]
+fn a_deadlock_victim_batch_is_applied_again_at_once() {
+    let clean = TestEnv::new("deadlock_clean");
+    clean.insert(&day(30));
+    clean.ingest(&["--date", "2026-11-27"]).expect_code(0);
+
+    let env = TestEnv::new("deadlock");
+    env.insert(&day(30));
+    env.execute("CREATE TABLE ballast (n INT) ENGINE=InnoDB");
+    // As `slow_once`, but the flag is an InnoDB table: a transaction that wrote a MyISAM table
+    // counts as the heavier one, and InnoDB would never choose the ingest as the victim. (Its
+    // flag row goes with the rolled-back batch, so the batch sleeps again when applied again.)
+    env.execute(
+        "CREATE TABLE slept (done INT) ENGINE=InnoDB;
+         CREATE TRIGGER slow_once BEFORE INSERT ON aws_report_details FOR EACH ROW
+         BEGIN IF NEW.message_id = 'm-015' AND (SELECT COUNT(*) FROM slept) = 0 THEN
+           INSERT INTO slept VALUES (1); DO SLEEP(2); END IF; END",
+    );
+    let ingest = spawn(
+        &env,
+        &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
+    );
+    wait_for_user_sleep(&env);
+    let mut other = env.conn();
+    let waiter = std::thread::spawn(move || {
+        let mut tx = other.start_transaction(mysql::TxOpts::default()).unwrap();
+        tx.query_drop("INSERT INTO ballast SELECT seq FROM seq_1_to_5000")
+            .unwrap();
+        let marked: Option<String> = tx
+            .query_first(
+                "SELECT DATE_FORMAT(day_utc, '%Y-%m-%d') FROM aws_report_dirty_days FOR UPDATE",
+            )
+            .unwrap();
+        assert_eq!(marked.as_deref(), Some("2026-11-27"));
+        // Waits for the ingest's batch, which holds this summary row.
+        tx.query_drop(
+            "UPDATE aws_reports SET report_type = report_type WHERE message_id = 'm-015'",
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    });
+    let (code, stdout, stderr) = wait_output(ingest);
+    waiter.join().unwrap();
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("chosen as a deadlock's victim, applying it again (1/10)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("retry 1/3"), "{stderr}");
+    assert!(stdout.contains("applied=30 duplicates=0"), "{stdout}");
+    assert_eq!(env.snapshot(), clean.snapshot());
+}
