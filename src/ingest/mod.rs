@@ -7,10 +7,14 @@
 //! (the design card's per-event isolation). Failed records are kept whole in
 //! `aws_report_failures`; the run goes on and its exit code says so.
 //!
-//! Faults: a lost MySQL connection, lock wait timeout or deadlock is retried a bounded number of
-//! times with backoff on a new connection (re-taking the lock), re-applying the batch in hand; a
-//! lost Mongo cursor is reopened after the last document read. SIGTERM and SIGINT stop the run
-//! after the batch in flight, recorded as `interrupted`.
+//! Faults: a lost MySQL connection or lock wait timeout is retried a bounded number of times
+//! with backoff (on a new connection, re-taking the lock, when the old one is gone), re-applying
+//! the batch in hand; a deadlock's victim and a batch that meets rows another run just committed
+//! are applied again at once; a lost Mongo cursor is reopened after the last document read.
+//! SIGTERM and SIGINT stop the run after the batch in flight, recorded as `interrupted`.
+//!
+//! `--partition K/N` applies only the notifications of partition K (`domain::partition`), under
+//! the partition's own lock, so that N such runs can share a window.
 mod batch;
 mod resilience;
 

@@ -1,6 +1,8 @@
-//! Surviving faults: the ingest lock, stop signals, backoff, and doing a piece of work again on
-//! a new connection (with the lock taken again) when MySQL is lost, deadlocks or times out a
-//! lock wait. Both the batches and the closing rollup go through `retrying`.
+//! Surviving faults: the ingest lock (one per partition), stop signals, backoff, and doing a
+//! piece of work again when MySQL deadlocks, times out a lock wait or is lost (on a new
+//! connection, with the lock taken again, only in the last case), or when another run committed
+//! the rows a batch was about to insert. Both the batches and the closing rollup go through
+//! `retrying`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -12,13 +14,13 @@ use super::Ingest;
 use crate::config::Environment;
 use crate::domain::partition::Partition;
 use crate::error::{is_deadlock, is_duplicate_key, Error, Result};
+use crate::ops::Monitor;
+use crate::redact;
+use crate::store::{self, runs, SqlContext};
 
 /// How often a transaction chosen as a deadlock's victim is run again before it counts as a
 /// fault (then `SES_REPORT_RETRIES` applies, with backoff).
 const DEADLOCK_RETRIES: u32 = 10;
-use crate::ops::Monitor;
-use crate::redact;
-use crate::store::{self, runs, SqlContext};
 
 /// Takes the ingest lock, or says who holds it.
 pub(super) fn lock(conn: &mut Conn, database: &str, partition: Partition) -> Result<()> {
@@ -129,9 +131,10 @@ impl Ingest {
 
     /// Runs `work`; when it fails in a way that trying again can cure (lost connection, lock wait
     /// timeout, deadlock), reconnects if the connection is gone (taking the lock again), and
-    /// runs it again, at most
-    /// `retries` times. `work` must leave nothing half done when it fails (one transaction),
-    /// and the run's counts are restored to what they were before each attempt.
+    /// runs it again, at most `retries` times (a deadlock's victim and a batch that met another
+    /// run's rows are first run again at once, each with a budget of its own). `work` must leave
+    /// nothing half done when it fails (one transaction), and the run's counts are restored to
+    /// what they were before each attempt.
     pub(super) fn retrying<T>(
         &mut self,
         doing: &str,
