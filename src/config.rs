@@ -216,27 +216,51 @@ impl IngestConfig {
                 }
             },
         };
+        let partition = partition_option(&args.partition)?;
+        env.metrics_file = env
+            .metrics_file
+            .map(|path| metrics_file_of(&path, partition));
         Ok(IngestConfig {
             env,
             window,
             source,
             dry_run: args.dry_run,
             batch_size,
-            partition: partition_option(&args.partition)?,
+            partition,
         })
     }
 
     /// `ses-report retry`: every unresolved failure, with ingest's accounting.
     pub fn retry(args: &RetryArgs, mut env: Environment) -> Result<IngestConfig> {
         env.metrics_file = metrics_file(&args.metrics_file, env.metrics_file)?;
+        let partition = partition_option(&args.partition)?;
+        env.metrics_file = env
+            .metrics_file
+            .map(|path| metrics_file_of(&path, partition));
         Ok(IngestConfig {
             env,
             window: WindowChoice::Everything,
             source: Source::Failures,
             dry_run: args.dry_run,
             batch_size: batch_size(args.batch_size)?,
-            partition: partition_option(&args.partition)?,
+            partition,
         })
+    }
+}
+
+/// A partition worker's own metrics file beside the configured one (`ses_report.prom` ->
+/// `ses_report.1of4.prom`), so that N workers sharing one configuration do not overwrite each
+/// other's figures; node_exporter reads every `*.prom` file of its directory.
+fn metrics_file_of(path: &str, partition: Partition) -> String {
+    if partition.is_whole() {
+        return path.to_string();
+    }
+    let tag = partition.tag();
+    match path.rsplit_once('.') {
+        Some((stem, extension)) if !stem.is_empty() && !extension.contains('/') => {
+            format!("{stem}.{tag}.{extension}")
+        }
+        _ => format!("{path}.{tag}"),
     }
 }
 
@@ -679,6 +703,22 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
     use time::macros::{date, datetime};
+
+    #[test]
+    fn partition_workers_write_metrics_files_of_their_own() {
+        let p = Partition::parse("2/4").unwrap();
+        let of = |path| metrics_file_of(path, p);
+        assert_eq!(
+            of("/var/lib/node/ses_report.prom"),
+            "/var/lib/node/ses_report.2of4.prom"
+        );
+        assert_eq!(
+            of("/var/lib/node.d/ses_report"),
+            "/var/lib/node.d/ses_report.2of4"
+        );
+        assert_eq!(of("ses.prom"), "ses.2of4.prom");
+        assert_eq!(metrics_file_of("ses.prom", Partition::WHOLE), "ses.prom");
+    }
 
     fn env_with(vars: &[(&str, &str)]) -> Result<Environment> {
         let map: HashMap<String, String> = vars

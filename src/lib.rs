@@ -90,7 +90,13 @@ fn run(cli: &Cli) -> Result<Exit> {
             let monitor = std::sync::Arc::new(if c.dry_run {
                 ops::Monitor::new(None, None)
             } else {
-                ops::Monitor::new(c.env.metrics_file.as_deref(), c.env.ping_url.as_deref())
+                let monitor =
+                    ops::Monitor::new(c.env.metrics_file.as_deref(), c.env.ping_url.as_deref());
+                if c.partition.is_whole() {
+                    monitor
+                } else {
+                    monitor.labelled("partition", &c.partition.to_string())
+                }
             });
             monitor.start();
             let result = ingest::run(c, &monitor);

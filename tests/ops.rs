@@ -140,6 +140,71 @@ fn ingest_and_stats_write_one_valid_textfile_and_a_failed_run_keeps_the_last_suc
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Partition workers sharing one SES_REPORT_METRICS_FILE each write a file of their own beside
+/// it, every sample labelled with the partition: valid text, no worker overwriting another, and a
+/// failed worker keeps its own last success.
+#[test]
+fn partition_workers_write_labelled_metrics_files_of_their_own() {
+    let mut env = TestEnv::new("metrics_parts");
+    a_day(&env);
+    let dir = std::env::temp_dir().join(&env.name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let shared = dir.join("ses_report.prom");
+    env.vars.push((
+        "SES_REPORT_METRICS_FILE".into(),
+        shared.to_str().unwrap().to_string(),
+    ));
+    let mut scanned = 0.0;
+    for k in ["1", "2"] {
+        env.ingest(&["--date", "2026-11-27", "--partition", &format!("{k}/2")])
+            .expect_code(0);
+        let path = dir.join(format!("ses_report.{k}of2.prom"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        promtool_accepts(&path);
+        let label = format!("partition=\"{k}/2\"");
+        assert_eq!(
+            sample(&text, &format!("ses_report_last_exit_code{{{label}}}")),
+            Some(0.0),
+            "{text}"
+        );
+        scanned += sample(
+            &text,
+            &format!("ses_report_notifications{{{label},outcome=\"scanned\"}}"),
+        )
+        .unwrap();
+    }
+    assert!(!shared.exists(), "a worker wrote the shared file");
+    assert_eq!(scanned, 2.0, "each notification counted by one worker");
+    let path = dir.join("ses_report.2of2.prom");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let success = sample(
+        &text,
+        "ses_report_last_success_timestamp_seconds{partition=\"2/2\"}",
+    )
+    .unwrap();
+    env.vars.retain(|(k, _)| k != "SES_REPORT_MYSQL_URL");
+    env.vars.push((
+        "SES_REPORT_MYSQL_URL".into(),
+        "mysql://root@127.0.0.1:9/none?prefer_socket=false".into(),
+    ));
+    env.ingest(&["--date", "2026-11-27", "--partition", "2/2"])
+        .expect_code(1);
+    let text = std::fs::read_to_string(&path).unwrap();
+    promtool_accepts(&path);
+    assert_eq!(
+        sample(&text, "ses_report_last_exit_code{partition=\"2/2\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "ses_report_last_success_timestamp_seconds{partition=\"2/2\"}"
+        ),
+        Some(success)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// A local HTTP server that answers 200 to every request and records the paths.
 fn ping_server() -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -44,14 +44,6 @@ impl Partition {
         self.count == 1
     }
 
-    pub fn index(self) -> u32 {
-        self.index
-    }
-
-    pub fn count(self) -> u32 {
-        self.count
-    }
-
     /// The partition of `count` that `key` belongs to (1-based).
     pub fn index_of(key: &str, count: u32) -> u32 {
         crc32fast::hash(key.as_bytes()) % count + 1
@@ -60,6 +52,11 @@ impl Partition {
     /// Whether this partition applies the notification keyed `key`.
     pub fn holds(self, key: &str) -> bool {
         self.is_whole() || Partition::index_of(key, self.count) == self.index
+    }
+
+    /// `KofN`: the partition in its lock's name and its metrics file's name.
+    pub fn tag(self) -> String {
+        format!("{}of{}", self.index, self.count)
     }
 
     /// How `aws_report_runs.partition_label` records it: empty for the whole stream.
@@ -128,8 +125,8 @@ mod tests {
     fn parses_k_of_n_and_refuses_the_rest() {
         let p = Partition::parse("2/3").unwrap();
         assert_eq!(
-            (p.index(), p.count(), p.to_string()),
-            (2, 3, "2/3".to_string())
+            (p.to_string(), p.tag()),
+            ("2/3".to_string(), "2of3".to_string())
         );
         assert_eq!(Partition::parse(" 1 / 1 ").unwrap(), Partition::WHOLE);
         for bad in [
@@ -177,6 +174,7 @@ mod tests {
         assert_eq!(Partition::from_label(""), Partition::WHOLE);
         let p = Partition::parse("3/4").unwrap();
         assert_eq!(Partition::from_label(&p.label()), p);
+        assert_eq!(p.tag(), "3of4");
     }
 
     #[test]

@@ -130,8 +130,13 @@ pub fn merge(existing: &str, own: &[Family]) -> String {
 /// The value of an unlabelled sample in an existing file.
 pub fn previous_value(existing: &str, name: &str) -> Option<f64> {
     existing.lines().find_map(|line| {
-        let rest = line.strip_prefix(name)?.strip_prefix(' ')?;
-        rest.trim().parse().ok()
+        let rest = line.strip_prefix(name)?;
+        // `name value`, or `name{labels} value` (a partition worker's file).
+        let value = match rest.strip_prefix('{') {
+            Some(labelled) => labelled.rsplit_once("} ")?.1,
+            None => rest.strip_prefix(' ')?,
+        };
+        value.trim().parse().ok()
     })
 }
 

@@ -82,6 +82,8 @@ pub struct Monitor {
     started: Instant,
     figures: Mutex<RunFigures>,
     finished: AtomicBool,
+    /// Labels on every sample of the run's families (`partition="K/N"` for a partition worker).
+    labels: Vec<(String, String)>,
 }
 
 impl Monitor {
@@ -93,7 +95,14 @@ impl Monitor {
             started: Instant::now(),
             figures: Mutex::new(RunFigures::default()),
             finished: AtomicBool::new(false),
+            labels: Vec::new(),
         }
+    }
+
+    /// Labels every sample of the run's metrics with `name="value"`.
+    pub fn labelled(mut self, name: &str, value: &str) -> Monitor {
+        self.labels.push((name.to_string(), value.to_string()));
+        self
     }
 
     pub fn start(&self) {
@@ -118,6 +127,11 @@ impl Monitor {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
+            let labels: Vec<(&str, &str)> = self
+                .labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             metrics::update_file(path, |existing| {
                 run_families(
                     existing,
@@ -125,6 +139,7 @@ impl Monitor {
                     exit,
                     self.started_at,
                     self.started.elapsed(),
+                    &labels,
                 )
             });
         }
@@ -144,20 +159,22 @@ fn completed(exit: Exit) -> bool {
     matches!(exit, Exit::Done | Exit::RecordsFailed)
 }
 
-/// The ingest's metric families. Values a failed run cannot know (the last success, the
-/// failures count when MySQL is down) are carried over from the existing file.
+/// The ingest's metric families, every sample with `labels`. Values a failed run cannot know
+/// (the last success, the failures count when MySQL is down) are carried over from the existing
+/// file.
 pub fn run_families(
     existing: &str,
     figures: &RunFigures,
     exit: Exit,
     started_at: OffsetDateTime,
     duration: Duration,
+    labels: &[(&str, &str)],
 ) -> Vec<Family> {
     let mut families = vec![Family::gauge(
         "ses_report_last_run_timestamp_seconds",
         "When the last ses-report ingest started, in Unix time.",
     )
-    .with(&[], unix(started_at))];
+    .with(labels, unix(started_at))];
     let last_success = if completed(exit) {
         Some(unix(started_at) + duration.as_secs_f64())
     } else {
@@ -169,7 +186,7 @@ pub fn run_families(
                 "ses_report_last_success_timestamp_seconds",
                 "When the last ses-report ingest that completed (exit 0 or 3) ended, in Unix time.",
             )
-            .with(&[], at),
+            .with(labels, at),
         );
     }
     families.push(
@@ -177,7 +194,7 @@ pub fn run_families(
             "ses_report_last_exit_code",
             "Exit code of the last ses-report ingest (README: Exit codes).",
         )
-        .with(&[], f64::from(exit.code())),
+        .with(labels, f64::from(exit.code())),
     );
     let c = &figures.counts;
     let mut notifications = Family::gauge(
@@ -191,7 +208,12 @@ pub fn run_families(
         ("skipped", c.skipped),
         ("failed", c.failed),
     ] {
-        notifications.add(vec![("outcome".into(), outcome.into())], n as f64);
+        let mut sample: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        sample.push(("outcome".into(), outcome.into()));
+        notifications.add(sample, n as f64);
     }
     families.push(notifications);
     let unresolved = figures
@@ -204,7 +226,7 @@ pub fn run_families(
                 "ses_report_unresolved_failures",
                 "Records kept in aws_report_failures and not yet applied.",
             )
-            .with(&[], n),
+            .with(labels, n),
         );
     }
     families.push(
@@ -212,7 +234,7 @@ pub fn run_families(
             "ses_report_run_duration_seconds",
             "How long the last ses-report ingest ran.",
         )
-        .with(&[], duration.as_secs_f64()),
+        .with(labels, duration.as_secs_f64()),
     );
     families
 }
@@ -251,6 +273,7 @@ mod tests {
             Exit::Done,
             at,
             Duration::from_secs(10),
+            &[],
         );
         let text = metrics::render(&ok);
         assert_eq!(
@@ -264,6 +287,7 @@ mod tests {
             Exit::Fatal,
             later,
             Duration::from_secs(1),
+            &[],
         );
         let failed_text = metrics::render(&failed);
         assert_eq!(

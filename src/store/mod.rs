@@ -151,7 +151,7 @@ pub fn lock_name(database: &str, partition: Partition) -> String {
     let suffix = if partition.is_whole() {
         String::new()
     } else {
-        format!(".{}of{}", partition.index(), partition.count())
+        format!(".{}", partition.tag())
     };
     let prefix = "ses-report.ingest.";
     let room = 64 - prefix.len() - suffix.len();
