@@ -22,7 +22,7 @@ pub(crate) fn day(count: usize) -> Vec<serde_json::Value> {
 }
 
 /// The tables one uninterrupted run over `day(count)` leaves: what every fault test must end with.
-fn clean_run(name: &str, count: usize) -> TestEnv {
+pub(crate) fn clean_run(name: &str, count: usize) -> TestEnv {
     let clean = TestEnv::new(name);
     clean.insert(&day(count));
     clean.ingest(&["--date", "2026-11-27"]).expect_code(0);
@@ -185,15 +185,22 @@ pub(crate) fn slow_once(env: &TestEnv, message_id: &str, seconds: u32) {
     ));
 }
 
-/// Waits until the ingest is inside the slow insert of `slow_once`.
-pub(crate) fn wait_until_slept(admin: &mut mysql::Conn, message_id: &str) {
+/// Waits until the ingest is inside the slow insert of `slow_once`, sleeping there. (Not by
+/// reading the flag table: the sleeping statement holds its MyISAM table lock, so a read would
+/// wait until the sleep was over.)
+pub(crate) fn wait_until_slept(env: &TestEnv, message_id: &str) {
+    let mut admin = env.conn();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while admin
-        .query_first::<u64, _>("SELECT COUNT(*) FROM slept")
-        .ok()
-        .flatten()
-        != Some(1)
-    {
+    loop {
+        let sleeping: Option<u64> = admin
+            .exec_first(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND STATE = 'User sleep' AND ID <> CONNECTION_ID()",
+                (&env.name,),
+            )
+            .unwrap();
+        if sleeping.is_some() {
+            return;
+        }
         assert!(
             Instant::now() < deadline,
             "the ingest never reached {message_id}"
@@ -266,16 +273,19 @@ fn mysql_staying_down_fails_the_run_within_the_retries_and_a_rerun_completes() {
         .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();
     let mut admin = env.conn();
-    wait_until_slept(&mut admin, "m-010");
+    wait_until_slept(&env, "m-010");
     for host in ["%", "localhost"] {
         env.execute(&format!("ALTER USER '{user}'@'{host}' ACCOUNT LOCK"));
     }
+    // Its sessions, by database: while the trigger sleeps, PROCESSLIST shows the trigger's
+    // definer as the user, not the account that connected.
     let ids: Vec<u64> = admin
         .exec(
-            "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?",
-            (&user,),
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE (USER = ? OR DB = ?) AND ID <> CONNECTION_ID()",
+            (&user, &env.name),
         )
         .unwrap();
+    assert!(!ids.is_empty(), "no session of the ingest found");
     for id in ids {
         let _ = admin.query_drop(format!("KILL CONNECTION {id}"));
     }
@@ -320,8 +330,7 @@ fn sigterm_stops_the_run_promptly_and_a_rerun_completes() {
         &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
     );
     // Signal while the batch holding m-012 is being written: the run finishes that batch only.
-    let mut admin = env.conn();
-    wait_until_slept(&mut admin, "m-012");
+    wait_until_slept(&env, "m-012");
     let signalled = Instant::now();
     unsafe { libc_kill(child.id() as i32, 15) };
     let (code, stdout, stderr) = wait_output(child);
@@ -530,8 +539,7 @@ fn the_mongo_server_dying_mid_run_is_survived() {
         &env,
         &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
     );
-    let mut admin = env.conn();
-    wait_until_slept(&mut admin, "m-012");
+    wait_until_slept(&env, "m-012");
     // Killed while the ingest is busy writing; back a second later with the same data.
     mongo.kill();
     std::thread::sleep(Duration::from_millis(1500));
@@ -563,8 +571,7 @@ fn the_mongo_server_staying_down_fails_the_run_and_a_rerun_completes() {
         &env,
         &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
     );
-    let mut admin = env.conn();
-    wait_until_slept(&mut admin, "m-012");
+    wait_until_slept(&env, "m-012");
     mongo.kill();
     let started = Instant::now();
     let (code, stdout, stderr) = wait_output(child);
@@ -817,7 +824,7 @@ fn passwords_never_reach_the_tables() {
         &env,
         &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
     );
-    wait_until_slept(&mut env.conn(), "m-012");
+    wait_until_slept(&env, "m-012");
     mongo.kill();
     let (code, stdout, stderr) = wait_output(child);
     assert_eq!(code, Some(1), "{stdout}{stderr}");

@@ -5,6 +5,19 @@ use mysql::prelude::Queryable;
 
 use crate::util::{mysql_server_url, repo_path, TestEnv};
 
+/// Runs `migrate`, which must succeed applying exactly `versions` (as it prints them, `[8, 9]`).
+fn migrate_applies(env: &TestEnv, versions: &str) -> crate::util::Run {
+    let migrate = env.run(&["migrate"]);
+    migrate.expect_code(0);
+    assert!(
+        migrate
+            .stdout()
+            .contains(&format!("applied schema versions {versions}")),
+        "{migrate}"
+    );
+    migrate
+}
+
 /// Applies the schema files up to `version` as that release's `migrate` did.
 fn schema_at(env: &TestEnv, version: u32) {
     let mut admin = mysql::Conn::new(mysql::Opts::from_url(&mysql_server_url()).unwrap()).unwrap();
@@ -58,14 +71,7 @@ fn version_3_with_data_upgrades_in_place_and_its_rollups_are_recomputed() {
            VALUES ('2026-11-27', 0, 'news@shop.example', 'x.org', 1, 1, 'UTC', '2026-11-28 02:00:00');",
     );
 
-    let migrate = env.run(&["migrate"]);
-    migrate.expect_code(0);
-    assert!(
-        migrate
-            .stdout()
-            .contains("applied schema versions [4, 5, 6, 7, 8, 9]"),
-        "{migrate}"
-    );
+    migrate_applies(&env, "[4, 5, 6, 7, 8, 9]");
     assert_eq!(env.count("aws_reports"), 1);
     // Version 5's columns, filled in place: no opens, a domain no table or reply names.
     assert_eq!(
@@ -110,14 +116,7 @@ fn a_migration_cut_short_completes_on_the_next_migrate() {
     let env = TestEnv::unmigrated("upgrade_cut");
     schema_at(&env, 3);
     env.execute("ALTER TABLE aws_report_daily ADD COLUMN suppressed_complaints INT UNSIGNED NOT NULL DEFAULT 0 AFTER complaints");
-    let migrate = env.run(&["migrate"]);
-    migrate.expect_code(0);
-    assert!(
-        migrate
-            .stdout()
-            .contains("applied schema versions [4, 5, 6, 7, 8, 9]"),
-        "{migrate}"
-    );
+    migrate_applies(&env, "[4, 5, 6, 7, 8, 9]");
     assert_eq!(env.count("aws_report_dirty_days"), 0);
 }
 
@@ -153,14 +152,7 @@ fn version_4_with_engagement_upgrades_in_place() {
         "ALTER TABLE aws_report_details ADD COLUMN automated VARCHAR(24) NULL AFTER feedback_id",
     );
 
-    let migrate = env.run(&["migrate"]);
-    migrate.expect_code(0);
-    assert!(
-        migrate
-            .stdout()
-            .contains("applied schema versions [5, 6, 7, 8, 9]"),
-        "{migrate}"
-    );
+    migrate_applies(&env, "[5, 6, 7, 8, 9]");
     assert_eq!(
         env.rows("SELECT notification_message_id, COALESCE(automated, 'human') FROM aws_report_details WHERE event_type IN ('Open', 'Click') ORDER BY 1"),
         vec![
@@ -204,11 +196,9 @@ fn version_4_with_engagement_upgrades_in_place() {
 /// equals the ledger the ingests kept, batch by batch: the ledger is rebuildable from the rows.
 #[test]
 fn version_5_gets_the_suppression_ledger_its_ingests_would_have_kept() {
-    let mut env = TestEnv::new("upgrade_v5");
+    let mut env = TestEnv::demo("upgrade_v5");
     env.vars
         .push(("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into()));
-    env.execute(&std::fs::read_to_string(repo_path("fixtures/demo/auth_users.sql")).unwrap());
-    env.load_ndjson(&repo_path("fixtures/demo/notifications.ndjson"));
     env.ingest(&["--date", "2026-11-27", "--batch-size", "50"])
         .expect_code(3);
     let kept = env.snapshot().suppressions;
@@ -219,12 +209,7 @@ fn version_5_gets_the_suppression_ledger_its_ingests_would_have_kept() {
     env.execute(
         "DROP TABLE aws_report_suppressions; DELETE FROM ses_report_migrations WHERE version = 6",
     );
-    let migrate = env.run(&["migrate"]);
-    migrate.expect_code(0);
-    assert!(
-        migrate.stdout().contains("applied schema versions [6]"),
-        "{migrate}"
-    );
+    migrate_applies(&env, "[6]");
     assert_eq!(env.snapshot().suppressions, kept);
     assert_eq!(env.run(&["suppressions"]).stdout(), listed.stdout());
 }
@@ -241,12 +226,7 @@ fn version_6_runs_become_whole_stream_runs_that_partitions_continue_from() {
         "ALTER TABLE aws_report_runs DROP COLUMN partition_label;
          DELETE FROM ses_report_migrations WHERE version = 7",
     );
-    let migrate = env.run(&["migrate"]);
-    migrate.expect_code(0);
-    assert!(
-        migrate.stdout().contains("applied schema versions [7]"),
-        "{migrate}"
-    );
+    migrate_applies(&env, "[7]");
     assert_eq!(
         env.rows("SELECT partition_label, status FROM aws_report_runs"),
         [["", "ok"]]
@@ -272,9 +252,7 @@ const TO_VERSION_7: &str = "ALTER TABLE aws_report_details ADD UNIQUE KEY uq_det
      DELETE FROM ses_report_migrations WHERE version IN (8, 9)";
 
 fn demo_day_at_version_7(name: &str) -> TestEnv {
-    let env = TestEnv::new(name);
-    env.execute(&std::fs::read_to_string(repo_path("fixtures/demo/auth_users.sql")).unwrap());
-    env.load_ndjson(&repo_path("fixtures/demo/notifications.ndjson"));
+    let env = TestEnv::demo(name);
     env.ingest(&["--date", "2026-11-27", "--batch-size", "50"])
         .expect_code(3);
     env.execute(TO_VERSION_7);
@@ -308,12 +286,7 @@ fn rereading_changes_nothing(env: &TestEnv, before: &crate::util::Snapshot) {
 fn version_7_details_get_narrow_unique_keys_in_place() {
     let env = demo_day_at_version_7("upgrade_v7");
     let before = env.snapshot();
-    let migrate = env.run(&["migrate"]);
-    migrate.expect_code(0);
-    assert!(
-        migrate.stdout().contains("applied schema versions [8, 9]"),
-        "{migrate}"
-    );
+    let migrate = migrate_applies(&env, "[8, 9]");
     assert!(
         migrate.stderr().contains(&format!(
             "key digests of {} detail row(s)",
@@ -341,12 +314,7 @@ fn narrow_keys_cut_short_complete_on_the_next_migrate() {
          WHERE id % 2 = 0",
     );
     let half = env.count("aws_report_details") / 2;
-    let migrate = env.run(&["migrate"]);
-    migrate.expect_code(0);
-    assert!(
-        migrate.stdout().contains("applied schema versions [8, 9]"),
-        "{migrate}"
-    );
+    let migrate = migrate_applies(&env, "[8, 9]");
     assert!(
         migrate.stderr().contains("migration 8: already applied"),
         "{migrate}"
@@ -372,11 +340,6 @@ fn narrow_keys_cut_short_complete_on_the_next_migrate() {
          ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_notification_recipient (notification_message_id, `to`);
          DELETE FROM ses_report_migrations WHERE version = 9",
     );
-    let migrate = env.run(&["migrate"]);
-    migrate.expect_code(0);
-    assert!(
-        migrate.stdout().contains("applied schema versions [9]"),
-        "{migrate}"
-    );
+    migrate_applies(&env, "[9]");
     rereading_changes_nothing(&env, &before);
 }

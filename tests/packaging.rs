@@ -3,6 +3,24 @@
 
 use crate::util::{repo_path, TestEnv};
 
+/// `systemd-analyze verify` passes the units and has nothing to say about them.
+fn verify_units(units: &[std::path::PathBuf]) {
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .args(units)
+        .output()
+        .expect("systemd-analyze (Debian's systemd package) is needed for this test");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "systemd-analyze verify: {said}"
+    );
+}
+
 #[test]
 fn the_systemd_units_verify_and_are_hardened() {
     let env = TestEnv::unmigrated("units");
@@ -32,21 +50,7 @@ fn the_systemd_units_verify_and_are_hardened() {
     )
     .unwrap();
     std::fs::write(dir.join("ses-report.timer"), &timer).unwrap();
-    let out = std::process::Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(dir.join("ses-report.service"))
-        .arg(dir.join("ses-report.timer"))
-        .output()
-        .expect("systemd-analyze (Debian's systemd package) is needed for this test");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && said.trim().is_empty(),
-        "systemd-analyze verify: {said}"
-    );
+    verify_units(&[dir.join("ses-report.service"), dir.join("ses-report.timer")]);
     // Every day at 02:15: the calendar expression parses and means that.
     let calendar = timer
         .lines()
@@ -97,21 +101,10 @@ fn the_partition_worker_template_verifies_with_the_same_hardening() {
     .unwrap();
     std::fs::write(dir.join("ses-report-partition@.timer"), &timer).unwrap();
     std::fs::write(dir.join("ses-report.env"), "SES_REPORT_PARTITIONS=2\n").unwrap();
-    let out = std::process::Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(dir.join("ses-report-partition@1.service"))
-        .arg(dir.join("ses-report-partition@2.timer"))
-        .output()
-        .expect("systemd-analyze (Debian's systemd package) is needed for this test");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && said.trim().is_empty(),
-        "systemd-analyze verify: {said}"
-    );
+    verify_units(&[
+        dir.join("ses-report-partition@1.service"),
+        dir.join("ses-report-partition@2.timer"),
+    ]);
     let _ = std::fs::remove_dir_all(dir);
 }
 

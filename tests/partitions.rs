@@ -6,47 +6,17 @@ use std::time::Duration;
 
 use mysql::prelude::Queryable;
 
-use crate::faults::{day, slow_once, spawn, wait_output};
-use crate::util::{repo_path, TestEnv};
-
-fn demo(name: &str) -> TestEnv {
-    let env = TestEnv::new(name);
-    env.execute(&std::fs::read_to_string(repo_path("fixtures/demo/auth_users.sql")).unwrap());
-    env.load_ndjson(&repo_path("fixtures/demo/notifications.ndjson"));
-    env
-}
+use crate::faults::{clean_run, day, slow_once, spawn, wait_output, wait_until_slept};
+use crate::util::TestEnv;
 
 /// The failures' ids (a document with no readable id is named by its database and `_id`, which
 /// differ between two tests' databases).
-/// Waits until a session of this test's database sleeps inside the trigger of `slow_once` (the
-/// MyISAM flag itself cannot be read meanwhile: the sleeping statement holds its table lock).
-fn wait_for_user_sleep(env: &TestEnv) {
-    let mut admin = env.conn();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let sleeping: Option<u64> = admin
-            .exec_first(
-                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND STATE = 'User sleep' AND ID <> CONNECTION_ID()",
-                (&env.name,),
-            )
-            .unwrap();
-        if sleeping.is_some() {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no ingest reached the trigger's sleep"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 const FAILURES: &str =
     "SELECT IF(notification_id LIKE 'mongo:%', 'mongo:*', notification_id) FROM aws_report_failures ORDER BY 1";
 
 #[test]
 fn a_partition_applies_exactly_the_mails_mysqls_crc32_puts_there() {
-    let env = demo("part_crc");
+    let env = TestEnv::demo("part_crc");
     let run = env.ingest(&["--date", "2026-11-27", "--partition", "2/3"]);
     run.expect_code(3);
     let rows = env.count("aws_reports");
@@ -70,7 +40,7 @@ fn a_partition_applies_exactly_the_mails_mysqls_crc32_puts_there() {
         "2/3"
     );
     // The other two complete the day.
-    let clean = demo("part_crc_clean");
+    let clean = TestEnv::demo("part_crc_clean");
     clean.ingest(&["--date", "2026-11-27"]).expect_code(3);
     for k in ["3/3", "1/3"] {
         env.ingest(&["--date", "2026-11-27", "--partition", k])
@@ -105,10 +75,10 @@ fn partition_arguments_are_checked() {
 /// with no failure that one run would not have.
 #[test]
 fn partitions_and_a_whole_run_at_once_leave_the_tables_of_one_run() {
-    let clean = demo("part_conc_clean");
+    let clean = TestEnv::demo("part_conc_clean");
     clean.ingest(&["--date", "2026-11-27"]).expect_code(3);
     for round in 0..3 {
-        let env = demo(&format!("part_conc{round}"));
+        let env = TestEnv::demo(&format!("part_conc{round}"));
         let mut children = Vec::new();
         for args in [
             vec![
@@ -151,9 +121,7 @@ fn partitions_and_a_whole_run_at_once_leave_the_tables_of_one_run() {
 /// again and finds them duplicates: nothing counts twice, nothing fails.
 #[test]
 fn a_partition_meeting_rows_another_run_is_writing_plans_again() {
-    let clean = TestEnv::new("part_meet_clean");
-    clean.insert(&day(30));
-    clean.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    let clean = clean_run("part_meet_clean", 30);
 
     let env = TestEnv::new("part_meet");
     env.insert(&day(30));
@@ -163,7 +131,7 @@ fn a_partition_meeting_rows_another_run_is_writing_plans_again() {
         &env,
         &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
     );
-    wait_for_user_sleep(&env);
+    wait_until_slept(&env, "m-015");
     let partition = format!("{k}/2");
     let part = env.ingest(&[
         "--date",
@@ -190,9 +158,9 @@ fn a_partition_meeting_rows_another_run_is_writing_plans_again() {
 /// kill -9 of one partition's worker at random points; its rerun completes it.
 #[test]
 fn a_killed_partition_rerun_completes_the_day() {
-    let clean = demo("part_kill_clean");
+    let clean = TestEnv::demo("part_kill_clean");
     clean.ingest(&["--date", "2026-11-27"]).expect_code(3);
-    let env = demo("part_kill");
+    let env = TestEnv::demo("part_kill");
     env.ingest(&["--date", "2026-11-27", "--partition", "2/2"])
         .expect_code(3);
     let mut rng = ses_fixtures::Rng::new(12);
@@ -297,9 +265,7 @@ fn a_running_partition_is_not_taken_for_abandoned() {
 /// from a trigger's sleep, comes to mark the day.
 #[test]
 fn a_deadlock_victim_batch_is_applied_again_at_once() {
-    let clean = TestEnv::new("deadlock_clean");
-    clean.insert(&day(30));
-    clean.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    let clean = clean_run("deadlock_clean", 30);
 
     let env = TestEnv::new("deadlock");
     env.insert(&day(30));
@@ -317,7 +283,7 @@ fn a_deadlock_victim_batch_is_applied_again_at_once() {
         &env,
         &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
     );
-    wait_for_user_sleep(&env);
+    wait_until_slept(&env, "m-015");
     let mut other = env.conn();
     let waiter = std::thread::spawn(move || {
         let mut tx = other.start_transaction(mysql::TxOpts::default()).unwrap();
@@ -346,4 +312,49 @@ fn a_deadlock_victim_batch_is_applied_again_at_once() {
     assert!(!stderr.contains("retry 1/3"), "{stderr}");
     assert!(stdout.contains("applied=30 duplicates=0"), "{stdout}");
     assert_eq!(env.snapshot(), clean.snapshot());
+}
+
+/// A unique key that keeps refusing one event (here a trigger raising MySQL's duplicate-entry
+/// error; in life, a digest collision) is planned again SES_REPORT_RETRIES times, then its batch
+/// is bisected like any refused batch: that event alone fails and is kept, the rest land.
+#[test]
+fn a_duplicate_key_that_persists_fails_only_its_event() {
+    let clean = clean_run("dup_persist_clean", 30);
+    let mut env = TestEnv::new("dup_persist");
+    env.vars.push(("SES_REPORT_RETRIES".into(), "2".into()));
+    env.insert(&day(30));
+    env.execute(
+        "CREATE TRIGGER always_duplicate BEFORE INSERT ON aws_report_details FOR EACH ROW
+         BEGIN IF NEW.message_id = 'm-007' THEN SIGNAL SQLSTATE '23000' SET MYSQL_ERRNO = 1062,
+           MESSAGE_TEXT = 'Duplicate entry for key uq_details_notification_key'; END IF; END",
+    );
+    let run = env.ingest(&["--date", "2026-11-27", "--batch-size", "5"]);
+    run.expect_code(3);
+    assert_eq!(
+        (run.count("applied"), run.count("failed")),
+        (29, 1),
+        "{run}"
+    );
+    assert_eq!(
+        run.stderr().matches("planning the batch again").count(),
+        2,
+        "{run}"
+    );
+    assert!(
+        run.stderr()
+            .contains("still refuses a row after planning again 2 times"),
+        "{run}"
+    );
+    assert_eq!(
+        env.rows("SELECT notification_id FROM aws_report_failures"),
+        [["n-007"]]
+    );
+    assert_eq!(
+        env.scalar("SELECT COUNT(*) FROM aws_report_details WHERE message_id = 'm-007'"),
+        "0"
+    );
+    // Everything else is what a clean run wrote.
+    let others = "SELECT notification_message_id, `to`, event_type FROM aws_report_details
+                  WHERE message_id <> 'm-007' ORDER BY 1, 2";
+    assert_eq!(env.rows(others), clean.rows(others));
 }

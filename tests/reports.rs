@@ -464,11 +464,9 @@ fn suppressions_follow_each_rule() {
 
 #[test]
 fn the_html_report_of_the_demo_day_renders_in_a_browser() {
-    let mut env = TestEnv::new("html_report");
+    let mut env = TestEnv::demo("html_report");
     env.vars
         .push(("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into()));
-    env.execute(&std::fs::read_to_string(repo_path("fixtures/demo/auth_users.sql")).unwrap());
-    env.load_ndjson(&repo_path("fixtures/demo/notifications.ndjson"));
     env.ingest(&["--date", "2026-11-27"]).expect_code(3);
     let dir = std::env::temp_dir().join(&env.name);
     std::fs::create_dir_all(&dir).unwrap();

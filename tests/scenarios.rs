@@ -112,9 +112,7 @@ fn every_event_type_keeps_the_events_own_object() {
 
 #[test]
 fn the_demo_day_ingests_with_its_malformed_records_kept() {
-    let env = TestEnv::new("demo_day");
-    env.execute(&std::fs::read_to_string(repo_path("fixtures/demo/auth_users.sql")).unwrap());
-    env.load_ndjson(&repo_path("fixtures/demo/notifications.ndjson"));
+    let env = TestEnv::demo("demo_day");
     let run = env.ingest(&["--date", "2026-11-27"]);
     run.expect_code(3);
     assert_eq!(run.count("failed"), 6, "{run}");

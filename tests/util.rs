@@ -99,6 +99,14 @@ pub struct TestEnv {
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl TestEnv {
+    /// `new`, with the bundled demo day in Mongo and its `auth_users` in MySQL, nothing ingested.
+    pub fn demo(test: &str) -> TestEnv {
+        let env = TestEnv::new(test);
+        env.execute(&std::fs::read_to_string(repo_path("fixtures/demo/auth_users.sql")).unwrap());
+        env.load_ndjson(&repo_path("fixtures/demo/notifications.ndjson"));
+        env
+    }
+
     /// New, empty databases named after the test; the MySQL one is migrated.
     pub fn new(test: &str) -> TestEnv {
         let env = TestEnv::unmigrated(test);

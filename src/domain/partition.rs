@@ -68,12 +68,12 @@ impl Partition {
         }
     }
 
-    /// The partition a run's label names (empty or unreadable: the whole stream).
-    pub fn from_label(label: &str) -> Partition {
+    /// The partition a run's label names (empty: the whole stream; unreadable: none).
+    pub fn from_label(label: &str) -> Option<Partition> {
         if label.is_empty() {
-            Partition::WHOLE
+            Some(Partition::WHOLE)
         } else {
-            Partition::parse(label).unwrap_or(Partition::WHOLE)
+            Partition::parse(label).ok()
         }
     }
 }
@@ -171,9 +171,10 @@ mod tests {
     #[test]
     fn labels_round_trip() {
         assert_eq!(Partition::WHOLE.label(), "");
-        assert_eq!(Partition::from_label(""), Partition::WHOLE);
+        assert_eq!(Partition::from_label(""), Some(Partition::WHOLE));
+        assert_eq!(Partition::from_label("0/0"), None);
         let p = Partition::parse("3/4").unwrap();
-        assert_eq!(Partition::from_label(&p.label()), p);
+        assert_eq!(Partition::from_label(&p.label()), Some(p));
         assert_eq!(p.tag(), "3of4");
     }
 

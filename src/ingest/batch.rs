@@ -286,17 +286,18 @@ impl Ingest {
         record: &SourceRecord,
         interpretation: &Result<Interpretation, ses::RecordError>,
     ) -> bool {
-        let key = match interpretation {
+        match interpretation {
             Ok(Interpretation::Event(event)) if !event.message_id.is_empty() => {
-                event.message_id.clone()
+                self.partition.holds(&event.message_id)
             }
-            Ok(Interpretation::Event(event)) => event.notification_id.clone(),
-            Ok(Interpretation::Skip(_)) => record
-                .notification_id()
-                .unwrap_or_else(|| record.fallback_id()),
-            Err(error) => error.notification_id.clone(),
-        };
-        self.partition.holds(&key)
+            Ok(Interpretation::Event(event)) => self.partition.holds(&event.notification_id),
+            Ok(Interpretation::Skip(_)) => self.partition.holds(
+                &record
+                    .notification_id()
+                    .unwrap_or_else(|| record.fallback_id()),
+            ),
+            Err(error) => self.partition.holds(&error.notification_id),
+        }
     }
 
     fn failure(

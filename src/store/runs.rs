@@ -81,7 +81,9 @@ pub fn mark_abandoned_runs(
     )?;
     let mut out = Vec::new();
     for (id, from, to, label) in rows {
-        let lock = super::lock_name(database, Partition::from_label(&label));
+        // (A label no version wrote: judged by the whole stream's lock.)
+        let partition = Partition::from_label(&label).unwrap_or(Partition::WHOLE);
+        let lock = super::lock_name(database, partition);
         // Free (NULL), or held by this very session: the run that recorded this row is gone.
         // (A bare SELECT of the function: the form Vitess routes, see README.)
         let holder: Option<Option<u64>> = conn.exec_first("SELECT IS_USED_LOCK(?)", (&lock,))?;
@@ -116,13 +118,7 @@ pub fn last_completed_end(
     let ends: Vec<(Partition, OffsetDateTime)> = rows
         .iter()
         .filter_map(|(label, end)| {
-            let end = timestamps::from_sql(end)?;
-            let partition = if label.is_empty() {
-                Some(Partition::WHOLE)
-            } else {
-                Partition::parse(label).ok()
-            };
-            Some((partition?, end))
+            Some((Partition::from_label(label)?, timestamps::from_sql(end)?))
         })
         .collect();
     Ok(partition::covered_until(partition, &ends))
