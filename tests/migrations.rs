@@ -71,7 +71,7 @@ fn version_3_with_data_upgrades_in_place_and_its_rollups_are_recomputed() {
            VALUES ('2026-11-27', 0, 'news@shop.example', 'x.org', 1, 1, 'UTC', '2026-11-28 02:00:00');",
     );
 
-    migrate_applies(&env, "[4, 5, 6, 7, 8, 9]");
+    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11]");
     assert_eq!(env.count("aws_reports"), 1);
     // Version 5's columns, filled in place: no opens, a domain no table or reply names.
     assert_eq!(
@@ -116,7 +116,7 @@ fn a_migration_cut_short_completes_on_the_next_migrate() {
     let env = TestEnv::unmigrated("upgrade_cut");
     schema_at(&env, 3);
     env.execute("ALTER TABLE aws_report_daily ADD COLUMN suppressed_complaints INT UNSIGNED NOT NULL DEFAULT 0 AFTER complaints");
-    migrate_applies(&env, "[4, 5, 6, 7, 8, 9]");
+    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11]");
     assert_eq!(env.count("aws_report_dirty_days"), 0);
 }
 
@@ -152,7 +152,7 @@ fn version_4_with_engagement_upgrades_in_place() {
         "ALTER TABLE aws_report_details ADD COLUMN automated VARCHAR(24) NULL AFTER feedback_id",
     );
 
-    migrate_applies(&env, "[5, 6, 7, 8, 9]");
+    migrate_applies(&env, "[5, 6, 7, 8, 9, 10, 11]");
     assert_eq!(
         env.rows("SELECT notification_message_id, COALESCE(automated, 'human') FROM aws_report_details WHERE event_type IN ('Open', 'Click') ORDER BY 1"),
         vec![
@@ -243,6 +243,15 @@ fn version_6_runs_become_whole_stream_runs_that_partitions_continue_from() {
     );
 }
 
+/// Back from version 11 to version 9: the feedback unique key on (feedback_key, recipient_key),
+/// the address index on user_email alone.
+const TO_VERSION_9: &str = "ALTER TABLE aws_reports ADD INDEX idx_aws_reports_email (user_email);
+     ALTER TABLE aws_reports DROP INDEX idx_aws_reports_email_delivery;
+     ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_feedback_key (feedback_key, recipient_key);
+     ALTER TABLE aws_report_details DROP INDEX uq_details_feedback_recipient_key;
+     ALTER TABLE aws_report_details DROP COLUMN feedback_recipient_key;
+     DELETE FROM ses_report_migrations WHERE version IN (10, 11)";
+
 /// Back from version 9 to version 7: the two wide unique keys, no digests.
 const TO_VERSION_7: &str = "ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_notification_recipient (notification_message_id, `to`);
      ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_feedback_recipient (feedback_id, `to`);
@@ -255,6 +264,7 @@ fn demo_day_at_version_7(name: &str) -> TestEnv {
     let env = TestEnv::demo(name);
     env.ingest(&["--date", "2026-11-27", "--batch-size", "50"])
         .expect_code(3);
+    env.execute(TO_VERSION_9);
     env.execute(TO_VERSION_7);
     env
 }
@@ -275,7 +285,7 @@ fn rereading_changes_nothing(env: &TestEnv, before: &crate::util::Snapshot) {
         keys,
         [
             ["PRIMARY"],
-            ["uq_details_feedback_key"],
+            ["uq_details_feedback_recipient_key"],
             ["uq_details_notification_key"]
         ]
     );
@@ -286,7 +296,7 @@ fn rereading_changes_nothing(env: &TestEnv, before: &crate::util::Snapshot) {
 fn version_7_details_get_narrow_unique_keys_in_place() {
     let env = demo_day_at_version_7("upgrade_v7");
     let before = env.snapshot();
-    let migrate = migrate_applies(&env, "[8, 9]");
+    let migrate = migrate_applies(&env, "[8, 9, 10, 11]");
     assert!(
         migrate.stderr().contains(&format!(
             "key digests of {} detail row(s)",
@@ -314,7 +324,7 @@ fn narrow_keys_cut_short_complete_on_the_next_migrate() {
          WHERE id % 2 = 0",
     );
     let half = env.count("aws_report_details") / 2;
-    let migrate = migrate_applies(&env, "[8, 9]");
+    let migrate = migrate_applies(&env, "[8, 9, 10, 11]");
     assert!(
         migrate.stderr().contains("migration 8: already applied"),
         "{migrate}"
@@ -334,12 +344,81 @@ fn narrow_keys_cut_short_complete_on_the_next_migrate() {
     let before = env.snapshot();
     let to_8 = env.run(&["migrate"]);
     to_8.expect_code(0);
+    env.execute(TO_VERSION_9);
     env.execute(
         "ALTER TABLE aws_report_details DROP INDEX uq_details_feedback_key;
          ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_feedback_recipient (feedback_id, `to`);
          ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_notification_recipient (notification_message_id, `to`);
          DELETE FROM ses_report_migrations WHERE version = 9",
     );
-    migrate_applies(&env, "[9]");
+    migrate_applies(&env, "[9, 10, 11]");
     rereading_changes_nothing(&env, &before);
+}
+
+/// The rows with a feedback id carry their recipient's key a second time, the others none.
+fn feedback_recipient_keys_are_filled(env: &TestEnv) {
+    let feedback_rows = env.count("aws_report_details WHERE feedback_id IS NOT NULL");
+    assert!(feedback_rows > 0, "the demo day has bounces and complaints");
+    assert_eq!(
+        env.rows(
+            "SELECT feedback_id IS NOT NULL, COUNT(*), SUM(feedback_recipient_key <=> recipient_key),
+                    SUM(feedback_recipient_key IS NULL)
+             FROM aws_report_details GROUP BY 1 ORDER BY 1"
+        ),
+        [
+            [
+                "0".to_string(),
+                (env.count("aws_report_details") - feedback_rows).to_string(),
+                "0".to_string(),
+                (env.count("aws_report_details") - feedback_rows).to_string()
+            ],
+            [
+                "1".to_string(),
+                feedback_rows.to_string(),
+                feedback_rows.to_string(),
+                "0".to_string()
+            ]
+        ]
+    );
+}
+
+/// Version 9 with a day of rows: migration 10 moves the feedback unique key onto
+/// (feedback_key, feedback_recipient_key) in place, and, cut short after filling half the rows,
+/// completes on the next `migrate`; migration 11 puts delivery_at in the address index.
+#[test]
+fn version_9_details_get_the_feedback_key_of_feedback_rows_in_place() {
+    for cut_short in [false, true] {
+        let env = TestEnv::demo(if cut_short {
+            "upgrade_v9_cut10"
+        } else {
+            "upgrade_v9"
+        });
+        env.ingest(&["--date", "2026-11-27", "--batch-size", "50"])
+            .expect_code(3);
+        env.execute(TO_VERSION_9);
+        let before = env.snapshot();
+        if cut_short {
+            env.execute(
+                "ALTER TABLE aws_report_details ADD COLUMN feedback_recipient_key BINARY(16) NULL AFTER feedback_key;
+                 UPDATE aws_report_details SET feedback_recipient_key = recipient_key
+                   WHERE feedback_key IS NOT NULL AND id % 2 = 0",
+            );
+        }
+        let migrate = migrate_applies(&env, "[10, 11]");
+        assert_eq!(
+            migrate.stderr().contains("migration 10: already applied"),
+            cut_short,
+            "{migrate}"
+        );
+        feedback_recipient_keys_are_filled(&env);
+        assert_eq!(
+            env.rows(
+                "SELECT GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) FROM information_schema.STATISTICS
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'aws_reports' AND INDEX_NAME LIKE 'idx_aws_reports_email%'
+                 GROUP BY INDEX_NAME"
+            ),
+            [["user_email,delivery_at"]]
+        );
+        rereading_changes_nothing(&env, &before);
+    }
 }

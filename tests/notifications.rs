@@ -88,6 +88,28 @@ pub fn bounce(
     notification(sns_id, at, &record("Bounce", mail, "bounce", object))
 }
 
+/// A soft bounce (Transient, MailboxFull, 4.2.2), what the suppression ledger keeps as a
+/// `soft-bounce` entry.
+pub fn soft_bounce(
+    sns_id: &str,
+    mail: &Value,
+    at: &str,
+    feedback_id: &str,
+    recipients: &[&str],
+) -> Value {
+    let mut b = bounce(sns_id, mail, at, "Transient", feedback_id, recipients);
+    let mut message: Value = serde_json::from_str(b["Message"].as_str().unwrap()).unwrap();
+    message["bounce"]["bounceSubType"] = json!("MailboxFull");
+    for recipient in message["bounce"]["bouncedRecipients"]
+        .as_array_mut()
+        .unwrap()
+    {
+        recipient["status"] = json!("4.2.2");
+    }
+    b["Message"] = json!(message.to_string());
+    b
+}
+
 pub fn complaint(
     sns_id: &str,
     mail: &Value,

@@ -963,3 +963,59 @@ fn stats_refuse_rollups_of_another_zone_and_name_the_fix() {
     env.run(&["stats", "--date", "2026-11-27", "--format", "csv"])
         .expect_code(0);
 }
+
+/// An address's soft-bounce lift is the latest delivery among its summary rows when that is
+/// later than its last soft bounce, whatever order the events arrive in. Here they arrive one per
+/// batch, in orders that take each path of the ledger's update by delivery: a later delivery
+/// moves the lift; a second route's earlier Delivery of the same mail moves that row's delivery
+/// time back (and with it the lift it had set); a later bounce recomputes it.
+#[test]
+fn soft_bounce_lifts_are_the_same_in_any_order() {
+    let to = ["soft@x.org"];
+    let m1 = mail("m-1", "2026-11-27T08:59:00.000Z", &to);
+    let m2 = mail("m-2", "2026-11-27T10:29:00.000Z", &to);
+    let mb = mail("m-b", "2026-11-27T09:59:00.000Z", &to);
+    let mc = mail("m-c", "2026-11-27T10:14:00.000Z", &to);
+    // (time of the second bounce, the lift every order must leave)
+    for (second_bounce, lift) in [
+        ("2026-11-27T10:15:00.000Z", "2026-11-27 10:30:00.000"),
+        ("2026-11-27T10:45:00.000Z", "NULL"),
+    ] {
+        let docs = [
+            soft_bounce("n-b1", &mb, "2026-11-27T10:00:00.000Z", "fb-1", &to),
+            soft_bounce("n-b2", &mc, second_bounce, "fb-2", &to),
+            delivery("n-d1", &m1, "2026-11-27T11:00:00.000Z", &to),
+            delivery("n-d1-second-route", &m1, "2026-11-27T09:00:00.000Z", &to),
+            delivery("n-d2", &m2, "2026-11-27T10:30:00.000Z", &to),
+        ];
+        for order in [
+            [0, 1, 2, 3, 4],
+            [4, 3, 2, 1, 0],
+            [0, 2, 3, 4, 1],
+            [2, 0, 3, 1, 4],
+            [2, 4, 0, 3, 1],
+            [1, 2, 0, 4, 3],
+            [3, 2, 4, 1, 0],
+        ] {
+            let env = TestEnv::new("soft_lift_order");
+            let ordered: Vec<Value> = order.iter().map(|&i| docs[i].clone()).collect();
+            env.insert(&ordered);
+            env.ingest(&["--date", "2026-11-27", "--batch-size", "1"])
+                .expect_code(0);
+            assert_eq!(
+                env.rows(
+                    "SELECT kind, evidence_count, COALESCE(lifted_at, 'NULL') FROM aws_report_suppressions"
+                ),
+                [["soft-bounce", "2", lift]],
+                "order {order:?}, second bounce at {second_bounce}"
+            );
+            assert_eq!(
+                env.rows("SELECT message_id, delivery_at FROM aws_reports WHERE delivery_at IS NOT NULL ORDER BY 1"),
+                [
+                    ["m-1", "2026-11-27 09:00:00.000"],
+                    ["m-2", "2026-11-27 10:30:00.000"]
+                ]
+            );
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Applying events: which pairs are already in `aws_report_details`, and one batch's summary
 //! upserts (`aws_reports`) and detail rows, inside the caller's transaction.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use mysql::prelude::Queryable;
 use mysql::{Conn, Value};
@@ -9,6 +9,7 @@ use mysql::{Conn, Value};
 use time::OffsetDateTime;
 
 use super::engagement::{self, NewRow};
+use super::ledger::Delivered;
 use super::{key_digest, ledger, rollups, row_placeholders, select_in, ROWS_PER_STATEMENT};
 use crate::domain::accounting::{Applied, Fate, SummaryDelta};
 use crate::domain::engagement::{Automated, Interaction};
@@ -83,7 +84,7 @@ pub fn applied_among(
 }
 
 /// Values per detail row in its insert.
-const DETAIL_VALUES: usize = 14;
+const DETAIL_VALUES: usize = 15;
 
 /// Values per summary row in the upsert.
 const SUMMARY_VALUES: usize = 28;
@@ -175,6 +176,33 @@ fn summary_params(delta: &SummaryDelta, params: &mut Vec<Value>) {
     params.push(delta.tags.as_deref().into());
 }
 
+/// The delivery times stored before this batch on the summary rows it brings a Delivery to, by
+/// row id: what tells the ledger that the batch moved one back (`ledger::Delivered`).
+fn stored_deliveries<Q: Queryable>(
+    conn: &mut Q,
+    deltas: &[SummaryDelta],
+) -> Result<HashMap<u64, OffsetDateTime>, mysql::Error> {
+    let wanted: HashSet<(&str, &str)> = deltas
+        .iter()
+        .filter(|d| d.first(EventKind::Delivery).is_some())
+        .map(|d| (d.message_id.as_str(), d.recipient.as_str()))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(u64, String, String, Value)> = select_in(
+        conn,
+        "SELECT id, message_id, user_email, delivery_at FROM aws_reports
+         WHERE delivery_at IS NOT NULL AND message_id IN ({keys})",
+        wanted.iter().map(|(message_id, _)| *message_id),
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, message_id, email, _)| wanted.contains(&(message_id.as_str(), email.as_str())))
+        .filter_map(|(id, _, _, at)| Some((id, timestamps::from_sql(&at)?)))
+        .collect())
+}
+
 /// Writes one batch: summary upserts, then one detail row per new pair. The caller owns the
 /// transaction (commit, or roll back and apply the batch in halves).
 pub fn apply_batch<Q: Queryable>(
@@ -185,6 +213,7 @@ pub fn apply_batch<Q: Queryable>(
     pruned_before: Option<OffsetDateTime>,
 ) -> Result<(), mysql::Error> {
     let t0 = std::time::Instant::now();
+    let delivered_before = stored_deliveries(conn, deltas)?;
     for chunk in deltas.chunks(ROWS_PER_STATEMENT) {
         let mut params = Vec::with_capacity(chunk.len() * SUMMARY_VALUES);
         for d in chunk {
@@ -194,15 +223,20 @@ pub fn apply_batch<Q: Queryable>(
     }
 
     let t1 = std::time::Instant::now();
-    let rows: Vec<(u64, String, String)> = select_in(
+    // With each row's delivery time as the upserts left it: what a Delivery tells the ledger.
+    let rows: Vec<(u64, String, String, Option<Value>)> = select_in(
         conn,
-        "SELECT id, message_id, user_email FROM aws_reports WHERE message_id IN ({keys})",
+        "SELECT id, message_id, user_email, delivery_at FROM aws_reports WHERE message_id IN ({keys})",
         deltas.iter().map(|d| d.message_id.as_str()),
     )?;
-    let report_ids: HashMap<(String, String), u64> = rows
-        .into_iter()
-        .map(|(id, message_id, email)| ((message_id, email), id))
-        .collect();
+    let mut report_ids: HashMap<(String, String), u64> = HashMap::with_capacity(rows.len());
+    let mut delivery_at: HashMap<u64, OffsetDateTime> = HashMap::new();
+    for (id, message_id, email, delivered) in rows {
+        if let Some(at) = delivered.as_ref().and_then(timestamps::from_sql) {
+            delivery_at.insert(id, at);
+        }
+        report_ids.insert((message_id, email), id);
+    }
 
     let t2 = std::time::Instant::now();
     // The same bounce or complaint stored earlier under a larger notification id gives way.
@@ -299,7 +333,11 @@ pub fn apply_batch<Q: Queryable>(
             params.push(event.notification_id.as_str().into());
             params.push(key_digest(&event.notification_id).into());
             params.push(key_digest(recipient).into());
-            params.push(event.feedback_id.as_deref().map(key_digest).into());
+            let feedback_key = event.feedback_id.as_deref().map(key_digest);
+            // The recipient's key again, on rows with a feedback id only (migration 10).
+            let feedback_recipient_key = feedback_key.as_ref().map(|_| key_digest(recipient));
+            params.push(feedback_key.into());
+            params.push(feedback_recipient_key.into());
             params.push((*report_id).into());
             params.push(event.kind.ses_name().into());
             params.push(event.message_id.as_str().into());
@@ -314,7 +352,7 @@ pub fn apply_batch<Q: Queryable>(
         conn.exec_drop(
             format!(
                 "INSERT INTO aws_report_details (notification_message_id, notification_key, recipient_key,
-                   feedback_key, report_id, event_type, message_id, timestamp, `from`, `to`, subject, other_info,
+                   feedback_key, feedback_recipient_key, report_id, event_type, message_id, timestamp, `from`, `to`, subject, other_info,
                    feedback_id, automated) VALUES {}",
                 row_placeholders(chunk.len(), DETAIL_VALUES)
             ),
@@ -325,15 +363,29 @@ pub fn apply_batch<Q: Queryable>(
     // The suppression ledger, from the same events, in the same transaction. A bounce or
     // complaint replacing the same one stored by another route adds nothing: it is counted.
     let mut evidence = Vec::new();
-    let mut delivered: BTreeSet<&str> = BTreeSet::new();
+    // Each delivered address: the latest delivery time among its rows this batch touched, and
+    // whether the batch moved one of them back (an earlier Delivery of the same mail).
+    let mut delivered: BTreeMap<&str, Delivered> = BTreeMap::new();
+    for (event, recipient, report_id) in &pairs {
+        if event.kind != EventKind::Delivery {
+            continue;
+        }
+        let Some(at) = delivery_at.get(report_id).copied() else {
+            continue;
+        };
+        let moved_back = delivered_before
+            .get(report_id)
+            .is_some_and(|before| *before > at);
+        let entry = delivered.entry(recipient).or_insert(Delivered {
+            latest: at,
+            moved_back,
+        });
+        entry.latest = entry.latest.max(at);
+        entry.moved_back |= moved_back;
+    }
     for (event, fate) in events.iter().zip(fates) {
         let Fate::Apply(claims) = fate else { continue };
         if event.kind == EventKind::Delivery {
-            delivered.extend(
-                claims
-                    .iter()
-                    .map(|c| event.recipients[c.recipient].as_str()),
-            );
             continue;
         }
         if !ledger::is_ledger_event(event.kind.ses_name()) {

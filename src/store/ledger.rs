@@ -127,16 +127,27 @@ fn write<Q: Queryable>(conn: &mut Q, entries: &[LedgerEntry]) -> Result<(), mysq
     Ok(())
 }
 
-/// Merges new entries into the ledger inside the caller's transaction, then recomputes
-/// `lifted_at` for `touched` addresses (theirs, and those a Delivery reached in this batch).
+/// What a batch's Deliveries tell the ledger about one address.
+#[derive(Clone, Copy, Debug)]
+pub struct Delivered {
+    /// The latest delivery time among the address's summary rows the batch touched, as the
+    /// upserts left them.
+    pub latest: OffsetDateTime,
+    /// Whether the batch moved one of those rows' delivery time back (a second route's earlier
+    /// Delivery of the same mail): the row may have held the lift.
+    pub moved_back: bool,
+}
+
+/// Merges new entries into the ledger inside the caller's transaction, then brings `lifted_at`
+/// up to date: recomputed for the addresses with new evidence, and moved by this batch's
+/// deliveries for the others.
 pub fn merge<Q: Queryable>(
     conn: &mut Q,
     new: Vec<LedgerEntry>,
-    delivered: &BTreeSet<&str>,
+    delivered: &BTreeMap<&str, Delivered>,
 ) -> Result<(), mysql::Error> {
     let owned: Vec<String> = new.iter().map(|e| e.email.clone()).collect();
     let emails: BTreeSet<&str> = owned.iter().map(String::as_str).collect();
-    let mut touched: BTreeSet<&str> = delivered.clone();
     let mut merged: BTreeMap<(String, &'static str), LedgerEntry> = BTreeMap::new();
     if !new.is_empty() {
         for stored in read_for(conn, &emails, true)? {
@@ -152,43 +163,35 @@ pub fn merge<Q: Queryable>(
         }
         let entries: Vec<LedgerEntry> = merged.into_values().collect();
         write(conn, &entries)?;
-        touched.extend(emails.iter().copied());
     }
-    lift(conn, &touched, &emails)
+    lift(conn, &emails)?;
+    let deliveries: Vec<(&str, Delivered)> = delivered
+        .iter()
+        .filter(|(email, _)| !emails.contains(*email))
+        .map(|(email, news)| (*email, *news))
+        .collect();
+    lift_by_deliveries(conn, &deliveries)
 }
 
+/// The lift of a soft bounce from one row: the latest delivery among the address's summary
+/// rows (which `prune` keeps), when it is later than the last bounce.
+const SOFT_LIFT: &str = "(SELECT IF(MAX(r.delivery_at) > s.last_at, MAX(r.delivery_at), NULL)
+                          FROM aws_reports r WHERE r.user_email = s.email)";
+
 /// `lifted_at`, from the rows themselves: a soft bounce is lifted by the latest delivery after
-/// it (from the summary rows, which `prune` keeps), a complaint by a later not-spam report.
-/// Deliveries can lift soft bounces only; complaints change only with new evidence, so
-/// `complaints_too` is false for addresses that were only delivered to.
-fn lift<Q: Queryable>(
-    conn: &mut Q,
-    emails: &BTreeSet<&str>,
-    complaints_too: &BTreeSet<&str>,
-) -> Result<(), mysql::Error> {
+/// it (`SOFT_LIFT`), a complaint by a later not-spam report.
+fn lift<Q: Queryable>(conn: &mut Q, emails: &BTreeSet<&str>) -> Result<(), mysql::Error> {
     let emails: Vec<&str> = emails.iter().copied().collect();
     for chunk in emails.chunks(super::KEYS_PER_LOOKUP) {
         let keys = super::placeholders(chunk.len());
         let params: Vec<Value> = chunk.iter().map(|e| Value::from(*e)).collect();
-        // Evaluated only for the ledger's soft-bounce rows among these addresses (few).
         conn.exec_drop(
             format!(
-                "UPDATE aws_report_suppressions s
-                 SET s.lifted_at = (SELECT IF(MAX(r.delivery_at) > s.last_at, MAX(r.delivery_at), NULL)
-                                    FROM aws_reports r WHERE r.user_email = s.email)
+                "UPDATE aws_report_suppressions s SET s.lifted_at = {SOFT_LIFT}
                  WHERE s.kind = 'soft-bounce' AND s.email IN ({keys})"
             ),
             params.clone(),
         )?;
-        let params: Vec<Value> = chunk
-            .iter()
-            .filter(|e| complaints_too.contains(**e))
-            .map(|e| Value::from(*e))
-            .collect();
-        if params.is_empty() {
-            continue;
-        }
-        let keys = super::placeholders(params.len());
         conn.exec_drop(
             format!(
                 "UPDATE aws_report_suppressions c
@@ -196,7 +199,47 @@ fn lift<Q: Queryable>(
                  SET c.lifted_at = IF(n.last_at > c.last_at, n.last_at, NULL)
                  WHERE c.kind = 'complaint' AND c.email IN ({keys})"
             ),
-            params.clone(),
+            params,
+        )?;
+    }
+    Ok(())
+}
+
+/// Moves the soft-bounce lifts of addresses whose only news is a delivery, without reading
+/// their summary rows. The lift is the latest delivery of all the address's rows when that is
+/// later than `last_at`; with `d` the latest among the rows the batch touched:
+/// - if no row moved back, the latest of all is the stored lift or `d`, whichever is later (rows
+///   the batch did not touch are as they were), so the lift moves to `d` when `d` is later than
+///   both `last_at` and the lift, and stays otherwise;
+/// - if a row moved back to `d` or earlier and the lift is later than `d`, that row may have held
+///   the lift: it is read from the rows again (`SOFT_LIFT`). A row moved back under a lift no
+///   later than `d` cannot have held more than `d`, and the first case's rule holds.
+///
+/// Either way the result is `SOFT_LIFT`'s, in any order of the events
+/// (`reports::soft_bounce_lifts_are_the_same_in_any_order`).
+fn lift_by_deliveries<Q: Queryable>(
+    conn: &mut Q,
+    deliveries: &[(&str, Delivered)],
+) -> Result<(), mysql::Error> {
+    for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 3);
+        for (email, news) in chunk {
+            params.push((*email).into());
+            params.push(timestamps::to_sql(news.latest));
+            params.push(news.moved_back.into());
+        }
+        let rows = vec!["SELECT ?, ?, ?"; chunk.len()].join(" UNION ALL ");
+        conn.exec_drop(
+            format!(
+                "UPDATE aws_report_suppressions s
+                 JOIN (SELECT CAST('' AS CHAR(320)) COLLATE utf8mb4_bin AS email, CAST(NULL AS DATETIME(3)) AS at,
+                              FALSE AS moved_back
+                       FROM DUAL WHERE FALSE UNION ALL {rows}) d ON d.email = s.email
+                 SET s.lifted_at = IF(d.moved_back AND s.lifted_at > d.at, {SOFT_LIFT},
+                                      IF(d.at > s.last_at, GREATEST(COALESCE(s.lifted_at, d.at), d.at), s.lifted_at))
+                 WHERE s.kind = 'soft-bounce'"
+            ),
+            params,
         )?;
     }
     Ok(())
@@ -227,7 +270,7 @@ pub fn rebuild(conn: &mut Conn) -> Result<usize, mysql::Error> {
     let emails: BTreeSet<&str> = entries.iter().map(|e| e.email.as_str()).collect();
     tx.query_drop("DELETE FROM aws_report_suppressions")?;
     write(&mut tx, &entries)?;
-    lift(&mut tx, &emails, &emails)?;
+    lift(&mut tx, &emails)?;
     tx.commit()?;
     Ok(entries.len())
 }

@@ -58,6 +58,16 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "narrow detail keys: unique keys",
         include_str!("../../sql/0009_narrow_detail_unique_keys.sql"),
     ),
+    (
+        10,
+        "feedback key for feedback rows only",
+        include_str!("../../sql/0010_feedback_key_for_feedback_rows_only.sql"),
+    ),
+    (
+        11,
+        "delivery times by address",
+        include_str!("../../sql/0011_delivery_times_by_address.sql"),
+    ),
 ];
 
 /// Duplicate column name, duplicate key name, no such key to drop: what re-running an
