@@ -177,7 +177,9 @@ fn summary_params(delta: &SummaryDelta, params: &mut Vec<Value>) {
 }
 
 /// The delivery times stored before this batch on the summary rows it brings a Delivery to, by
-/// row id: what tells the ledger that the batch moved one back (`ledger::Delivered`).
+/// row id: what tells the ledger that the batch moved one back (`ledger::Delivered`). A locking
+/// read, as the upserts that follow are: it sees what another run committed a moment ago (a
+/// consistent read would see the transaction's snapshot) and keeps it until this one commits.
 fn stored_deliveries<Q: Queryable>(
     conn: &mut Q,
     deltas: &[SummaryDelta],
@@ -193,7 +195,7 @@ fn stored_deliveries<Q: Queryable>(
     let rows: Vec<(u64, String, String, Value)> = select_in(
         conn,
         "SELECT id, message_id, user_email, delivery_at FROM aws_reports
-         WHERE delivery_at IS NOT NULL AND message_id IN ({keys})",
+         WHERE delivery_at IS NOT NULL AND message_id IN ({keys}) FOR UPDATE",
         wanted.iter().map(|(message_id, _)| *message_id),
     )?;
     Ok(rows
