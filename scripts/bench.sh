@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures ses-report against the old Node job on the same generated day.
 #
-# usage: scripts/bench.sh [N] [--no-baseline]      (N notifications, default 100000)
+# usage: scripts/bench.sh [N] [--no-baseline] [--large M]   (N notifications, default 100000)
 #
 # Generates N realistic notifications (ses-fixtures generate: every event type, ~2.5 per mail,
 # half with a user_id header, SNS retries, a 10k-user auth_users, 6 malformed records), loads them
@@ -15,17 +15,22 @@
 #       the plainest bulk path (INSERT ... SELECT on the server: no parsing, no dedup, no client)
 #   (h) (b) as 2 partitions at once (`--partition 1/2` and `2/2`, two processes): wall time of
 #       both, and their tables checked against (b)'s
+#   (i) with --large M: an M-notification day (e.g. 1000000) from its NDJSON file, on a fresh
+#       database: its events/s against (b)'s, the large-day ratio (MariaDB as configured)
 # Prints wall time, events/s and peak RSS (from /usr/bin/time) per run, and the ratios.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-n=100000; baseline=1
-for arg in "$@"; do
-  case $arg in
+n=100000; baseline=1; large=0
+usage() { echo "usage: scripts/bench.sh [N] [--no-baseline] [--large M]" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+  case $1 in
     --no-baseline) baseline=0 ;;
-    ''|*[!0-9]*) echo "usage: scripts/bench.sh [N] [--no-baseline]" >&2; exit 2 ;;
-    *) n=$arg ;;
+    --large) [ $# -ge 2 ] && [[ $2 =~ ^[0-9]+$ ]] || usage; large=$2; shift ;;
+    ''|*[!0-9]*) usage ;;
+    *) n=$1 ;;
   esac
+  shift
 done
 eval "$(scripts/services.sh)"
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >&2; }
@@ -106,6 +111,17 @@ else
 fi
 echo "   $partitions" >&2
 
+if [ "$large" -gt 0 ]; then
+  echo "== (i) a $large-notification day from its NDJSON file" >&2
+  large_data="$work/day-$large.ndjson"
+  [ -s "$large_data" ] || "$bin/ses-fixtures" generate --notifications "$large" --users 10000 --string-timestamps 0 \
+    --malformed 6 --seed 1 --date "$day" --out "$large_data" >&2  # the same 10,000 users: --users and --seed make them
+  large_events=$(grep -c . "$large_data")
+  fresh_db ses_report_bench_large
+  export SES_REPORT_MYSQL_URL=mysql://root@127.0.0.1:3306/ses_report_bench_large
+  measure "(i) $large-day, NDJSON" "$bin/ses-report" ingest --file "$large_data"
+fi
+
 echo "== (a) ingest from Mongo, (c) its rerun" >&2
 fresh_db ses_report_bench_mongo
 export SES_REPORT_MYSQL_URL=mysql://root@127.0.0.1:3306/ses_report_bench_mongo
@@ -155,14 +171,21 @@ declare -A wall_of
 for row in "${rows[@]}"; do
   IFS='|' read -r label wall rss <<<"$row"
   wall_of[$label]=$wall
-  awk -v l="$label" -v w="$wall" -v r="$rss" -v e="$events" \
+  e=$events; [[ $label == "(i) "* ]] && e=$large_events
+  awk -v l="$label" -v w="$wall" -v r="$rss" -v e="$e" \
     'BEGIN { printf "%-22s %10.2f %12.0f %14.1f\n", l, w, (w > 0 ? e / w : 0), r / 1024 }'
 done
 ratio() { awk -v a="$2" -v b="$3" -v t="$1" 'BEGIN { if (a > 0 && b > 0) printf "%-44s %6.2fx\n", t, a / b }'; }
 echo
+ratio "ses-report NDJSON ingest speed / baseline" "${wall_of["(e) baseline, Node"]:-0}" "${wall_of["(b) ingest, NDJSON"]}"
 ratio "ses-report Mongo ingest speed / baseline" "${wall_of["(e) baseline, Node"]:-0}" "${wall_of["(a) ingest, Mongo"]}"
 ratio "Mongo ingest time / bare scan time" "${wall_of["(a) ingest, Mongo"]}" "${wall_of["(d) bare scan, Mongo"]}"
 ratio "NDJSON ingest time / write floor time" "${wall_of["(b) ingest, NDJSON"]}" "${wall_of["(g) write floor"]}"
 ratio "2 partitions at once, wall / one run (NDJSON)" "${wall_of["(h) 2 partitions, NDJSON"]}" "${wall_of["(b) ingest, NDJSON"]}"
+if [ "$large" -gt 0 ]; then  # events/s of the large day over events/s of (b)
+  ratio "$large-event day events/s / $n-event events/s" \
+    "$(awk -v e="$large_events" -v w="${wall_of["(i) $large-day, NDJSON"]}" 'BEGIN { print e / w }')" \
+    "$(awk -v e="$events" -v w="${wall_of["(b) ingest, NDJSON"]}" 'BEGIN { print e / w }')"
+fi
 echo "per-event isolation: $isolation"
 echo "partitions: $partitions"
