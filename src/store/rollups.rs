@@ -185,11 +185,18 @@ const ROLLUP_DIMENSIONS: [(&str, &str); 6] = [
 /// The counters of one day's detail rows, grouped by `group` (expressions or aliases over the
 /// summary row `r`): `before` and `after` surround the sums in the select list. The day's
 /// window, `[from, to)`, is the last two parameters.
+///
+/// The detail rows are read by their time (the type-and-time index, or one pass over the table
+/// when the window holds much of it), never summary row by summary row: given
+/// `idx_details_report`, MariaDB 10.11 chose, for a window holding a large share of the table, a
+/// `LATERAL DERIVED` plan that read every summary row in the table, of every day, and each one's
+/// detail rows by `report_id` (one day of 5 kept: 3.0 s instead of 1.2 s; BENCHMARKS.md, fifth
+/// session).
 fn day_select(before: &str, after: &str, group: &[String]) -> String {
     format!(
         "SELECT {before}{sums}{after}
          FROM (SELECT d.report_id, {per_recipient}
-               FROM aws_report_details d
+               FROM aws_report_details d IGNORE INDEX (idx_details_report)
                WHERE d.event_type IN ({kinds})
                  AND d.timestamp >= ? AND d.timestamp < ?
                GROUP BY d.report_id) x
