@@ -90,29 +90,6 @@ fn losing_mysql_mid_run_fails_the_run_and_a_rerun_completes_it() {
     assert_eq!(env.snapshot(), clean.snapshot());
 }
 
-/// Waits until the ingest's connection sleeps in the `slow_once` trigger, and returns its id.
-/// (While it sleeps the process list shows the trigger's SLEEP; the flag table cannot be polled
-/// meanwhile, since the sleeping statement holds its MyISAM lock.)
-fn sleeping_connection(admin: &mut mysql::Conn, env: &TestEnv) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let id: Option<u64> = admin
-            .exec_first(
-                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND INFO LIKE '%SLEEP(%' AND ID <> CONNECTION_ID()",
-                (&env.name,),
-            )
-            .unwrap();
-        if let Some(id) = id {
-            return id;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the ingest never reached the slow insert"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// Two days of sends, the first day first in `_id` order.
 fn two_days() -> Vec<serde_json::Value> {
     let mut docs = Vec::new();
@@ -151,9 +128,10 @@ fn a_failed_runs_days_are_rolled_up_by_the_next_run() {
         let mut child = child;
         child.output().unwrap()
     });
-    let mut admin = env.conn();
-    let id = sleeping_connection(&mut admin, &env);
-    admin.query_drop(format!("KILL CONNECTION {id}")).unwrap();
+    let id = wait_until_slept(&env, "m-b05");
+    env.conn()
+        .query_drop(format!("KILL CONNECTION {id}"))
+        .unwrap();
     let output = handle.join().unwrap();
     assert_eq!(
         output.status.code(),
@@ -185,10 +163,11 @@ pub(crate) fn slow_once(env: &TestEnv, message_id: &str, seconds: u32) {
     ));
 }
 
-/// Waits until the ingest is inside the slow insert of `slow_once`, sleeping there. (Not by
-/// reading the flag table: the sleeping statement holds its MyISAM table lock, so a read would
-/// wait until the sleep was over.)
-pub(crate) fn wait_until_slept(env: &TestEnv, message_id: &str) {
+/// Waits until an ingest of `env` sleeps in a test trigger (`slow_once`'s, or another's `DO
+/// SLEEP`), and returns its connection id; `what` names the record or step, for the failure
+/// message. (By the process list: the flag table cannot be read meanwhile, since the sleeping
+/// statement holds its MyISAM table lock, so a read would wait until the sleep was over.)
+pub(crate) fn wait_until_slept(env: &TestEnv, what: &str) -> u64 {
     let mut admin = env.conn();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -198,14 +177,11 @@ pub(crate) fn wait_until_slept(env: &TestEnv, message_id: &str) {
                 (&env.name,),
             )
             .unwrap();
-        if sleeping.is_some() {
-            return;
+        if let Some(id) = sleeping {
+            return id;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the ingest never reached {message_id}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+        assert!(Instant::now() < deadline, "the ingest never reached {what}");
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -608,7 +584,7 @@ fn a_lock_held_after_a_reconnect_is_waited_for_then_fails_with_exit_1() {
         &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
     );
     let mut admin = env.conn();
-    let id = sleeping_connection(&mut admin, &env);
+    let id = wait_until_slept(&env, "m-015");
     admin.query_drop(format!("KILL CONNECTION {id}")).unwrap();
     // The killed session's lock is free now: take it before the run reconnects (after 0.5 s).
     let lock = format!("ses-report.ingest.{}", env.name);
@@ -726,7 +702,7 @@ fn a_mysql_server_that_stops_answering_ends_the_run_within_its_timeouts() {
         &env,
         &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
     );
-    sleeping_connection(&mut env.conn(), &env);
+    wait_until_slept(&env, "m-050");
     proxy.freeze();
     let (code, stdout, stderr) = wait_output(child);
     assert_eq!(code, Some(1), "{stdout}{stderr}");
@@ -850,9 +826,10 @@ fn a_connection_killed_during_the_rollup_is_retried() {
          BEGIN IF (SELECT COUNT(*) FROM slept) = 0 THEN INSERT INTO slept VALUES (1); DO SLEEP(5); END IF; END",
     );
     let child = spawn(&env, &["ingest", "--date", "2026-11-27"]);
-    let mut admin = env.conn();
-    let id = sleeping_connection(&mut admin, &env);
-    admin.query_drop(format!("KILL CONNECTION {id}")).unwrap();
+    let id = wait_until_slept(&env, "the rollup");
+    env.conn()
+        .query_drop(format!("KILL CONNECTION {id}"))
+        .unwrap();
     let (code, stdout, stderr) = wait_output(child);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(

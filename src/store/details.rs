@@ -225,20 +225,15 @@ pub fn apply_batch<Q: Queryable>(
     }
 
     let t1 = std::time::Instant::now();
-    // With each row's delivery time as the upserts left it: what a Delivery tells the ledger.
-    let rows: Vec<(u64, String, String, Option<Value>)> = select_in(
+    let rows: Vec<(u64, String, String)> = select_in(
         conn,
-        "SELECT id, message_id, user_email, delivery_at FROM aws_reports WHERE message_id IN ({keys})",
+        "SELECT id, message_id, user_email FROM aws_reports WHERE message_id IN ({keys})",
         deltas.iter().map(|d| d.message_id.as_str()),
     )?;
-    let mut report_ids: HashMap<(String, String), u64> = HashMap::with_capacity(rows.len());
-    let mut delivery_at: HashMap<u64, OffsetDateTime> = HashMap::new();
-    for (id, message_id, email, delivered) in rows {
-        if let Some(at) = delivered.as_ref().and_then(timestamps::from_sql) {
-            delivery_at.insert(id, at);
-        }
-        report_ids.insert((message_id, email), id);
-    }
+    let report_ids: HashMap<(String, String), u64> = rows
+        .into_iter()
+        .map(|(id, message_id, email)| ((message_id, email), id))
+        .collect();
 
     let t2 = std::time::Instant::now();
     // The same bounce or complaint stored earlier under a larger notification id gives way.
@@ -365,23 +360,25 @@ pub fn apply_batch<Q: Queryable>(
     // The suppression ledger, from the same events, in the same transaction. A bounce or
     // complaint replacing the same one stored by another route adds nothing: it is counted.
     let mut evidence = Vec::new();
-    // Each delivered address: the latest delivery time among its rows this batch touched, and
-    // whether the batch moved one of them back (an earlier Delivery of the same mail).
+    // Each delivered address: the latest delivery time among its rows this batch touched (as
+    // the upsert leaves it: the earlier of the stored one and the batch's), and whether the batch
+    // moved one of them back (an earlier Delivery of the same mail).
     let mut delivered: BTreeMap<&str, Delivered> = BTreeMap::new();
-    for (event, recipient, report_id) in &pairs {
-        if event.kind != EventKind::Delivery {
-            continue;
-        }
-        let Some(at) = delivery_at.get(report_id).copied() else {
+    for delta in deltas {
+        let Some(batch_at) = delta.first(EventKind::Delivery) else {
             continue;
         };
-        let moved_back = delivered_before
-            .get(report_id)
-            .is_some_and(|before| *before > at);
-        let entry = delivered.entry(recipient).or_insert(Delivered {
-            latest: at,
-            moved_back,
-        });
+        let stored = report_ids
+            .get(&(delta.message_id.clone(), delta.recipient.clone()))
+            .and_then(|id| delivered_before.get(id));
+        let at = stored.map_or(batch_at, |stored| batch_at.min(*stored));
+        let moved_back = stored.is_some_and(|stored| *stored > batch_at);
+        let entry = delivered
+            .entry(delta.recipient.as_str())
+            .or_insert(Delivered {
+                latest: at,
+                moved_back,
+            });
         entry.latest = entry.latest.max(at);
         entry.moved_back |= moved_back;
     }
