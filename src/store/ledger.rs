@@ -139,8 +139,8 @@ pub struct Delivered {
 }
 
 /// Merges new entries into the ledger inside the caller's transaction, then brings `lifted_at`
-/// up to date: recomputed for the addresses with new evidence, and moved by this batch's
-/// deliveries for the others.
+/// up to date for every address with new evidence or a delivery (`lift_soft_bounces`,
+/// `lift_complaints`).
 pub fn merge<Q: Queryable>(
     conn: &mut Q,
     new: Vec<LedgerEntry>,
@@ -148,14 +148,19 @@ pub fn merge<Q: Queryable>(
 ) -> Result<(), mysql::Error> {
     let owned: Vec<String> = new.iter().map(|e| e.email.clone()).collect();
     let emails: BTreeSet<&str> = owned.iter().map(String::as_str).collect();
-    let mut merged: BTreeMap<(String, &'static str), LedgerEntry> = BTreeMap::new();
+    // Addresses whose soft-bounce entry this batch creates: their lift is read from the rows.
+    let mut fresh: BTreeSet<String> = BTreeSet::new();
     if !new.is_empty() {
+        let mut merged: BTreeMap<(String, &'static str), LedgerEntry> = BTreeMap::new();
         for stored in read_for(conn, &emails, true)? {
             merged.insert((stored.email.clone(), stored.kind), stored);
         }
         for entry in new {
             match merged.entry((entry.email.clone(), entry.kind)) {
                 std::collections::btree_map::Entry::Vacant(v) => {
+                    if entry.kind == SOFT_BOUNCE {
+                        fresh.insert(entry.email.clone());
+                    }
                     v.insert(entry);
                 }
                 std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().merge(entry),
@@ -163,15 +168,33 @@ pub fn merge<Q: Queryable>(
         }
         let entries: Vec<LedgerEntry> = merged.into_values().collect();
         write(conn, &entries)?;
+        lift_complaints(conn, &emails)?;
     }
-    lift(conn, &emails)?;
-    let deliveries: Vec<(&str, Delivered)> = delivered
+    let mut news: BTreeMap<&str, LiftNews> = delivered
         .iter()
-        .filter(|(email, _)| !emails.contains(*email))
-        .map(|(email, news)| (*email, *news))
+        .map(|(email, d)| {
+            let news = LiftNews {
+                delivered: Some(*d),
+                fresh: false,
+            };
+            (*email, news)
+        })
         .collect();
-    lift_by_deliveries(conn, &deliveries)
+    for email in &emails {
+        news.entry(email).or_insert(LiftNews {
+            delivered: None,
+            fresh: false,
+        });
+    }
+    for email in &fresh {
+        if let Some(n) = news.get_mut(email.as_str()) {
+            n.fresh = true;
+        }
+    }
+    lift_soft_bounces(conn, &news)
 }
+
+const SOFT_BOUNCE: &str = "soft-bounce";
 
 /// The lift of a soft bounce from one row: the latest delivery among the address's summary
 /// rows (which `prune` keeps), when it is later than the last bounce.
@@ -179,10 +202,11 @@ const SOFT_LIFT: &str = "(SELECT IF(MAX(r.delivery_at) > s.last_at, MAX(r.delive
                           FROM aws_reports r WHERE r.user_email = s.email)";
 
 /// `lifted_at`, from the rows themselves: a soft bounce is lifted by the latest delivery after
-/// it (`SOFT_LIFT`), a complaint by a later not-spam report.
+/// it (`SOFT_LIFT`), a complaint by a later not-spam report. (The ledger's rebuild; batches
+/// move the lifts with `lift_soft_bounces`.)
 fn lift<Q: Queryable>(conn: &mut Q, emails: &BTreeSet<&str>) -> Result<(), mysql::Error> {
-    let emails: Vec<&str> = emails.iter().copied().collect();
-    for chunk in emails.chunks(super::KEYS_PER_LOOKUP) {
+    let list: Vec<&str> = emails.iter().copied().collect();
+    for chunk in list.chunks(super::KEYS_PER_LOOKUP) {
         let keys = super::placeholders(chunk.len());
         let params: Vec<Value> = chunk.iter().map(|e| Value::from(*e)).collect();
         conn.exec_drop(
@@ -190,8 +214,21 @@ fn lift<Q: Queryable>(conn: &mut Q, emails: &BTreeSet<&str>) -> Result<(), mysql
                 "UPDATE aws_report_suppressions s SET s.lifted_at = {SOFT_LIFT}
                  WHERE s.kind = 'soft-bounce' AND s.email IN ({keys})"
             ),
-            params.clone(),
+            params,
         )?;
+    }
+    lift_complaints(conn, emails)
+}
+
+/// A complaint's lift: a later not-spam report of the same address (ledger rows only).
+fn lift_complaints<Q: Queryable>(
+    conn: &mut Q,
+    emails: &BTreeSet<&str>,
+) -> Result<(), mysql::Error> {
+    let emails: Vec<&str> = emails.iter().copied().collect();
+    for chunk in emails.chunks(super::KEYS_PER_LOOKUP) {
+        let keys = super::placeholders(chunk.len());
+        let params: Vec<Value> = chunk.iter().map(|e| Value::from(*e)).collect();
         conn.exec_drop(
             format!(
                 "UPDATE aws_report_suppressions c
@@ -205,38 +242,59 @@ fn lift<Q: Queryable>(conn: &mut Q, emails: &BTreeSet<&str>) -> Result<(), mysql
     Ok(())
 }
 
-/// Moves the soft-bounce lifts of addresses whose only news is a delivery, without reading
-/// their summary rows. The lift is the latest delivery of all the address's rows when that is
-/// later than `last_at`; with `d` the latest among the rows the batch touched:
-/// - if no row moved back, the latest of all is the stored lift or `d`, whichever is later (rows
-///   the batch did not touch are as they were), so the lift moves to `d` when `d` is later than
-///   both `last_at` and the lift, and stays otherwise;
-/// - if a row moved back to `d` or earlier and the lift is later than `d`, that row may have held
-///   the lift: it is read from the rows again (`SOFT_LIFT`). A row moved back under a lift no
-///   later than `d` cannot have held more than `d`, and the first case's rule holds.
+/// What a batch tells the soft-bounce lift of one address.
+#[derive(Clone, Copy, Debug)]
+struct LiftNews {
+    /// The batch's deliveries to the address, if any.
+    delivered: Option<Delivered>,
+    /// The batch created the address's soft-bounce entry.
+    fresh: bool,
+}
+
+/// Brings the soft-bounce lifts of these addresses up to date after the batch's upserts and
+/// ledger writes, reading their summary rows only where the stored lift cannot tell. The lift is
+/// `SOFT_LIFT`: the latest delivery `D` of all the address's rows when it is later than
+/// `last_at`, so a stored lift `L` (committed with the rows it was computed from) says
+/// `D = L` when set, and `D <= last_at` (as it was) when NULL. With `d` the latest delivery
+/// among the rows the batch touched (NULL without one) and `last_at` as the batch leaves it
+/// (never earlier than before):
+/// - if no row moved back, `D` is the later of `L` and `d`; and when `L` is NULL, the rows the
+///   batch did not touch cannot exceed the new `last_at`, so the later of `L` and `d` decides
+///   all the same: the lift is that, when it is later than `last_at`, else NULL;
+/// - if a row moved back to `d` or earlier and `L` is later than `d`, that row may have held
+///   `L`: it is read from the rows again (`SOFT_LIFT`). A row moved back under a lift no later
+///   than `d`, or under none, held no more than `d` or `last_at`, and the first rule holds;
+/// - an entry the batch creates has no stored lift to go by: read from the rows.
 ///
 /// Either way the result is `SOFT_LIFT`'s, in any order of the events
 /// (`reports::soft_bounce_lifts_are_the_same_in_any_order`).
-fn lift_by_deliveries<Q: Queryable>(
+fn lift_soft_bounces<Q: Queryable>(
     conn: &mut Q,
-    deliveries: &[(&str, Delivered)],
+    news: &BTreeMap<&str, LiftNews>,
 ) -> Result<(), mysql::Error> {
-    for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
-        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 3);
+    let news: Vec<(&str, LiftNews)> = news.iter().map(|(e, n)| (*e, *n)).collect();
+    for chunk in news.chunks(ROWS_PER_STATEMENT) {
+        let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
         for (email, news) in chunk {
             params.push((*email).into());
-            params.push(timestamps::to_sql(news.latest));
-            params.push(news.moved_back.into());
+            params.push(
+                news.delivered
+                    .map(|d| timestamps::to_sql(d.latest))
+                    .unwrap_or(Value::NULL),
+            );
+            params.push(news.delivered.is_some_and(|d| d.moved_back).into());
+            params.push(news.fresh.into());
         }
-        let rows = vec!["SELECT ?, ?, ?"; chunk.len()].join(" UNION ALL ");
+        let rows = vec!["SELECT ?, ?, ?, ?"; chunk.len()].join(" UNION ALL ");
+        let latest = "GREATEST(COALESCE(s.lifted_at, d.at), COALESCE(d.at, s.lifted_at))";
         conn.exec_drop(
             format!(
                 "UPDATE aws_report_suppressions s
                  JOIN (SELECT CAST('' AS CHAR(320)) COLLATE utf8mb4_bin AS email, CAST(NULL AS DATETIME(3)) AS at,
-                              FALSE AS moved_back
+                              FALSE AS moved_back, FALSE AS fresh
                        FROM DUAL WHERE FALSE UNION ALL {rows}) d ON d.email = s.email
-                 SET s.lifted_at = IF(d.moved_back AND s.lifted_at > d.at, {SOFT_LIFT},
-                                      IF(d.at > s.last_at, GREATEST(COALESCE(s.lifted_at, d.at), d.at), s.lifted_at))
+                 SET s.lifted_at = IF(d.fresh OR (d.moved_back AND s.lifted_at > d.at), {SOFT_LIFT},
+                                      IF({latest} > s.last_at, {latest}, NULL))
                  WHERE s.kind = 'soft-bounce'"
             ),
             params,
