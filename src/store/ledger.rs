@@ -170,27 +170,17 @@ pub fn merge<Q: Queryable>(
         write(conn, &entries)?;
         lift_complaints(conn, &emails)?;
     }
-    let mut news: BTreeMap<&str, LiftNews> = delivered
-        .iter()
-        .map(|(email, d)| {
+    let news: BTreeMap<&str, LiftNews> = delivered
+        .keys()
+        .chain(&emails)
+        .map(|email| {
             let news = LiftNews {
-                delivered: Some(*d),
-                fresh: false,
+                delivered: delivered.get(email).copied(),
+                fresh: fresh.contains(*email),
             };
             (*email, news)
         })
         .collect();
-    for email in &emails {
-        news.entry(email).or_insert(LiftNews {
-            delivered: None,
-            fresh: false,
-        });
-    }
-    for email in &fresh {
-        if let Some(n) = news.get_mut(email.as_str()) {
-            n.fresh = true;
-        }
-    }
     lift_soft_bounces(conn, &news)
 }
 
