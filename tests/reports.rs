@@ -965,10 +965,12 @@ fn stats_refuse_rollups_of_another_zone_and_name_the_fix() {
 }
 
 /// An address's soft-bounce lift is the latest delivery among its summary rows when that is
-/// later than its last soft bounce, whatever order the events arrive in. Here they arrive one per
-/// batch, in orders that take each path of the ledger's update by delivery: a later delivery
-/// moves the lift; a second route's earlier Delivery of the same mail moves that row's delivery
-/// time back (and with it the lift it had set); a later bounce recomputes it.
+/// later than its last soft bounce, whatever order the events arrive in. Here they arrive in
+/// orders that take each path of the ledger's update: a later delivery moves the lift; a second
+/// route's earlier Delivery of the same mail moves that row's delivery time back (and with it the
+/// lift it had set); a first bounce after deliveries reads them; a later bounce keeps or clears
+/// the stored lift. One event per batch, and two, so that a batch also brings a delivery and a
+/// bounce of the same address together.
 #[test]
 fn soft_bounce_lifts_are_the_same_in_any_order() {
     let to = ["soft@x.org"];
@@ -997,25 +999,27 @@ fn soft_bounce_lifts_are_the_same_in_any_order() {
             [1, 2, 0, 4, 3],
             [3, 2, 4, 1, 0],
         ] {
-            let env = TestEnv::new("soft_lift_order");
-            let ordered: Vec<Value> = order.iter().map(|&i| docs[i].clone()).collect();
-            env.insert(&ordered);
-            env.ingest(&["--date", "2026-11-27", "--batch-size", "1"])
-                .expect_code(0);
-            assert_eq!(
+            for batch_size in ["1", "2"] {
+                let env = TestEnv::new("soft_lift_order");
+                let ordered: Vec<Value> = order.iter().map(|&i| docs[i].clone()).collect();
+                env.insert(&ordered);
+                env.ingest(&["--date", "2026-11-27", "--batch-size", batch_size])
+                    .expect_code(0);
+                assert_eq!(
                 env.rows(
                     "SELECT kind, evidence_count, COALESCE(lifted_at, 'NULL') FROM aws_report_suppressions"
                 ),
                 [["soft-bounce", "2", lift]],
-                "order {order:?}, second bounce at {second_bounce}"
+                "order {order:?}, second bounce at {second_bounce}, batches of {batch_size}"
             );
-            assert_eq!(
+                assert_eq!(
                 env.rows("SELECT message_id, delivery_at FROM aws_reports WHERE delivery_at IS NOT NULL ORDER BY 1"),
                 [
                     ["m-1", "2026-11-27 09:00:00.000"],
                     ["m-2", "2026-11-27 10:30:00.000"]
                 ]
             );
+            }
         }
     }
 }

@@ -170,18 +170,7 @@ pub fn merge<Q: Queryable>(
         write(conn, &entries)?;
         lift_complaints(conn, &emails)?;
     }
-    let news: BTreeMap<&str, LiftNews> = delivered
-        .keys()
-        .chain(&emails)
-        .map(|email| {
-            let news = LiftNews {
-                delivered: delivered.get(email).copied(),
-                fresh: fresh.contains(*email),
-            };
-            (*email, news)
-        })
-        .collect();
-    lift_soft_bounces(conn, &news)
+    lift_soft_bounces(conn, &emails, delivered, |email| fresh.contains(email))
 }
 
 const SOFT_BOUNCE: &str = "soft-bounce";
@@ -190,25 +179,6 @@ const SOFT_BOUNCE: &str = "soft-bounce";
 /// rows (which `prune` keeps), when it is later than the last bounce.
 const SOFT_LIFT: &str = "(SELECT IF(MAX(r.delivery_at) > s.last_at, MAX(r.delivery_at), NULL)
                           FROM aws_reports r WHERE r.user_email = s.email)";
-
-/// `lifted_at`, from the rows themselves: a soft bounce is lifted by the latest delivery after
-/// it (`SOFT_LIFT`), a complaint by a later not-spam report. (The ledger's rebuild; batches
-/// move the lifts with `lift_soft_bounces`.)
-fn lift<Q: Queryable>(conn: &mut Q, emails: &BTreeSet<&str>) -> Result<(), mysql::Error> {
-    let list: Vec<&str> = emails.iter().copied().collect();
-    for chunk in list.chunks(super::KEYS_PER_LOOKUP) {
-        let keys = super::placeholders(chunk.len());
-        let params: Vec<Value> = chunk.iter().map(|e| Value::from(*e)).collect();
-        conn.exec_drop(
-            format!(
-                "UPDATE aws_report_suppressions s SET s.lifted_at = {SOFT_LIFT}
-                 WHERE s.kind = 'soft-bounce' AND s.email IN ({keys})"
-            ),
-            params,
-        )?;
-    }
-    lift_complaints(conn, emails)
-}
 
 /// A complaint's lift: a later not-spam report of the same address (ledger rows only).
 fn lift_complaints<Q: Queryable>(
@@ -254,15 +224,32 @@ struct LiftNews {
 /// - if a row moved back to `d` or earlier and `L` is later than `d`, that row may have held
 ///   `L`: it is read from the rows again (`SOFT_LIFT`). A row moved back under a lift no later
 ///   than `d`, or under none, held no more than `d` or `last_at`, and the first rule holds;
-/// - an entry the batch creates has no stored lift to go by: read from the rows.
+/// - an entry the batch creates (or the ledger's rebuild writes) has no stored lift to go by:
+///   read from the rows.
 ///
 /// Either way the result is `SOFT_LIFT`'s, in any order of the events
 /// (`reports::soft_bounce_lifts_are_the_same_in_any_order`).
+///
+/// `emails` have new evidence, `delivered` had deliveries; `fresh` tells which addresses' entries
+/// the batch created.
 fn lift_soft_bounces<Q: Queryable>(
     conn: &mut Q,
-    news: &BTreeMap<&str, LiftNews>,
+    emails: &BTreeSet<&str>,
+    delivered: &BTreeMap<&str, Delivered>,
+    fresh: impl Fn(&str) -> bool,
 ) -> Result<(), mysql::Error> {
-    let news: Vec<(&str, LiftNews)> = news.iter().map(|(e, n)| (*e, *n)).collect();
+    let news: BTreeMap<&str, LiftNews> = delivered
+        .keys()
+        .chain(emails)
+        .map(|email| {
+            let news = LiftNews {
+                delivered: delivered.get(email).copied(),
+                fresh: fresh(email),
+            };
+            (*email, news)
+        })
+        .collect();
+    let news: Vec<(&str, LiftNews)> = news.into_iter().collect();
     for chunk in news.chunks(ROWS_PER_STATEMENT) {
         let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
         for (email, news) in chunk {
@@ -318,7 +305,9 @@ pub fn rebuild(conn: &mut Conn) -> Result<usize, mysql::Error> {
     let emails: BTreeSet<&str> = entries.iter().map(|e| e.email.as_str()).collect();
     tx.query_drop("DELETE FROM aws_report_suppressions")?;
     write(&mut tx, &entries)?;
-    lift(&mut tx, &emails)?;
+    lift_complaints(&mut tx, &emails)?;
+    // Every entry is new: each soft bounce's lift is read from the rows.
+    lift_soft_bounces(&mut tx, &emails, &BTreeMap::new(), |_| true)?;
     tx.commit()?;
     Ok(entries.len())
 }
