@@ -1,7 +1,7 @@
 //! Per-recipient accounting end to end: fan-out, duplicates, earliest times and counters,
 //! and the same tables whatever the order, the batch size or the number of reruns.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::notifications::*;
 use crate::util::{repo_path, TestEnv};
@@ -272,4 +272,98 @@ fn a_dry_run_summary_equals_the_real_runs_with_duplicates_across_batches() {
         assert_eq!(dry.count(key), real.count(key), "{key}\n{dry}\n{real}");
     }
     assert!(real.count("duplicates") > 0, "{real}");
+}
+
+/// Both routes of one bounce, whichever comes first and whatever the batches: one detail row
+/// (the smaller notification id's), and a summary row holding what both routes say (the
+/// event-publishing one carries the outgoing IP and configuration set, the classic one neither),
+/// in every table and in `stats --by sending-ip`.
+#[test]
+fn both_routes_of_a_bounce_give_one_runs_tables_in_any_order_and_batch_size() {
+    let plain = mail("m-1", "2026-11-27T10:00:00.000Z", &["a@gmail.com"]);
+    let mut tagged = plain.clone();
+    tagged["tags"] =
+        json!({"ses:outgoing-ip": ["198.51.100.7"], "ses:configuration-set": ["marketing"]});
+    let published = |mut n: Value, at: &str| {
+        n["Timestamp"] = json!({"$date": at});
+        n
+    };
+    let s = send("n-5", &plain);
+    let event_route = published(
+        bounce(
+            "n-9",
+            &tagged,
+            "2026-11-27T10:00:02.000Z",
+            "Permanent",
+            "fb-1",
+            &["a@gmail.com"],
+        ),
+        "2026-11-27T10:00:03.000Z",
+    );
+    let classic_route = classic(bounce(
+        "n-3",
+        &plain,
+        "2026-11-27T10:00:02.000Z",
+        "Permanent",
+        "fb-1",
+        &["a@gmail.com"],
+    ));
+    let late = |n: Value| published(n, "2026-11-27T10:00:04.000Z");
+    let cases = [
+        (
+            "one batch",
+            vec![s.clone(), event_route.clone(), classic_route.clone()],
+            "1000",
+        ),
+        (
+            "event route first",
+            vec![s.clone(), event_route.clone(), late(classic_route.clone())],
+            "1",
+        ),
+        (
+            "classic route first",
+            vec![
+                s.clone(),
+                published(classic_route.clone(), "2026-11-27T10:00:03.000Z"),
+                late(event_route.clone()),
+            ],
+            "1",
+        ),
+    ];
+    let mut seen = Vec::new();
+    for (name, docs, batch) in cases {
+        let env = TestEnv::new("routes");
+        env.insert(&docs);
+        env.ingest(&["--date", "2026-11-27", "--batch-size", batch])
+            .expect_code(0);
+        assert_eq!(
+            env.rows("SELECT notification_message_id FROM aws_report_details WHERE event_type = 'Bounce'"),
+            vec![vec!["n-3".to_string()]],
+            "{name}"
+        );
+        assert_eq!(
+            env.rows("SELECT sending_ip, configuration_set, bounce_at FROM aws_reports"),
+            vec![vec![
+                "198.51.100.7".to_string(),
+                "marketing".to_string(),
+                "2026-11-27 10:00:02.000".to_string()
+            ]],
+            "{name}"
+        );
+        let stats = env.run(&[
+            "stats",
+            "--date",
+            "2026-11-27",
+            "--by",
+            "sending-ip",
+            "--format",
+            "csv",
+        ]);
+        stats.expect_code(0);
+        seen.push((name, env.snapshot(), stats.stdout()));
+    }
+    for (name, snapshot, stats) in &seen[1..] {
+        assert_eq!(snapshot, &seen[0].1, "{name}");
+        assert_eq!(stats, &seen[0].2, "{name}");
+    }
 }

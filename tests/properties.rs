@@ -125,3 +125,100 @@ proptest! {
         prop_assert_eq!(parts.rows(failures), clean.rows(failures));
     }
 }
+
+/// A history of `days` days from 2026-11-23: a third of the mail leaves in the five minutes
+/// before a midnight of the zone `utc_offset_hours` from UTC, complaints come up to two days
+/// late, some bounces come by both routes (event publishing with the outgoing IP, and classic).
+fn history(seed: u64, days: u32, utc_offset_hours: i64) -> Vec<Value> {
+    let plan = ses_fixtures::Plan {
+        notifications: 320,
+        day: time::macros::date!(2026 - 11 - 23),
+        seed,
+        users: 25,
+        string_timestamps_percent: 30.0,
+        malformed: 2,
+    };
+    let shape = ses_fixtures::History {
+        days,
+        late_percent: 33.0,
+        utc_offset_hours,
+        late_complaint_percent: 40.0,
+    };
+    let mut out = Vec::new();
+    ses_fixtures::generate_history(&plan, &shape, &mut out).unwrap();
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// What a user reads of a period: every table (`snapshot`) and `stats` by day and each rollup
+/// dimension.
+fn reports_of(env: &TestEnv, from: &str, to: &str) -> (crate::util::Snapshot, Vec<String>) {
+    let mut stats = Vec::new();
+    for by in [
+        "provider",
+        "sending-ip",
+        "configuration-set",
+        "domain",
+        "report-type",
+    ] {
+        let run = env.run(&[
+            "stats", "--from", from, "--to", to, "--by", "day", "--by", by, "--format", "csv",
+        ]);
+        assert_eq!(run.code(), 0, "{run}");
+        stats.push(run.stdout());
+    }
+    (env.snapshot(), stats)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 5, max_shrink_iters: 0, ..ProptestConfig::default() })]
+
+    /// Cron's life: one `--date` per run, in order, in the configured zone, with any batch sizes,
+    /// gives the tables and `stats` of one run over the whole period, and a later `rollup` over
+    /// the range changes nothing. (Late deliveries bring the outgoing IP and the provider to mail
+    /// counted on the day before; second routes and late complaints cross days.)
+    #[test]
+    fn one_day_per_run_gives_the_tables_and_stats_of_one_run(
+        seed in 1u64..10_000,
+        days in 2u32..5,
+        batch_sizes in proptest::collection::vec(1usize..80, 8),
+        zone in 0usize..3,
+    ) {
+        // Zones whose days start at, before and after UTC's (no daylight saving change nearby).
+        let (zone, offset) = [("UTC", 0), ("America/New_York", -5), ("Asia/Tokyo", 9)][zone];
+        let docs = history(seed, days, offset);
+        let zone = ("SES_REPORT_TZ".to_string(), zone.to_string());
+        let first = time::macros::date!(2026 - 11 - 22);
+        let end = first + time::Duration::days(i64::from(days) + 4);
+        let (from, to) = (first.to_string(), end.to_string());
+
+        let mut whole = TestEnv::new("prop_days_whole");
+        whole.vars.push(zone.clone());
+        whole.insert(&docs);
+        let run = whole.ingest(&["--from", &from, "--to", &to]);
+        prop_assert!(matches!(run.code(), 0 | 3), "{}", run);
+
+        let mut daily = TestEnv::new("prop_days_daily");
+        daily.vars.push(zone);
+        daily.insert(&docs);
+        let mut day = first;
+        let mut i = 0;
+        while day < end {
+            let batch = batch_sizes[i % batch_sizes.len()].to_string();
+            let run = daily.ingest(&["--date", &day.to_string(), "--batch-size", &batch]);
+            prop_assert!(matches!(run.code(), 0 | 3), "{}", run);
+            day = day.next_day().unwrap();
+            i += 1;
+        }
+        let expected = reports_of(&whole, &from, &to);
+        let by_day = reports_of(&daily, &from, &to);
+        prop_assert_eq!(&by_day.0, &expected.0);
+        prop_assert_eq!(&by_day.1, &expected.1);
+        let run = daily.run(&["rollup", "--from", &from, "--to", &to]);
+        prop_assert_eq!(run.code(), 0, "{}", run);
+        prop_assert_eq!(reports_of(&daily, &from, &to), expected);
+    }
+}

@@ -351,8 +351,59 @@ impl TestEnv {
     }
 }
 
+impl TestEnv {
+    /// The check `doctor` makes, over every day the tables hold: the stored rollups equal a
+    /// recomputation from the rows. Every test that ingests ends with it (`Drop`), so no change
+    /// can leave a rollup stale without a test failing. Run in the zone the rollups were
+    /// computed in (the one `aws_report_daily.time_zone` names, else the test's own).
+    pub fn assert_rollups_fresh(&self) {
+        let Ok(mut conn) = Conn::new(Opts::from_url(&self.mysql_url()).unwrap()) else {
+            return;
+        };
+        let range: Result<Vec<(Option<String>, Option<String>)>, _> = conn.query(
+            "SELECT DATE_FORMAT(MIN(d) - INTERVAL 1 DAY, '%Y-%m-%d'), DATE_FORMAT(MAX(d) + INTERVAL 2 DAY, '%Y-%m-%d')
+             FROM (SELECT DATE(MIN(timestamp)) d FROM aws_report_details
+                   UNION ALL SELECT DATE(MAX(timestamp)) FROM aws_report_details
+                   UNION ALL SELECT MIN(day) FROM aws_report_daily
+                   UNION ALL SELECT MAX(day) FROM aws_report_daily) days",
+        );
+        // Not migrated, or nothing ingested: nothing to check.
+        let Some((Some(from), Some(to))) = range.ok().and_then(|r| r.into_iter().next()) else {
+            return;
+        };
+        let zones: Vec<String> = conn
+            .query("SELECT DISTINCT time_zone FROM aws_report_daily")
+            .unwrap_or_default();
+        let mut args = vec!["doctor", "--from", &from, "--to", &to];
+        if let [zone] = zones.as_slice() {
+            args.extend(["--tz", zone.as_str()]);
+        }
+        // The test's own variables may point at a proxy or a server it has stopped: only its zone.
+        let mut cmd = Command::new(BIN);
+        cmd.args(&args)
+            .env_remove("SES_REPORT_TZ")
+            .env_remove("SES_REPORT_NOW")
+            .env("SES_REPORT_MYSQL_URL", self.mysql_url())
+            .env("SES_REPORT_MONGO_URL", mongo_server_url())
+            .env("SES_REPORT_MONGO_DB", &self.name)
+            .env("SES_REPORT_MONGO_COLLECTION", "sesevents");
+        if let Some((_, zone)) = self.vars.iter().find(|(k, _)| k == "SES_REPORT_TZ") {
+            cmd.env("SES_REPORT_TZ", zone);
+        }
+        let run = self.run_command(cmd, &args, None);
+        let out = run.stdout();
+        assert!(
+            out.contains("equal a recomputation from the rows"),
+            "the stored rollups differ from a recomputation from the rows:\n{run}"
+        );
+    }
+}
+
 impl Drop for TestEnv {
     fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.assert_rollups_fresh();
+        }
         let _ = self
             .admin
             .query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name));

@@ -224,6 +224,31 @@ fn delivery_evidence(event: &SesEvent) -> Option<&'static str> {
     provider::of_delivery(&event.other_info)
 }
 
+/// The recipients whose summary rows an event merges into: those it claims, and for a bounce or
+/// complaint every recipient it names. The routes of one bounce or complaint (same `feedbackId`)
+/// keep one detail row, but each route's share (the event-publishing one carries tags and the
+/// outgoing IP, the classic one neither) goes into the summary row whichever arrives first or
+/// replaces the other: the merge is order-free and a bounce or complaint adds no count, so
+/// merging a route twice changes nothing.
+pub fn summarized<'a>(
+    event: &'a SesEvent,
+    fate: &'a Fate,
+) -> Box<dyn Iterator<Item = &'a str> + 'a> {
+    if event.feedback_id.is_some() {
+        Box::new(event.recipients.iter().map(String::as_str))
+    } else {
+        Box::new(fate.recipients(event))
+    }
+}
+
+/// Whether a batch has anything to write: a pair to apply, or a route's share of a summary row.
+pub fn writes_anything(events: &[&SesEvent], fates: &[Fate]) -> bool {
+    events
+        .iter()
+        .zip(fates)
+        .any(|(event, fate)| *fate != Fate::Duplicate || event.feedback_id.is_some())
+}
+
 /// Folds the pairs to apply into one delta per summary row, in key order (so that concurrent
 /// writers would lock rows in the same order).
 pub fn summarize(
@@ -234,7 +259,7 @@ pub fn summarize(
     let mut rows: BTreeMap<(String, String), SummaryDelta> = BTreeMap::new();
     for (event, fate) in events.iter().zip(fates) {
         let evidence = delivery_evidence(event);
-        for recipient in fate.recipients(event) {
+        for recipient in summarized(event, fate) {
             let delta =
                 SummaryDelta::from_pair(event, recipient, user_of(event, recipient), evidence);
             match rows.entry((event.message_id.clone(), recipient.to_string())) {

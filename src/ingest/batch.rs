@@ -15,9 +15,9 @@ use crate::error::{is_duplicate_key, is_retryable_mysql, Error, Result};
 use crate::ops::progress::Progress;
 use crate::redact;
 use crate::source::{RecordSource, SourceError, SourceRecord};
-use crate::store::details;
 use crate::store::failures::{self, Failure};
 use crate::store::rollups;
+use crate::store::{details, retention};
 
 /// Room kept in a packet for the statement and the record's other values.
 const PACKET_OVERHEAD: usize = 64 * 1024;
@@ -111,7 +111,27 @@ impl Ingest {
         }
     }
 
+    /// Applies one batch of records. The retention horizon is read afresh for each batch and
+    /// checked again, under a shared lock, in the transaction that writes it: `prune` raises the
+    /// horizon before it deletes, so it waits for a batch in flight, and a batch planned before
+    /// the horizon moved is planned again rather than bring back events whose details are gone.
     fn apply_records(&mut self, records: &[SourceRecord]) -> Result<(), mysql::Error> {
+        loop {
+            let counts = self.counts;
+            let other_partitions = self.other_partitions;
+            self.pruned_before = retention::pruned_before(&mut self.conn)?;
+            self.horizon_moved = false;
+            self.apply_records_once(records)?;
+            if !self.horizon_moved {
+                return Ok(());
+            }
+            log::info!("the retention horizon moved while a batch was planned (`prune` ran): planning it again");
+            self.counts = counts;
+            self.other_partitions = other_partitions;
+        }
+    }
+
+    fn apply_records_once(&mut self, records: &[SourceRecord]) -> Result<(), mysql::Error> {
         // Envelopes whose notification id already has detail rows are duplicates, known without
         // parsing their Message: an event's rows are written in one transaction, so one row
         // means all of them. This is what makes a rerun cheap. (A file read with a window needs
@@ -234,15 +254,21 @@ impl Ingest {
         if let Some(memory) = &mut self.dry_run_memory {
             memory.remember(&events, &fates);
         }
-        let to_resolve = events.iter().zip(&fates).flat_map(|(e, f)| f.recipients(e));
+        let to_resolve = events
+            .iter()
+            .zip(&fates)
+            .flat_map(|(e, f)| accounting::summarized(e, f));
         self.users.prefetch(&mut self.conn, to_resolve)?;
 
         let mut done: Vec<bool> = fates.iter().map(|f| *f == Fate::Duplicate).collect();
         if self.dry_run {
             done.iter_mut().for_each(|d| *d = true);
-        } else if !fates.iter().all(|f| *f == Fate::Duplicate) {
+        } else if accounting::writes_anything(&events, &fates) {
             let mut rejected = Vec::new();
             self.apply_splitting(&events, &fates, 0, &mut done, &mut rejected)?;
+            if self.horizon_moved {
+                return Ok(());
+            }
             for (i, error) in rejected {
                 let record = &records[pending[i].record];
                 let reason = format!("MySQL rejected it: {error}");
@@ -374,7 +400,7 @@ impl Ingest {
         done: &mut [bool],
         rejected: &mut Vec<(usize, String)>,
     ) -> Result<(), mysql::Error> {
-        if fates.iter().all(|f| *f == Fate::Duplicate) {
+        if self.horizon_moved || !accounting::writes_anything(events, fates) {
             return Ok(());
         }
         match self.apply_in_one_transaction(events, fates) {
@@ -425,6 +451,11 @@ impl Ingest {
     ) -> Result<(), mysql::Error> {
         let deltas = accounting::summarize(events, fates, |e, r| self.users.link(e, r));
         let mut tx = self.conn.start_transaction(TxOpts::default())?;
+        if retention::pruned_before_locked(&mut tx)? != self.pruned_before {
+            tx.rollback()?;
+            self.horizon_moved = true;
+            return Ok(());
+        }
         match details::apply_batch(&mut tx, events, fates, &deltas, self.pruned_before) {
             Ok(()) => tx.commit(),
             Err(e) => {

@@ -137,6 +137,7 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
         partition,
         other_partitions: 0,
         conflicts_exhausted: false,
+        horizon_moved: false,
     };
 
     if let Some(w) = window.filter(Window::is_empty) {
@@ -350,6 +351,9 @@ struct Ingest {
     /// Set when a batch kept meeting rows another run had just written (MySQL 1062 after
     /// planning it again `retries` times): the batch is then bisected like a data error.
     conflicts_exhausted: bool,
+    /// Set when a batch's transaction found the retention horizon moved since the batch was
+    /// planned (`prune` ran meanwhile): the batch is planned again with the new horizon.
+    horizon_moved: bool,
 }
 
 /// What a dry run would have written, so that its later batches see it as a real run's see the

@@ -176,33 +176,54 @@ fn summary_params(delta: &SummaryDelta, params: &mut Vec<Value>) {
     params.push(delta.tags.as_deref().into());
 }
 
-/// The delivery times stored before this batch on the summary rows it brings a Delivery to, by
-/// row id: what tells the ledger that the batch moved one back (`ledger::Delivered`). A locking
-/// read, as the upserts that follow are: it sees what another run committed a moment ago (a
-/// consistent read would see the transaction's snapshot) and keeps it until this one commits.
-fn stored_deliveries<Q: Queryable>(
+/// What this batch finds of its summary rows before it writes: each row's delivery time and the columns the daily rollups read from it (`rollups::SUMMARY_COLUMNS`).
+struct StoredRow {
+    delivered_at: Option<OffsetDateTime>,
+    rollup_columns: Vec<Value>,
+}
+
+/// The summary rows of `deltas` as they stand before the batch writes, by (message id, recipient).
+/// A locking read, as the upserts that follow are: it sees what another run committed a moment
+/// ago (a consistent read would see the transaction's snapshot) and keeps it until this one
+/// commits. The delivery times tell the ledger that the batch moved one back
+/// (`ledger::Delivered`); the rollup columns tell which rows the batch moves to other rollup
+/// groups (`rows_regrouped`).
+fn stored_rows<Q: Queryable>(
     conn: &mut Q,
     deltas: &[SummaryDelta],
-) -> Result<HashMap<u64, OffsetDateTime>, mysql::Error> {
+) -> Result<HashMap<(String, String), StoredRow>, mysql::Error> {
     let wanted: HashSet<(&str, &str)> = deltas
         .iter()
-        .filter(|d| d.first(EventKind::Delivery).is_some())
         .map(|d| (d.message_id.as_str(), d.recipient.as_str()))
         .collect();
-    if wanted.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<(u64, String, String, Value)> = select_in(
+    let rows: Vec<mysql::Row> = select_in(
         conn,
-        "SELECT id, message_id, user_email, delivery_at FROM aws_reports
-         WHERE delivery_at IS NOT NULL AND message_id IN ({keys}) FOR UPDATE",
+        &format!(
+            "SELECT id, message_id, user_email, delivery_at, {} FROM aws_reports
+             WHERE message_id IN ({{keys}}) FOR UPDATE",
+            rollups::SUMMARY_COLUMNS.join(", ")
+        ),
         wanted.iter().map(|(message_id, _)| *message_id),
     )?;
-    Ok(rows
-        .into_iter()
-        .filter(|(_, message_id, email, _)| wanted.contains(&(message_id.as_str(), email.as_str())))
-        .filter_map(|(id, _, _, at)| Some((id, timestamps::from_sql(&at)?)))
-        .collect())
+    let mut out = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let mut values = row.unwrap();
+        let rollup_columns = values.split_off(4);
+        let text = |v: &Value| mysql::from_value_opt::<String>(v.clone()).unwrap_or_default();
+        let key = (text(&values[1]), text(&values[2]));
+        if !wanted.contains(&(key.0.as_str(), key.1.as_str())) {
+            continue;
+        }
+        let delivered_at = timestamps::from_sql(&values[3]);
+        out.insert(
+            key,
+            StoredRow {
+                delivered_at,
+                rollup_columns,
+            },
+        );
+    }
+    Ok(out)
 }
 
 /// Writes one batch: summary upserts, then one detail row per new pair. The caller owns the
@@ -215,7 +236,7 @@ pub fn apply_batch<Q: Queryable>(
     pruned_before: Option<OffsetDateTime>,
 ) -> Result<(), mysql::Error> {
     let t0 = std::time::Instant::now();
-    let delivered_before = stored_deliveries(conn, deltas)?;
+    let before = stored_rows(conn, deltas)?;
     for chunk in deltas.chunks(ROWS_PER_STATEMENT) {
         let mut params = Vec::with_capacity(chunk.len() * SUMMARY_VALUES);
         for d in chunk {
@@ -225,30 +246,61 @@ pub fn apply_batch<Q: Queryable>(
     }
 
     let t1 = std::time::Instant::now();
-    let rows: Vec<(u64, String, String)> = select_in(
+    let rows: Vec<mysql::Row> = select_in(
         conn,
-        "SELECT id, message_id, user_email FROM aws_reports WHERE message_id IN ({keys})",
+        &format!(
+            "SELECT id, message_id, user_email, {} FROM aws_reports WHERE message_id IN ({{keys}})",
+            rollups::SUMMARY_COLUMNS.join(", ")
+        ),
         deltas.iter().map(|d| d.message_id.as_str()),
     )?;
-    let report_ids: HashMap<(String, String), u64> = rows
-        .into_iter()
-        .map(|(id, message_id, email)| ((message_id, email), id))
-        .collect();
+    let mut report_ids: HashMap<(String, String), u64> = HashMap::with_capacity(rows.len());
+    // Rows whose rollup columns the batch changed, and rows losing a detail row to another
+    // route of the same bounce or complaint: every day they count in is stale.
+    let mut regrouped: BTreeSet<u64> = BTreeSet::new();
+    for row in rows {
+        let mut values = row.unwrap();
+        let after = values.split_off(3);
+        let text = |v: &Value| mysql::from_value_opt::<String>(v.clone()).unwrap_or_default();
+        let key = (text(&values[1]), text(&values[2]));
+        let Ok(id) = mysql::from_value_opt::<u64>(values[0].clone()) else {
+            continue;
+        };
+        if before.get(&key).is_some_and(|b| b.rollup_columns != after) {
+            regrouped.insert(id);
+        }
+        report_ids.insert(key, id);
+    }
 
     let t2 = std::time::Instant::now();
     // The same bounce or complaint stored earlier under a larger notification id gives way.
+    let mut superseded = Vec::new();
     for (event, fate) in events.iter().zip(fates) {
         let Fate::Apply(claims) = fate else { continue };
         for claim in claims {
             if let Some(old) = &claim.supersedes {
                 let recipient = event.recipients[claim.recipient].as_str();
-                conn.exec_drop(
-                    "DELETE FROM aws_report_details WHERE notification_key = ? AND recipient_key = ?
-                       AND notification_message_id = ? AND `to` = ?",
-                    (key_digest(old), key_digest(recipient), old, recipient),
-                )?;
+                if let Some(id) = report_ids.get(&(event.message_id.clone(), recipient.to_string()))
+                {
+                    regrouped.insert(*id);
+                }
+                superseded.push((old, recipient));
             }
         }
+    }
+    // Before the replaced rows go: their days are among those marked.
+    rollups::mark_days_of(conn, &regrouped)?;
+    for (old, recipient) in superseded {
+        conn.exec_drop(
+            "DELETE FROM aws_report_details WHERE notification_key = ? AND recipient_key = ?
+               AND notification_message_id = ? AND `to` = ?",
+            (
+                key_digest(old),
+                key_digest(recipient),
+                old.as_str(),
+                recipient,
+            ),
+        )?;
     }
 
     let mut pairs: Vec<(&SesEvent, &str, u64)> = Vec::new();
@@ -368,9 +420,9 @@ pub fn apply_batch<Q: Queryable>(
         let Some(batch_at) = delta.first(EventKind::Delivery) else {
             continue;
         };
-        let stored = report_ids
+        let stored = before
             .get(&(delta.message_id.clone(), delta.recipient.clone()))
-            .and_then(|id| delivered_before.get(id));
+            .and_then(|row| row.delivered_at.as_ref());
         let at = stored.map_or(batch_at, |stored| batch_at.min(*stored));
         let moved_back = stored.is_some_and(|stored| *stored > batch_at);
         let entry = delivered

@@ -15,6 +15,19 @@ pub fn pruned_before(conn: &mut Conn) -> Result<Option<OffsetDateTime>, mysql::E
     Ok(value.as_ref().and_then(timestamps::from_sql))
 }
 
+/// `pruned_before`, read with a shared lock inside the caller's transaction: `prune`'s raising
+/// of the horizon waits until that transaction ends (a missing row is locked as a gap, so the
+/// first `prune`'s insert waits too), and the transaction sees a horizon `prune` committed a
+/// moment ago.
+pub fn pruned_before_locked<Q: Queryable>(
+    conn: &mut Q,
+) -> Result<Option<OffsetDateTime>, mysql::Error> {
+    let value: Option<Value> = conn.query_first(
+        "SELECT pruned_before FROM aws_report_retention WHERE id = 1 LOCK IN SHARE MODE",
+    )?;
+    Ok(value.as_ref().and_then(timestamps::from_sql))
+}
+
 /// What `prune` deletes (or, in a dry run, would delete).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Pruned {

@@ -182,6 +182,17 @@ const ROLLUP_DIMENSIONS: [(&str, &str); 6] = [
     ("sending_ip", "COALESCE(r.sending_ip, '')"),
 ];
 
+/// The summary-row columns the dimensions read. A batch that changes any of them on a stored row
+/// moves that row's counts to other groups on every day it counts in (`mark_days_of`).
+pub const SUMMARY_COLUMNS: [&str; 6] = [
+    "report_type",
+    "source_email",
+    "user_email",
+    "mailbox_provider",
+    "configuration_set",
+    "sending_ip",
+];
+
 /// The counters of one day's detail rows, grouped by `group` (expressions or aliases over the
 /// summary row `r`): `before` and `after` surround the sums in the select list. The day's
 /// window, `[from, to)`, is the last two parameters.
@@ -272,12 +283,17 @@ pub fn mark_dirty<Q: Queryable>(
     instants: impl Iterator<Item = OffsetDateTime>,
 ) -> Result<(), mysql::Error> {
     let dates: BTreeSet<Date> = instants.map(|at| at.date()).collect();
+    mark_dates(conn, &dates)
+}
+
+/// Marks these UTC dates dirty.
+fn mark_dates<Q: Queryable>(conn: &mut Q, dates: &BTreeSet<Date>) -> Result<(), mysql::Error> {
     if dates.is_empty() {
         return Ok(());
     }
     let now = timestamps::to_sql(OffsetDateTime::now_utc());
     let mut params = Vec::with_capacity(dates.len() * 2);
-    for d in &dates {
+    for d in dates {
         params.push(Value::Date(
             d.year() as u16,
             d.month() as u8,
@@ -296,6 +312,33 @@ pub fn mark_dirty<Q: Queryable>(
         ),
         params,
     )
+}
+
+/// Marks dirty every day the detail rows of these summary rows fall on (the send day included),
+/// inside the caller's transaction: the rows changed a column their rollup groups by, so each
+/// of those days' rollups is stale, not only the days of the batch's own events.
+pub fn mark_days_of<Q: Queryable>(
+    conn: &mut Q,
+    report_ids: &BTreeSet<u64>,
+) -> Result<(), mysql::Error> {
+    if report_ids.is_empty() {
+        return Ok(());
+    }
+    let days: Vec<Value> = super::select_in(
+        conn,
+        "SELECT DISTINCT DATE(timestamp) FROM aws_report_details WHERE report_id IN ({keys})",
+        report_ids.iter().copied(),
+    )?;
+    let dates: BTreeSet<Date> = days
+        .iter()
+        .filter_map(|v| match v {
+            Value::Date(y, m, d, ..) => {
+                Date::from_calendar_date(i32::from(*y), time::Month::try_from(*m).ok()?, *d).ok()
+            }
+            _ => None,
+        })
+        .collect();
+    mark_dates(conn, &dates)
 }
 
 /// Sums the rollups of days `[first, end)` by the given keys, ordered by them.
