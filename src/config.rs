@@ -540,6 +540,12 @@ impl SuppressionsConfig {
             Some(s) => Some(window::parse_bound(s, &env.zone).map_err(bad("--since"))?),
             None => None,
         };
+        let kept = crate::reports::suppressions::RECENT_KEPT;
+        if args.soft_limit == 0 || args.soft_limit as usize > kept {
+            return Err(Error::usage(format!(
+                "--soft-limit must be from 1 to {kept}: the suppression ledger keeps the {kept} latest soft bounces of each address, so a larger limit could never be reached"
+            )));
+        }
         let rules = Rules {
             include_ses_suppressed: args.include_ses_suppressed,
             soft_limit: args.soft_limit,

@@ -36,8 +36,12 @@ pub fn register_url_path(url: &str) {
         let path = rest[slash..].trim_end_matches('/');
         if path.len() > 1 {
             let mut secrets = registry().lock().unwrap_or_else(|p| p.into_inner());
-            if !secrets.iter().any(|s| s == path) {
-                secrets.push(path.to_string());
+            // As given, decoded, and encoded the way an HTTP client writes it in its errors
+            // (`/tökén` as `/t%C3%B6k%C3%A9n`).
+            for form in [path.to_string(), percent_decode(path), percent_encode(path)] {
+                if !secrets.contains(&form) {
+                    secrets.push(form);
+                }
             }
             secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         }
@@ -96,6 +100,20 @@ fn redact_urls(text: &str) -> String {
     out
 }
 
+/// `text` with the bytes a URL's path and query may not hold as they are (controls, space,
+/// `"<>`{}` and every non-ASCII byte) percent-encoded, as the `url` crate (and so ureq) writes them.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte <= b' ' || byte >= 0x7f || b"\"<>`{}".contains(&byte) {
+            out.push_str(&format!("%{byte:02X}"));
+        } else {
+            out.push(byte as char);
+        }
+    }
+    out
+}
+
 fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -144,6 +162,17 @@ mod tests {
             "Access denied, password *** rejected"
         );
         assert_eq!(scrub("raw Pa%24%24word-7781"), "raw ***");
+    }
+
+    #[test]
+    fn a_ping_path_vanishes_raw_decoded_and_encoded() {
+        register_url_path("https://ping.example/tökén-42 x");
+        for form in ["/tökén-42 x", "/t%C3%B6k%C3%A9n-42%20x"] {
+            assert_eq!(
+                scrub(&format!("GET https://ping.example{form} failed")),
+                "GET https://ping.example*** failed"
+            );
+        }
     }
 
     #[test]

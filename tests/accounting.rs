@@ -367,3 +367,64 @@ fn both_routes_of_a_bounce_give_one_runs_tables_in_any_order_and_batch_size() {
         assert_eq!(stats, &seen[0].2, "{name}");
     }
 }
+
+/// Instants are taken at milliseconds when read, as the tables keep them. Two clicks on
+/// distinct links 1.0004 s apart (10:00:00.0004 and 10:00:01.0008) are exactly 1 s apart at
+/// milliseconds, a scanner's burst: so they are whether they meet in one batch (both new) or
+/// are read back from their rows when a later Delivery reclassifies them.
+#[test]
+fn sub_millisecond_digits_do_not_make_classes_depend_on_batches() {
+    let m = mail("m-1", "2026-11-27T09:00:00.000Z", &["a@x.org"]);
+    let published = |mut n: Value, at: &str| {
+        n["Timestamp"] = json!({"$date": at});
+        n
+    };
+    let click_on = |id: &str, at: &str, link: &str, published_at: &str| {
+        let mut n = click(id, &m, at);
+        let mut record: Value = serde_json::from_str(n["Message"].as_str().unwrap()).unwrap();
+        record["click"]["link"] = json!(link);
+        n["Message"] = json!(record.to_string());
+        published(n, published_at)
+    };
+    let docs = vec![
+        send("n-s", &m),
+        click_on(
+            "n-c1",
+            "2026-11-27T10:00:00.000400Z",
+            "https://shop.example/a",
+            "2026-11-27T10:00:01.000Z",
+        ),
+        click_on(
+            "n-c2",
+            "2026-11-27T10:00:01.000800Z",
+            "https://shop.example/b",
+            "2026-11-27T10:00:02.000Z",
+        ),
+        published(
+            delivery("n-d", &m, "2026-11-27T09:00:01.000Z", &["a@x.org"]),
+            "2026-11-27T10:00:03.000Z",
+        ),
+    ];
+    let mut seen = Vec::new();
+    for batch in ["1000", "1"] {
+        let env = TestEnv::new("sub_ms");
+        env.insert(&docs);
+        env.ingest(&["--date", "2026-11-27", "--batch-size", batch])
+            .expect_code(0);
+        seen.push((
+            batch,
+            env.rows("SELECT timestamp, COALESCE(automated, 'human') FROM aws_report_details WHERE event_type = 'Click' ORDER BY 1"),
+            env.snapshot(),
+        ));
+    }
+    let burst = |at: &str| vec![at.to_string(), "scanner-burst".to_string()];
+    assert_eq!(
+        seen[0].1,
+        vec![
+            burst("2026-11-27 10:00:00.000"),
+            burst("2026-11-27 10:00:01.000")
+        ]
+    );
+    assert_eq!(seen[1].1, seen[0].1);
+    assert_eq!(seen[1].2, seen[0].2);
+}

@@ -130,3 +130,50 @@ fn dry_run_reads_everything_and_writes_nothing() {
         assert_eq!(env.count(table), 0, "{table} was written by a dry run");
     }
 }
+
+/// A file read with a window keeps the broken and skipped lines of other windows out: a broken
+/// line stamped the day before neither fails nor counts in the next day's run, however often it
+/// is rerun, and fails in its own day's.
+#[test]
+fn a_windowed_file_fails_and_skips_only_its_own_windows_lines() {
+    let env = TestEnv::new("file_window_failures");
+    let m = mail("m-1", "2026-11-27T10:00:00.000Z", &["a@x.org"]);
+    let mut broken = send(
+        "n-broken",
+        &mail("m-0", "2026-11-26T10:00:00.000Z", &["b@x.org"]),
+    );
+    broken["Message"] = serde_json::json!("{not json");
+    let mut confirmation = send(
+        "n-confirm",
+        &mail("m-9", "2026-11-26T11:00:00.000Z", &["c@x.org"]),
+    );
+    confirmation["Type"] = serde_json::json!("SubscriptionConfirmation");
+    let path = scratch(&env, "two-days.ndjson");
+    let lines: Vec<String> = [broken, confirmation, send("n-1", &m)]
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let file = path.to_str().unwrap();
+    for _ in 0..2 {
+        let run = env.ingest(&["--file", file, "--date", "2026-11-27"]);
+        run.expect_code(0);
+        assert_eq!(
+            (
+                run.count("scanned"),
+                run.count("failed"),
+                run.count("skipped")
+            ),
+            (1, 0, 0),
+            "{run}"
+        );
+        assert_eq!(env.count("aws_report_failures"), 0);
+    }
+    let run = env.ingest(&["--file", file, "--date", "2026-11-26"]);
+    run.expect_code(3);
+    assert_eq!((run.count("failed"), run.count("skipped")), (1, 1), "{run}");
+    assert_eq!(
+        env.rows("SELECT notification_id, attempts FROM aws_report_failures"),
+        vec![vec!["n-broken".to_string(), "1".to_string()]]
+    );
+}

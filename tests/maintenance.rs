@@ -1,5 +1,7 @@
 //! retry, failures, prune, and documents built to break the parser.
 
+use std::io::Write;
+
 use serde_json::{json, Value};
 
 use crate::notifications::*;
@@ -256,6 +258,62 @@ fn human_counts_survive_prune() {
     );
 }
 
+/// A click whose burst partner `prune` deleted stays a scanner's when a later event of the
+/// same mail reclassifies the recipient: classes do not change because evidence was pruned, so
+/// the human counts and the kept rollup of its day stay as they were.
+#[test]
+fn a_surviving_click_keeps_its_class_when_its_burst_partner_is_pruned() {
+    let mut env = TestEnv::new("prune_burst");
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-28T00:00:00Z".into()));
+    let m = mail("m-1", "2026-11-20T09:00:00.000Z", &["a@x.org"]);
+    let click_on = |id: &str, at: &str, link: &str| {
+        let mut n = click(id, &m, at);
+        let mut record: Value = serde_json::from_str(n["Message"].as_str().unwrap()).unwrap();
+        record["click"]["link"] = json!(link);
+        n["Message"] = json!(record.to_string());
+        n
+    };
+    env.insert(&[
+        send("n-send", &m),
+        delivery("n-delivery", &m, "2026-11-20T09:00:01.000Z", &["a@x.org"]),
+        click_on("n-a", "2026-11-20T23:59:59.600Z", "https://shop.example/a"),
+        click_on("n-b", "2026-11-21T00:00:00.200Z", "https://shop.example/b"),
+    ]);
+    env.ingest(&["--from", "2026-11-20", "--to", "2026-11-22"])
+        .expect_code(0);
+    let classes = "SELECT notification_message_id, COALESCE(automated, 'human') FROM aws_report_details WHERE event_type = 'Click' ORDER BY 1";
+    assert_eq!(
+        env.rows(classes),
+        vec![vec!["n-a", "scanner-burst"], vec!["n-b", "scanner-burst"]]
+    );
+    // The horizon falls between the two clicks.
+    env.run(&["prune", "--older-than", "7"]).expect_code(0);
+    assert_eq!(env.rows(classes), vec![vec!["n-b", "scanner-burst"]]);
+    let counts =
+        "SELECT click_count, human_click_count, open_count, human_open_count FROM aws_reports";
+    let daily = "SELECT DATE_FORMAT(day, '%Y-%m-%d'), total_clicks, human_unique_clicks, human_unique_opens FROM aws_report_daily ORDER BY 1";
+    assert_eq!(env.rows(counts), vec![vec!["2", "0", "0", "0"]]);
+    let rollups = env.rows(daily);
+    // A week later the person opens the mail: the recipient is classified again.
+    let mut opened = open("n-open", &m, "2026-11-27T10:00:00.000Z");
+    let mut record: Value = serde_json::from_str(opened["Message"].as_str().unwrap()).unwrap();
+    record["open"]["userAgent"] = json!("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148");
+    opened["Message"] = json!(record.to_string());
+    env.insert(&[opened]);
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    assert_eq!(env.rows(classes), vec![vec!["n-b", "scanner-burst"]]);
+    assert_eq!(env.rows(counts), vec![vec!["2", "0", "1", "1"]]);
+    let mut expected = rollups;
+    expected.push(vec![
+        "2026-11-27".into(),
+        "0".into(),
+        "0".into(),
+        "1".into(),
+    ]);
+    assert_eq!(env.rows(daily), expected);
+}
+
 #[test]
 fn documents_built_to_break_the_parser_become_failures_or_warnings() {
     let env = TestEnv::new("poison");
@@ -442,5 +500,88 @@ fn doctor_names_invisible_documents_the_index_and_drift() {
             .stdout()
             .contains("equal a recomputation from the rows"),
         "{after}"
+    );
+    // Rollups of another zone's days are no drift: doctor names the zone and both ways on.
+    let other = env.run(&["doctor", "--date", "2026-11-27", "--tz", "Asia/Tokyo"]);
+    other.expect_code(7);
+    assert!(
+        other.stdout().contains("computed in the time zone UTC, not Asia/Tokyo: check them with `ses-report doctor --from 2026-11-27 --to 2026-11-28 --tz UTC`, or rebuild them in Asia/Tokyo with `ses-report rollup --from 2026-11-27 --to 2026-11-28 --tz Asia/Tokyo`")
+            && !other.stdout().contains("drift"),
+        "{other}"
+    );
+}
+
+/// `prune` while an ingest re-reads old events through a pipe: the ingest read no horizon when
+/// it started, but each batch reads it again (under a shared lock in its transaction), so the
+/// opens of the pruned day are skipped, not counted a second time, and no detail row older than
+/// the horizon comes back.
+#[test]
+fn prune_during_an_ingest_that_re_reads_pruned_events_counts_nothing_twice() {
+    let mut env = TestEnv::new("prune_race");
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-30T12:00:00Z".into()));
+    let old = mail("m-old", "2026-11-20T10:00:00.000Z", &["a@x.org"]);
+    let opens: Vec<String> = (1..=9)
+        .map(|i| {
+            open(
+                &format!("n-open-{i}"),
+                &old,
+                &format!("2026-11-20T11:00:0{i}.000Z"),
+            )
+            .to_string()
+        })
+        .collect();
+    let first: Vec<String> = std::iter::once(send("n-old", &old).to_string())
+        .chain(opens.iter().cloned())
+        .collect();
+    env.run_with_stdin(
+        &["ingest", "--file", "-"],
+        (first.join("\n") + "\n").as_bytes(),
+    )
+    .expect_code(0);
+    let open_count = "SELECT open_count FROM aws_reports WHERE message_id = 'm-old'";
+    assert_eq!(env.scalar(open_count), "9");
+
+    let mut cmd = env.command(&["ingest", "--file", "-", "--batch-size", "1"]);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let new = mail("m-new", "2026-11-29T10:00:00.000Z", &["b@x.org"]);
+    writeln!(stdin, "{}", send("n-new", &new)).unwrap();
+    stdin.flush().unwrap();
+    // The ingest is under way (its first batch applied) when prune runs.
+    let started = std::time::Instant::now();
+    while env.scalar("SELECT COUNT(*) FROM aws_reports WHERE message_id = 'm-new'") != "1" {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the ingest never applied its first line"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    env.run(&["prune", "--older-than", "3"]).expect_code(0);
+    for line in &opens {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(env.scalar(open_count), "9", "{stdout}");
+    assert_eq!(
+        crate::util::summary_count(&stdout, "skipped"),
+        Some(9),
+        "{stdout}"
+    );
+    assert_eq!(
+        env.scalar(
+            "SELECT COUNT(*) FROM aws_report_details WHERE timestamp < '2026-11-27 12:00:00'"
+        ),
+        "0"
     );
 }

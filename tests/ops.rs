@@ -172,6 +172,12 @@ fn partition_workers_write_labelled_metrics_files_of_their_own() {
             &format!("ses_report_notifications{{{label},outcome=\"scanned\"}}"),
         )
         .unwrap();
+        // A figure of the whole database: reported by partition 1 only, so a sum counts it once.
+        assert_eq!(
+            sample(&text, &format!("ses_report_unresolved_failures{{{label}}}")),
+            (k == "1").then_some(0.0),
+            "{text}"
+        );
     }
     assert!(!shared.exists(), "a worker wrote the shared file");
     assert_eq!(scanned, 2.0, "each notification counted by one worker");
@@ -272,6 +278,22 @@ fn runs_ping_start_then_success_or_their_exit_code_and_a_dead_endpoint_never_fai
         *paths.lock().unwrap(),
         vec![format!("/{token}/start"), format!("/{token}/3")]
     );
+    // With a query string (healthchecks.io's `?create=1`), the event goes before it: a failure
+    // must never read as the success path.
+    paths.lock().unwrap().clear();
+    env.vars.retain(|(k, _)| k != "SES_REPORT_PING_URL");
+    env.vars.push((
+        "SES_REPORT_PING_URL".into(),
+        format!("http://127.0.0.1:{port}/{token}?create=1"),
+    ));
+    env.ingest(&["--date", "2026-11-27"]).expect_code(3);
+    assert_eq!(
+        *paths.lock().unwrap(),
+        vec![
+            format!("/{token}/start?create=1"),
+            format!("/{token}/3?create=1")
+        ]
+    );
 
     // Nothing listening: the run is unaffected, and the log never shows the token.
     let closed = TcpListener::bind("127.0.0.1:0")
@@ -279,6 +301,8 @@ fn runs_ping_start_then_success_or_their_exit_code_and_a_dead_endpoint_never_fai
         .local_addr()
         .unwrap()
         .port();
+    // A token with characters a client percent-encodes shows in neither form.
+    let token = "5f0e-tökén-ping";
     env.vars.retain(|(k, _)| k != "SES_REPORT_PING_URL");
     env.vars.push((
         "SES_REPORT_PING_URL".into(),
@@ -287,10 +311,12 @@ fn runs_ping_start_then_success_or_their_exit_code_and_a_dead_endpoint_never_fai
     let run = env.ingest(&["--date", "2026-11-27"]);
     run.expect_code(3);
     assert!(run.stderr().contains("ping http://127.0.0.1"), "{run}");
-    assert!(
-        !run.stderr().contains(token) && !run.stdout().contains(token),
-        "{run}"
-    );
+    for shown in [token, "5f0e-t%C3%B6k", "5f0e-t"] {
+        assert!(
+            !run.stderr().contains(shown) && !run.stdout().contains(shown),
+            "{shown}: {run}"
+        );
+    }
 }
 
 /// Runs ses-report under a pseudo-terminal (util-linux `script`), as a person at a shell would.

@@ -460,6 +460,19 @@ fn suppressions_follow_each_rule() {
     assert_eq!(since.stdout().lines().count(), 1 + 2, "{since}");
     let strict = env.run(&["suppressions", "--soft-limit", "4"]);
     assert!(!strict.stdout().contains("full@x.org"), "{strict}");
+    // A limit the ledger cannot answer (it keeps 16 instants an address) is refused.
+    env.run(&["suppressions", "--soft-limit", "16"])
+        .expect_code(0);
+    for limit in ["17", "0"] {
+        let refused = env.run(&["suppressions", "--soft-limit", limit]);
+        refused.expect_code(2);
+        assert!(
+            refused
+                .stderr()
+                .contains("--soft-limit must be from 1 to 16"),
+            "{refused}"
+        );
+    }
 }
 
 #[test]
@@ -685,6 +698,17 @@ fn not_spam_lifts_sunset_takes_the_unread_and_reconcile_names_the_differences() 
         bad.stderr().contains("SuppressedDestinationSummaries"),
         "{bad}"
     );
+    // An empty or blank file (what a failed `aws ... > ses.json` leaves) is no empty list.
+    for empty in ["", " \n\n"] {
+        std::fs::write(&ses, empty).unwrap();
+        let run = env.run(&["suppressions", "--reconcile", ses.to_str().unwrap()]);
+        run.expect_code(2);
+        assert!(
+            run.stderr().contains(ses.to_str().unwrap()) && run.stderr().contains("empty"),
+            "{run}"
+        );
+        assert!(!run.stdout().contains("add-to-ses"), "{run}");
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -375,8 +375,11 @@ impl TestEnv {
             .query("SELECT DISTINCT time_zone FROM aws_report_daily")
             .unwrap_or_default();
         let mut args = vec!["doctor", "--from", &from, "--to", &to];
-        if let [zone] = zones.as_slice() {
-            args.extend(["--tz", zone.as_str()]);
+        match zones.as_slice() {
+            [zone] => args.extend(["--tz", zone.as_str()]),
+            [] => {}
+            // Days rolled up in several zones (a test of `rollup --tz`): doctor checks one zone.
+            _ => return,
         }
         // The test's own variables may point at a proxy or a server it has stopped: only its zone.
         let mut cmd = Command::new(BIN);
@@ -392,9 +395,35 @@ impl TestEnv {
         }
         let run = self.run_command(cmd, &args, None);
         let out = run.stdout();
+        if out.contains("equal a recomputation from the rows") {
+            return;
+        }
+        // A run that failed before its rollup leaves stale days marked: the next run recomputes
+        // them. Stale is allowed only there (a zone day within a day of a marked UTC date).
+        let marked: Vec<String> = conn
+            .query("SELECT DATE_FORMAT(day_utc, '%Y-%m-%d') FROM aws_report_dirty_days")
+            .unwrap_or_default();
+        let drifted: Vec<String> = out
+            .lines()
+            .find_map(|l| l.strip_prefix("FIX   drift: the stored rollups of "))
+            .and_then(|l| l.split(" differ").next())
+            .map(|days| days.split(", ").map(str::to_string).collect())
+            .unwrap_or_default();
+        let near_a_mark = |day: &str| {
+            let day = time::Date::parse(
+                day,
+                time::macros::format_description!("[year]-[month]-[day]"),
+            );
+            day.is_ok_and(|d| {
+                [d.previous_day(), Some(d), d.next_day()]
+                    .into_iter()
+                    .flatten()
+                    .any(|m| marked.contains(&m.to_string()))
+            })
+        };
         assert!(
-            out.contains("equal a recomputation from the rows"),
-            "the stored rollups differ from a recomputation from the rows:\n{run}"
+            !drifted.is_empty() && drifted.iter().all(|d| near_a_mark(d)),
+            "the stored rollups differ from a recomputation from the rows (days marked for a recompute: {marked:?}):\n{run}"
         );
     }
 }

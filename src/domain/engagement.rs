@@ -114,13 +114,21 @@ const SCANNER_AGENTS: [&str; 16] = [
     "facebookexternalhit",
 ];
 
+/// Phone models whose names hold a scanner pattern, taken out of an agent before it is matched:
+/// Cubot's Android phones (`CUBOT_NOTE_S`, `CUBOT_P20`) were taken for bots by substring
+/// matchers (oalders/http-browserdetect#136, omrilotan/isbot#29).
+const DEVICES_NAMED_LIKE_SCANNERS: [&str; 1] = ["cubot"];
+
 /// What an agent alone says: a scanner, Apple's prefetch, or nothing.
 pub fn by_agent(interaction: Interaction, user_agent: Option<&str>) -> Option<Automated> {
     let agent = user_agent?.trim();
     if agent.is_empty() {
         return None;
     }
-    let lower = agent.to_ascii_lowercase();
+    let mut lower = agent.to_ascii_lowercase();
+    for device in DEVICES_NAMED_LIKE_SCANNERS {
+        lower = lower.replace(device, "");
+    }
     if SCANNER_AGENTS.iter().any(|s| lower.contains(s)) {
         return Some(Automated::ScannerAgent);
     }
@@ -137,7 +145,8 @@ pub fn is_unsubscribe_link(link: Option<&str>, link_tags: Option<&str>) -> bool 
         // The path and query, not the host: `unsubscribe.example.com/…` landing pages aside,
         // a host name says nothing about the link (useSend reads path and query only).
         let rest = link.split_once("://").map(|(_, rest)| rest).unwrap_or(link);
-        let path_and_query = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
+        // The query may follow the host directly (`https://news.example?action=unsubscribe`).
+        let path_and_query = rest.find(['/', '?', '#']).map(|i| &rest[i..]).unwrap_or("");
         says_unsubscribe(path_and_query)
     });
     in_link || link_tags.is_some_and(says_unsubscribe)
@@ -247,6 +256,13 @@ mod tests {
         }
         assert_eq!(by_agent(Interaction::Open, None), None);
         assert_eq!(by_agent(Interaction::Open, Some("  ")), None);
+        // Cubot's phones hold "bot" in their model names; a bot beside one is still a bot.
+        let cubot = "Mozilla/5.0 (Linux; Android 8.0.0; CUBOT_P20) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.110 Mobile Safari/537.36";
+        assert_eq!(by_agent(Interaction::Click, Some(cubot)), None);
+        assert_eq!(
+            by_agent(Interaction::Click, Some("CUBOT_NOTE_S Googlebot/2.1")),
+            Some(Automated::ScannerAgent)
+        );
     }
 
     #[test]
@@ -304,6 +320,19 @@ mod tests {
         ));
         assert!(!is_unsubscribe_link(
             Some("https://unsubscribe.example/offer"),
+            None
+        ));
+        // A query straight after the host is still the query.
+        assert!(is_unsubscribe_link(
+            Some("https://news.shop.example?action=unsubscribe"),
+            None
+        ));
+        assert!(is_unsubscribe_link(
+            Some("https://news.shop.example#unsubscribe"),
+            None
+        ));
+        assert!(!is_unsubscribe_link(
+            Some("https://unsubscribe.shop.example?ref=mail"),
             None
         ));
         assert!(!is_unsubscribe_link(

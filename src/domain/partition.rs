@@ -44,6 +44,13 @@ impl Partition {
         self.count == 1
     }
 
+    /// Whether this run reports figures of the whole database (the unresolved failures): the
+    /// whole stream's run, or partition 1 of N, so that summing the workers' metrics files
+    /// counts them once.
+    pub fn reports_database_figures(self) -> bool {
+        self.index == 1
+    }
+
     /// The partition of `count` that `key` belongs to (1-based).
     pub fn index_of(key: &str, count: u32) -> u32 {
         crc32fast::hash(key.as_bytes()) % count + 1

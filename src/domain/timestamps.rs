@@ -55,7 +55,17 @@ pub fn parse(text: &str) -> Result<OffsetDateTime, TimestampError> {
             text: shorten(trimmed),
             detail: e.to_string(),
         })?;
-    Ok(parsed.to_offset(UtcOffset::UTC))
+    Ok(to_millisecond(parsed.to_offset(UtcOffset::UTC)))
+}
+
+/// The instant with its finer digits dropped: SES publishes milliseconds and the tables keep
+/// milliseconds (`DATETIME(3)`), so every instant is taken at that precision when it is read.
+/// A new event and the same event read back from a row then compare alike, whatever batch
+/// they meet in (an engagement class must not depend on digits the table drops).
+pub fn to_millisecond(at: OffsetDateTime) -> OffsetDateTime {
+    let nanos = at.nanosecond();
+    at.replace_nanosecond(nanos - nanos % 1_000_000)
+        .unwrap_or(at)
 }
 
 /// Checks that an instant fits a `DATETIME(3)` column.
@@ -180,6 +190,22 @@ pub fn to_unix_millis(at: OffsetDateTime) -> i64 {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn finer_digits_than_milliseconds_are_dropped_when_read() {
+        assert_eq!(
+            parse("2026-11-27T10:00:00.123999Z").unwrap(),
+            datetime!(2026-11-27 10:00:00.123 UTC)
+        );
+        assert_eq!(
+            parse("2026-11-27T10:00:00.1239+01:00").unwrap(),
+            datetime!(2026-11-27 09:00:00.123 UTC)
+        );
+        assert_eq!(
+            parse("2026-11-27T10:00:00.5Z").unwrap(),
+            datetime!(2026-11-27 10:00:00.5 UTC)
+        );
+    }
 
     #[test]
     fn parses_sns_form() {

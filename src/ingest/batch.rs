@@ -180,6 +180,16 @@ impl Ingest {
                 continue;
             }
             let interpretation = interpret_guarded(record);
+            // A file read with a window: a record that is no event, or cannot be read, belongs
+            // to the window of its envelope's time (one it has no readable time for, to every
+            // window: nothing else would keep it).
+            if !matches!(interpretation, Ok(Interpretation::Event(_)))
+                && self
+                    .file_window
+                    .is_some_and(|w| record.published_at().is_some_and(|at| !w.contains(at)))
+            {
+                continue;
+            }
             if !self.partition.is_whole() && !self.holds(record, &interpretation) {
                 self.other_partitions += 1;
                 continue;

@@ -230,11 +230,17 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
         );
     }
     let mut conn = ingest.conn;
-    // What the metrics report: the counts, and the failures still kept (when MySQL can say).
-    let unresolved_failures = conn
-        .query_first::<u64, _>("SELECT COUNT(*) FROM aws_report_failures WHERE resolved_at IS NULL")
+    // What the metrics report: the counts, and the failures still kept (when MySQL can say; a
+    // figure of the whole database, so of partition workers only 1/N reports it).
+    let unresolved_failures = if partition.reports_database_figures() {
+        conn.query_first::<u64, _>(
+            "SELECT COUNT(*) FROM aws_report_failures WHERE resolved_at IS NULL",
+        )
         .ok()
-        .flatten();
+        .flatten()
+    } else {
+        None
+    };
     monitor.record(RunFigures {
         counts,
         unresolved_failures,

@@ -143,20 +143,36 @@ pub fn previous_value(existing: &str, name: &str) -> Option<f64> {
 /// Rewrites this command's families in the textfile at `path`, keeping the other command's:
 /// `families` gets the file's current text (for values carried over). A failure is a warning:
 /// monitoring never fails the command it reports on.
+///
+/// Read, merge and replace happen under an exclusive lock on the file's directory (`flock`, which
+/// leaves no file behind for the collector to see), so an ingest and a `stats` finishing at the
+/// same moment cannot each write the file as it was before the other and lose its families.
 pub fn update_file(path: &Path, families: impl FnOnce(&str) -> Vec<Family>) {
+    let dir = directory_of(path);
+    let lock = std::fs::File::open(dir).and_then(|d| d.lock().map(|()| d));
+    if let Err(e) = &lock {
+        log::warn!(
+            "cannot lock {} to update the metrics file (writing it anyway): {e}",
+            dir.display()
+        );
+    }
     let existing = std::fs::read_to_string(path).unwrap_or_default();
     let own = families(&existing);
     if let Err(e) = write_atomically(path, &merge(&existing, &own)) {
         log::warn!("cannot write the metrics file {}: {e}", path.display());
     }
+    drop(lock);
+}
+
+fn directory_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
 }
 
 /// Writes `text` to `path` atomically: a temporary file beside it, flushed, then renamed.
 pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = directory_of(path);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -196,6 +212,43 @@ mod tests {
              # TYPE ses_report_bounce_rate gauge\n\
              ses_report_bounce_rate{source=\"Shop \\\"news\\\" <a\\\\b>\"} 0.0625\n"
         );
+    }
+
+    /// Two writers at once (an ingest and a `stats`) each adding families: none is lost.
+    #[test]
+    fn writers_at_the_same_moment_keep_each_others_families() {
+        let dir = std::env::temp_dir().join(format!("metrics-race-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ses_report.prom");
+        let writers: Vec<_> =
+            ["ingest", "stats"]
+                .into_iter()
+                .map(|who| {
+                    let path = path.clone();
+                    std::thread::spawn(move || {
+                        for i in 0..60 {
+                            update_file(&path, |_| {
+                                vec![Family::gauge(&format!("ses_report_{who}_{i}"), "x")
+                                    .with(&[], 1.0)]
+                            });
+                        }
+                    })
+                })
+                .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for who in ["ingest", "stats"] {
+            for i in 0..60 {
+                assert!(
+                    text.contains(&format!("ses_report_{who}_{i} 1")),
+                    "{who} {i}"
+                );
+            }
+        }
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -27,23 +27,32 @@ const PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// The healthchecks.io / Cronitor convention for reporting a job's runs over HTTP(S).
 #[derive(Clone, Debug)]
 pub struct Ping {
-    url: String,
+    /// The URL up to its query (or fragment), without a trailing slash.
+    path: String,
+    /// `?...` (and `#...`) as given, or empty: the event goes before it
+    /// (`https://hc-ping.com/KEY/slug/start?create=1`), never after.
+    query: String,
 }
 
 impl Ping {
     pub fn new(url: &str) -> Ping {
+        let split = url.find(['?', '#']).unwrap_or(url.len());
+        let (path, query) = url.split_at(split);
         Ping {
-            url: url.trim_end_matches('/').to_string(),
+            path: path.trim_end_matches('/').to_string(),
+            query: query.to_string(),
         }
     }
 
-    /// The URL for an event: `/start`, success (the URL itself), or `/<exit code>`.
+    /// The URL for an event: `/start`, success (the URL itself), or `/<exit code>`, each
+    /// inserted before the query string.
     pub fn url_for(&self, event: PingEvent) -> String {
-        match event {
-            PingEvent::Start => format!("{}/start", self.url),
-            PingEvent::End(Exit::Done) => self.url.clone(),
-            PingEvent::End(exit) => format!("{}/{}", self.url, exit.code()),
-        }
+        let suffix = match event {
+            PingEvent::Start => "/start".to_string(),
+            PingEvent::End(Exit::Done) => String::new(),
+            PingEvent::End(exit) => format!("/{}", exit.code()),
+        };
+        format!("{}{suffix}{}", self.path, self.query)
     }
 
     /// Sends one ping; a failure is logged, never returned.
@@ -261,6 +270,28 @@ mod tests {
         assert_eq!(
             ping.url_for(PingEvent::End(Exit::Fatal)),
             "https://hc-ping.com/1234-abcd/1"
+        );
+    }
+
+    #[test]
+    fn the_event_goes_before_the_query_string() {
+        let ping = Ping::new("https://hc-ping.com/KEY/nightly-report?create=1");
+        assert_eq!(
+            ping.url_for(PingEvent::Start),
+            "https://hc-ping.com/KEY/nightly-report/start?create=1"
+        );
+        assert_eq!(
+            ping.url_for(PingEvent::End(Exit::Done)),
+            "https://hc-ping.com/KEY/nightly-report?create=1"
+        );
+        assert_eq!(
+            ping.url_for(PingEvent::End(Exit::RecordsFailed)),
+            "https://hc-ping.com/KEY/nightly-report/3?create=1"
+        );
+        let trailing = Ping::new("https://ping.example/abc/?a=1/2#frag");
+        assert_eq!(
+            trailing.url_for(PingEvent::End(Exit::Fatal)),
+            "https://ping.example/abc/1?a=1/2#frag"
         );
     }
 

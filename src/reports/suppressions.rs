@@ -290,13 +290,15 @@ pub fn decide_entries(
                     .copied()
                     .filter(|at| *at >= window_start && *at <= rules.now)
                     .collect();
-                let (Some(first), Some(last)) = (in_window.iter().min(), in_window.iter().max())
-                else {
+                let Some(last) = in_window.iter().max() else {
                     continue;
                 };
                 let delivered_since = last_delivery.get(&e.email).is_some_and(|d| d > last);
+                // The window decides (the ledger keeps the RECENT_KEPT latest instants, enough
+                // for any --soft-limit it accepts); the row's count and first time are the
+                // address's whole soft-bounce evidence, exact as for every other reason.
                 if in_window.len() as u32 >= rules.soft_limit.max(1) && !delivered_since {
-                    put(e, "soft-bounces", *first, *last, in_window.len() as u64);
+                    put(e, "soft-bounces", e.first_at, *last, e.count);
                 }
             }
             _ => {}
@@ -407,6 +409,14 @@ pub struct SesEntry {
 /// Reads what `aws sesv2 list-suppressed-destinations` prints: one JSON object per page with
 /// `SuppressedDestinationSummaries` (`EmailAddress`, `Reason`), pages concatenated or in an array.
 pub fn read_ses_list(text: &str) -> Result<Vec<SesEntry>, String> {
+    // An empty file is what a failed `aws ... > ses.json` leaves: never "SES suppresses nothing"
+    // (an empty list is a page with an empty SuppressedDestinationSummaries).
+    if text.trim().is_empty() {
+        return Err(
+            "the file is empty: save what aws sesv2 list-suppressed-destinations prints (a page with an empty SuppressedDestinationSummaries list when SES suppresses nothing)"
+                .to_string(),
+        );
+    }
     let mut entries = Vec::new();
     let mut pages = Vec::new();
     for value in serde_json::Deserializer::from_str(text).into_iter::<serde_json::Value>() {
@@ -652,6 +662,12 @@ mod tests {
             .unwrap_err()
             .contains("SuppressedDestinationSummaries"));
         assert!(read_ses_list("not json").is_err());
+        assert!(read_ses_list("").unwrap_err().contains("empty"));
+        assert!(read_ses_list(" \n\t").unwrap_err().contains("empty"));
+        assert_eq!(
+            read_ses_list("{\"SuppressedDestinationSummaries\": []}").unwrap(),
+            vec![]
+        );
         let at = datetime!(2026-11-20 10:00 UTC);
         let ours = decide(
             &[
@@ -792,6 +808,39 @@ mod tests {
         assert_eq!(found[1].count, 3);
         assert_eq!(found[1].first_at, NOW - Duration::days(9));
         assert_eq!(found[1].last_at, NOW - Duration::days(1));
+    }
+
+    /// The ledger keeps the 16 latest instants, yet the row's count and first time are exact
+    /// for twenty soft bounces, and the limit works up to 16.
+    #[test]
+    fn soft_bounce_counts_and_first_times_are_exact_beyond_the_kept_instants() {
+        let evidence: Vec<Evidence> = (1..=20)
+            .map(|h| {
+                bounce(
+                    "many@x",
+                    NOW - Duration::hours(h),
+                    "Transient",
+                    "MailboxFull",
+                    Some("4.2.2"),
+                )
+            })
+            .collect();
+        let entries = aggregate(&evidence);
+        assert_eq!(entries[0].recent.len(), RECENT_KEPT);
+        for limit in [3, RECENT_KEPT as u32] {
+            let found = decide_entries(
+                &entries,
+                &HashMap::new(),
+                &Rules {
+                    soft_limit: limit,
+                    ..rules()
+                },
+            );
+            assert_eq!(reasons(&found), vec![("many@x", "soft-bounces")], "{limit}");
+            assert_eq!(found[0].count, 20);
+            assert_eq!(found[0].first_at, NOW - Duration::hours(20));
+            assert_eq!(found[0].last_at, NOW - Duration::hours(1));
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::rc::Rc;
 
 use mongodb::bson::{Bson, RawDocumentBuf};
 use serde_json::Value;
+use time::OffsetDateTime;
 
 use crate::domain::ses::{self, Envelope, Interpretation, RecordError};
 use crate::error::Error;
@@ -105,6 +106,23 @@ impl SourceRecord {
             Body::Bson(raw) => ses::notification_id_of(raw.get_str("MessageId").ok()?),
             Body::Line(line) => ses::notification_id_of(&peek_message_id(line)?),
             Body::Unreadable { .. } => None,
+        }
+    }
+
+    /// The envelope's `Timestamp`, when it can be read: where a record that is no event (a
+    /// skip, a broken one) lies in time, so that a file read with a window keeps only its own.
+    pub fn published_at(&self) -> Option<OffsetDateTime> {
+        let envelope = match &self.body {
+            Body::Line(line) => {
+                let peek = serde_json::from_str::<LineEnvelope>(line).ok()?;
+                line_envelope(&peek).timestamp
+            }
+            Body::Bson(raw) => bson_envelope(raw).timestamp,
+            Body::Unreadable { .. } => return None,
+        };
+        match envelope {
+            ses::Part::Present(Ok(at)) => Some(at),
+            _ => None,
         }
     }
 

@@ -41,6 +41,9 @@ struct Summary {
     delivered_at: Option<OffsetDateTime>,
     first_open: Option<OffsetDateTime>,
     first_click: Option<OffsetDateTime>,
+    /// Its opens and clicks ever applied (the batch's included: the upsert came first). More
+    /// than the rows found means `prune` deleted some.
+    engagements: u64,
 }
 
 /// A batch's open or click, before it is inserted.
@@ -74,16 +77,14 @@ fn read_rows<Q: Queryable>(
     // Only rows with opens or clicks have anything to classify; the delivery time is the
     // summary row's (the earliest Delivery, kept even when `prune` removed its detail row).
     // The agent and the link count only when they are strings, as `NewRow::fields` reads them.
+    // The event's own object is read back whole and its fields taken by `NewRow::fields`, as a
+    // new row's are: one reader, so that escapes or repeated keys in `linkTags` cannot make a
+    // stored row read otherwise than it did when it was new.
     let rows: Vec<mysql::Row> = select_in(
         conn,
-        "SELECT d.id, r.id, d.event_type, d.timestamp, d.automated,
-                IF(JSON_TYPE(JSON_EXTRACT(d.other_info, '$.userAgent')) = 'STRING',
-                   JSON_UNQUOTE(JSON_EXTRACT(d.other_info, '$.userAgent')), NULL),
-                IF(JSON_TYPE(JSON_EXTRACT(d.other_info, '$.link')) = 'STRING',
-                   JSON_UNQUOTE(JSON_EXTRACT(d.other_info, '$.link')), NULL),
-                IF(JSON_TYPE(JSON_EXTRACT(d.other_info, '$.linkTags')) = 'NULL', NULL,
-                   JSON_EXTRACT(d.other_info, '$.linkTags')),
-                r.first_human_open_at, r.first_human_click_at, r.delivery_at
+        "SELECT d.id, r.id, d.event_type, d.timestamp, d.automated, d.other_info,
+                r.first_human_open_at, r.first_human_click_at, r.delivery_at,
+                r.open_count + r.click_count
          FROM aws_reports r LEFT JOIN aws_report_details d
            ON d.report_id = r.id AND d.event_type IN ('Open', 'Click')
          WHERE r.id IN ({keys}) AND (r.open_count > 0 OR r.click_count > 0)",
@@ -104,9 +105,10 @@ fn read_rows<Q: Queryable>(
         summaries.insert(
             report_id,
             Summary {
-                first_open: timestamps::from_sql(&v[8]),
-                first_click: timestamps::from_sql(&v[9]),
-                delivered_at: timestamps::from_sql(&v[10]),
+                first_open: timestamps::from_sql(&v[6]),
+                first_click: timestamps::from_sql(&v[7]),
+                delivered_at: timestamps::from_sql(&v[8]),
+                engagements: mysql::from_value_opt::<u64>(v[9].clone()).unwrap_or(0),
             },
         );
         // A summary row without stored opens or clicks (the LEFT JOIN's NULLs).
@@ -124,6 +126,10 @@ fn read_rows<Q: Queryable>(
         let Some(at) = timestamps::from_sql(&v[3]) else {
             continue;
         };
+        let info: serde_json::Value = text(&v[5])
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let (user_agent, link, link_tags) = NewRow::fields(&info);
         out.push(Row {
             id: Some(id),
             new_index: None,
@@ -131,9 +137,9 @@ fn read_rows<Q: Queryable>(
             interaction,
             at,
             automated: text(&v[4]).and_then(|a| Automated::from_name(&a)),
-            user_agent: text(&v[5]),
-            link: text(&v[6]),
-            link_tags: text(&v[7]),
+            user_agent,
+            link,
+            link_tags,
         });
     }
     Ok((out, summaries))
@@ -208,7 +214,18 @@ pub fn classify_batch<Q: Queryable>(
                 link_tags: r.link_tags.clone(),
             })
             .collect();
-        let reasons = engagement::classify(&engagements, summary.delivered_at);
+        let mut reasons = engagement::classify(&engagements, summary.delivered_at);
+        // Some of this recipient's opens and clicks were pruned: the evidence that classified
+        // the stored ones is partly gone, so they keep their classes (a click whose burst
+        // partner was pruned is still a scanner's); only new rows are classified, against what
+        // remains.
+        if (rows.len() as u64) < summary.engagements {
+            for (row, reason) in rows.iter().zip(reasons.iter_mut()) {
+                if row.id.is_some() {
+                    *reason = row.automated;
+                }
+            }
+        }
         let mut change = RowChange {
             stored_first_open: summary.first_open,
             stored_first_click: summary.first_click,
