@@ -288,25 +288,38 @@ fn both_routes_of_a_bounce_give_one_runs_tables_in_any_order_and_batch_size() {
         n["Timestamp"] = json!({"$date": at});
         n
     };
+    // The routes differ in time and diagnostic, as they can: the ledger keeps the survivor's.
+    let diagnosed = |mut n: Value, diagnostic: &str| {
+        let mut record: Value = serde_json::from_str(n["Message"].as_str().unwrap()).unwrap();
+        record["bounce"]["bouncedRecipients"][0]["diagnosticCode"] = json!(diagnostic);
+        n["Message"] = json!(record.to_string());
+        n
+    };
     let s = send("n-5", &plain);
     let event_route = published(
+        diagnosed(
+            bounce(
+                "n-9",
+                &tagged,
+                "2026-11-27T10:00:02.000Z",
+                "Permanent",
+                "fb-1",
+                &["a@gmail.com"],
+            ),
+            "smtp; 550 5.1.1 event route",
+        ),
+        "2026-11-27T10:00:03.000Z",
+    );
+    let classic_route = classic(diagnosed(
         bounce(
-            "n-9",
-            &tagged,
-            "2026-11-27T10:00:02.000Z",
+            "n-3",
+            &plain,
+            "2026-11-27T10:00:02.500Z",
             "Permanent",
             "fb-1",
             &["a@gmail.com"],
         ),
-        "2026-11-27T10:00:03.000Z",
-    );
-    let classic_route = classic(bounce(
-        "n-3",
-        &plain,
-        "2026-11-27T10:00:02.000Z",
-        "Permanent",
-        "fb-1",
-        &["a@gmail.com"],
+        "smtp; 550 5.1.1 classic route",
     ));
     let late = |n: Value| published(n, "2026-11-27T10:00:04.000Z");
     let cases = [
@@ -347,6 +360,17 @@ fn both_routes_of_a_bounce_give_one_runs_tables_in_any_order_and_batch_size() {
                 "198.51.100.7".to_string(),
                 "marketing".to_string(),
                 "2026-11-27 10:00:02.000".to_string()
+            ]],
+            "{name}"
+        );
+        assert_eq!(
+            env.rows("SELECT kind, first_at, last_at, evidence_count, last_diagnostic FROM aws_report_suppressions"),
+            vec![vec![
+                "permanent-bounce".to_string(),
+                "2026-11-27 10:00:02.500".to_string(),
+                "2026-11-27 10:00:02.500".to_string(),
+                "1".to_string(),
+                "smtp; 550 5.1.1 classic route".to_string(),
             ]],
             "{name}"
         );

@@ -3,6 +3,7 @@
 
 use mysql::prelude::Queryable;
 
+use crate::notifications::*;
 use crate::util::{mysql_server_url, repo_path, TestEnv};
 
 /// Runs `migrate`, which must succeed applying exactly `versions` (as it prints them, `[8, 9]`).
@@ -71,7 +72,7 @@ fn version_3_with_data_upgrades_in_place_and_its_rollups_are_recomputed() {
            VALUES ('2026-11-27', 0, 'news@shop.example', 'x.org', 1, 1, 'UTC', '2026-11-28 02:00:00');",
     );
 
-    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11]");
+    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11, 12]");
     assert_eq!(env.count("aws_reports"), 1);
     // Version 5's columns, filled in place: no opens, a domain no table or reply names.
     assert_eq!(
@@ -116,7 +117,7 @@ fn a_migration_cut_short_completes_on_the_next_migrate() {
     let env = TestEnv::unmigrated("upgrade_cut");
     schema_at(&env, 3);
     env.execute("ALTER TABLE aws_report_daily ADD COLUMN suppressed_complaints INT UNSIGNED NOT NULL DEFAULT 0 AFTER complaints");
-    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11]");
+    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11, 12]");
     assert_eq!(env.count("aws_report_dirty_days"), 0);
 }
 
@@ -152,7 +153,7 @@ fn version_4_with_engagement_upgrades_in_place() {
         "ALTER TABLE aws_report_details ADD COLUMN automated VARCHAR(24) NULL AFTER feedback_id",
     );
 
-    migrate_applies(&env, "[5, 6, 7, 8, 9, 10, 11]");
+    migrate_applies(&env, "[5, 6, 7, 8, 9, 10, 11, 12]");
     assert_eq!(
         env.rows("SELECT notification_message_id, COALESCE(automated, 'human') FROM aws_report_details WHERE event_type IN ('Open', 'Click') ORDER BY 1"),
         vec![
@@ -250,7 +251,7 @@ const TO_VERSION_9: &str = "ALTER TABLE aws_reports ADD INDEX idx_aws_reports_em
      ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_feedback_key (feedback_key, recipient_key);
      ALTER TABLE aws_report_details DROP INDEX uq_details_feedback_recipient_key;
      ALTER TABLE aws_report_details DROP COLUMN feedback_recipient_key;
-     DELETE FROM ses_report_migrations WHERE version IN (10, 11)";
+     DELETE FROM ses_report_migrations WHERE version IN (10, 11, 12)";
 
 /// Back from version 9 to version 7: the two wide unique keys, no digests.
 const TO_VERSION_7: &str = "ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_notification_recipient (notification_message_id, `to`);
@@ -296,7 +297,7 @@ fn rereading_changes_nothing(env: &TestEnv, before: &crate::util::Snapshot) {
 fn version_7_details_get_narrow_unique_keys_in_place() {
     let env = demo_day_at_version_7("upgrade_v7");
     let before = env.snapshot();
-    let migrate = migrate_applies(&env, "[8, 9, 10, 11]");
+    let migrate = migrate_applies(&env, "[8, 9, 10, 11, 12]");
     assert!(
         migrate.stderr().contains(&format!(
             "key digests of {} detail row(s)",
@@ -324,7 +325,7 @@ fn narrow_keys_cut_short_complete_on_the_next_migrate() {
          WHERE id % 2 = 0",
     );
     let half = env.count("aws_report_details") / 2;
-    let migrate = migrate_applies(&env, "[8, 9, 10, 11]");
+    let migrate = migrate_applies(&env, "[8, 9, 10, 11, 12]");
     assert!(
         migrate.stderr().contains("migration 8: already applied"),
         "{migrate}"
@@ -351,7 +352,7 @@ fn narrow_keys_cut_short_complete_on_the_next_migrate() {
          ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_notification_recipient (notification_message_id, `to`);
          DELETE FROM ses_report_migrations WHERE version = 9",
     );
-    migrate_applies(&env, "[9, 10, 11]");
+    migrate_applies(&env, "[9, 10, 11, 12]");
     rereading_changes_nothing(&env, &before);
 }
 
@@ -404,7 +405,7 @@ fn version_9_details_get_the_feedback_key_of_feedback_rows_in_place() {
                    WHERE feedback_key IS NOT NULL AND id % 2 = 0",
             );
         }
-        let migrate = migrate_applies(&env, "[10, 11]");
+        let migrate = migrate_applies(&env, "[10, 11, 12]");
         assert_eq!(
             migrate.stderr().contains("migration 10: already applied"),
             cut_short,
@@ -421,4 +422,68 @@ fn version_9_details_get_the_feedback_key_of_feedback_rows_in_place() {
         );
         rereading_changes_nothing(&env, &before);
     }
+}
+
+/// Version 11 counted a not-spam report as a complaint. Migration 12 marks the days holding one,
+/// and the next ingest recomputes them: the complaint column and rate count it no more, while
+/// the detail rows and the suppression ledger stay as they were.
+#[test]
+fn version_11_rollups_stop_counting_not_spam_reports_as_complaints() {
+    let env = TestEnv::new("upgrade_v11_not_spam");
+    let m = mail("m-1", "2026-11-27T10:00:00.000Z", &["a@x.org", "b@x.org"]);
+    let mut not_spam = complaint(
+        "n-not-spam",
+        &m,
+        "2026-11-27T12:00:00.000Z",
+        "fb-2",
+        &["b@x.org"],
+    );
+    let mut record: serde_json::Value =
+        serde_json::from_str(not_spam["Message"].as_str().unwrap()).unwrap();
+    record["complaint"]["complaintFeedbackType"] = serde_json::json!("not-spam");
+    not_spam["Message"] = serde_json::json!(record.to_string());
+    env.insert(&[
+        send("n-send", &m),
+        complaint(
+            "n-abuse",
+            &m,
+            "2026-11-27T11:00:00.000Z",
+            "fb-1",
+            &["a@x.org"],
+        ),
+        not_spam,
+    ]);
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    let complaints = "SELECT DATE_FORMAT(day, '%Y-%m-%d'), sent, complaints FROM aws_report_daily";
+    assert_eq!(env.rows(complaints), [["2026-11-27", "2", "1"]]);
+    let details = env.count("aws_report_details");
+    let ledger =
+        env.rows("SELECT email, kind, evidence_count FROM aws_report_suppressions ORDER BY 1, 2");
+    assert_eq!(
+        ledger,
+        [["a@x.org", "complaint", "1"], ["b@x.org", "not-spam", "1"]]
+    );
+
+    // The database as version 11 left it: the not-spam report counted as a complaint.
+    env.execute(
+        "UPDATE aws_report_daily SET complaints = complaints + 1;
+         DELETE FROM ses_report_migrations WHERE version = 12",
+    );
+    migrate_applies(&env, "[12]");
+    assert_eq!(
+        env.rows("SELECT DATE_FORMAT(day_utc, '%Y-%m-%d') FROM aws_report_dirty_days"),
+        [["2026-11-27"]]
+    );
+    env.ingest(&["--date", "2026-11-28"]).expect_code(0);
+    assert_eq!(env.rows(complaints), [["2026-11-27", "2", "1"]]);
+    assert_eq!(env.count("aws_report_dirty_days"), 0);
+    assert_eq!(env.count("aws_report_details"), details);
+    assert_eq!(
+        env.rows("SELECT email, kind, evidence_count FROM aws_report_suppressions ORDER BY 1, 2"),
+        ledger
+    );
+    let stats = env.run(&["stats", "--date", "2026-11-27", "--format", "json"]);
+    stats.expect_code(0);
+    let stats: serde_json::Value = serde_json::from_str(&stats.stdout()).unwrap();
+    assert_eq!(stats["groups"][0]["complaints"], 1, "{stats}");
 }

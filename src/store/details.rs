@@ -274,7 +274,7 @@ pub fn apply_batch<Q: Queryable>(
 
     let t2 = std::time::Instant::now();
     // The same bounce or complaint stored earlier under a larger notification id gives way.
-    let mut superseded = Vec::new();
+    let mut superseded: Vec<(&String, &str)> = Vec::new();
     for (event, fate) in events.iter().zip(fates) {
         let Fate::Apply(claims) = fate else { continue };
         for claim in claims {
@@ -290,7 +290,7 @@ pub fn apply_batch<Q: Queryable>(
     }
     // Before the replaced rows go: their days are among those marked.
     rollups::mark_days_of(conn, &regrouped)?;
-    for (old, recipient) in superseded {
+    for (old, recipient) in &superseded {
         conn.exec_drop(
             "DELETE FROM aws_report_details WHERE notification_key = ? AND recipient_key = ?
                AND notification_message_id = ? AND `to` = ?",
@@ -456,6 +456,8 @@ pub fn apply_batch<Q: Queryable>(
         }
     }
     ledger::merge(conn, aggregate(&evidence), &delivered)?;
+    let replaced: BTreeSet<&str> = superseded.iter().map(|(_, recipient)| *recipient).collect();
+    ledger::rebase_replaced(conn, &replaced)?;
     let t6 = std::time::Instant::now();
 
     // The days these events change: their rollups are stale until recomputed.

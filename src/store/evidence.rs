@@ -28,6 +28,26 @@ pub fn evidence(
          ORDER BY d.`to`, d.timestamp, d.id",
         (timestamps::to_sql(since),),
     )?;
+    Ok(evidence_of_rows(rows))
+}
+
+/// The evidence the detail rows hold for these addresses (found through their summary rows,
+/// by the address index), inside the caller's transaction.
+pub fn evidence_of<Q: Queryable>(
+    conn: &mut Q,
+    emails: &std::collections::BTreeSet<&str>,
+) -> Result<Vec<Evidence>, mysql::Error> {
+    let rows: Vec<EvidenceRow> = select_in(
+        conn,
+        "SELECT d.`to`, r.user_id, d.event_type, d.timestamp, d.other_info
+         FROM aws_reports r JOIN aws_report_details d ON d.report_id = r.id
+         WHERE r.user_email IN ({keys}) AND d.event_type IN ('Bounce', 'Complaint', 'Subscription')",
+        emails.iter().copied(),
+    )?;
+    Ok(evidence_of_rows(rows))
+}
+
+fn evidence_of_rows(rows: Vec<EvidenceRow>) -> Vec<Evidence> {
     let mut out = Vec::with_capacity(rows.len());
     for (email, user_id, event_type, at, other_info) in rows {
         let Some(at) = timestamps::from_sql(&at) else {
@@ -46,7 +66,7 @@ pub fn evidence(
             });
         }
     }
-    Ok(out)
+    out
 }
 
 /// Per address delivered in `[from, to]`: its deliveries (summary rows), and whether a person

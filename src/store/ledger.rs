@@ -296,6 +296,43 @@ pub fn read(
     Ok(rows.into_iter().filter_map(entry_of_row).collect())
 }
 
+/// After another route of the same bounce or complaint replaced a detail row of these
+/// addresses, their entries are taken again from their rows, so that the ledger holds the
+/// surviving route's time and diagnostic whichever route arrived first (the merge had kept the
+/// first one's). Only where the rows still hold all of an address's evidence (each entry's
+/// count equals its rows'): evidence `prune` took is in no row, and then the entries stand.
+/// Inside the caller's transaction, after the batch's rows and its `merge`.
+pub fn rebase_replaced<Q: Queryable>(
+    conn: &mut Q,
+    emails: &BTreeSet<&str>,
+) -> Result<(), mysql::Error> {
+    if emails.is_empty() {
+        return Ok(());
+    }
+    let from_rows = aggregate(&evidence::evidence_of(conn, emails)?);
+    let stored = read_for(conn, emails, true)?;
+    let counts = |entries: &[LedgerEntry], email: &str| -> BTreeMap<&'static str, u64> {
+        entries
+            .iter()
+            .filter(|e| e.email == email)
+            .map(|e| (e.kind, e.count))
+            .collect()
+    };
+    let whole: BTreeSet<&str> = emails
+        .iter()
+        .copied()
+        .filter(|email| counts(&stored, email) == counts(&from_rows, email))
+        .collect();
+    let entries: Vec<LedgerEntry> = from_rows
+        .into_iter()
+        .filter(|e| whole.contains(e.email.as_str()))
+        .collect();
+    write(conn, &entries)?;
+    lift_complaints(conn, &whole)?;
+    // Taken again from the rows: each soft bounce's lift is read from the rows too.
+    lift_soft_bounces(conn, &whole, &BTreeMap::new(), |_| true)
+}
+
 /// Rebuilds the ledger from the detail rows kept (migration 6, when there was no ledger yet).
 /// Evidence already pruned is not in it: the ledger starts from what the rows still say.
 pub fn rebuild(conn: &mut Conn) -> Result<usize, mysql::Error> {

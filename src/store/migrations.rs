@@ -68,6 +68,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "delivery times by address",
         include_str!("../../sql/0011_delivery_times_by_address.sql"),
     ),
+    (
+        12,
+        "not-spam reports are no complaints",
+        include_str!("../../sql/0012_not_spam_reports_are_no_complaints.sql"),
+    ),
 ];
 
 /// Duplicate column name, duplicate key name, no such key to drop: what re-running an

@@ -29,6 +29,9 @@ fn per_recipient_columns() -> Vec<String> {
     // JSON null (the usual value) unquotes to 'null'; absent is SQL NULL.
     let complaint_sub_type =
         "COALESCE(JSON_UNQUOTE(JSON_EXTRACT(d.other_info, '$.complaintSubType')), '')";
+    // A not-spam report is no complaint (migration 12 says why).
+    let not_spam =
+        "COALESCE(JSON_UNQUOTE(JSON_EXTRACT(d.other_info, '$.complaintFeedbackType')), '') = 'not-spam'";
     vec![
         flag(Counter::Sent, "d.event_type = 'Send'"),
         flag(Counter::Delivered, "d.event_type = 'Delivery'"),
@@ -47,7 +50,7 @@ fn per_recipient_columns() -> Vec<String> {
         ),
         flag(
             Counter::Complaints,
-            &format!("d.event_type = 'Complaint' AND {complaint_sub_type} <> 'OnAccountSuppressionList'"),
+            &format!("d.event_type = 'Complaint' AND {complaint_sub_type} <> 'OnAccountSuppressionList' AND NOT {not_spam}"),
         ),
         flag(
             Counter::SuppressedComplaints,
