@@ -56,7 +56,8 @@ $bin/ses-report stats --date 2026-11-27 --by sending-ip --format table --min-vol
 $bin/ses-report stats --date 2026-11-27 --by tag:campaign --format table --min-volume 20
 echo "== monitoring: stats adds its gauges to the ingest's node_exporter textfile"
 $bin/ses-report stats --date 2026-11-27 --by provider --min-volume 20 --metrics-file "$metrics" >/dev/null
-grep -v '^#' "$metrics" | head -20
+# awk reads to the end: `grep | head` under pipefail dies of SIGPIPE (141) when head stops first.
+awk '!/^#/ && shown++ < 20' "$metrics"
 echo "(... $(grep -vc '^#' "$metrics") samples in $metrics)"
 echo "== addresses to stop mailing: ses-report suppressions (from the suppression ledger)"
 $bin/ses-report suppressions

@@ -14,4 +14,5 @@ if ! command -v dpkg-shlibdeps >/dev/null 2>&1; then
   apt-get update -qq >&2 && apt-get install -y -qq dpkg-dev >&2
 fi
 cargo deb -p ses-report --quiet 2>&1 | tail -1 >&2
-ls -t target/debian/ses-report_*.deb | head -1
+# sed reads to the end (no SIGPIPE for ls under pipefail, as `| head` could give).
+ls -t target/debian/ses-report_*.deb | sed -n 1p

@@ -90,12 +90,10 @@ impl Environment {
         if let Some(url) = &ping_url {
             redact::register_url_path(url);
             if !(url.starts_with("http://") || url.starts_with("https://")) {
+                // Not echoed: a ping URL's path is the check's secret token.
                 return Err(Error::config(
                     "SES_REPORT_PING_URL",
-                    format!(
-                        "must be an http:// or https:// URL, got {}",
-                        redact::scrub(url)
-                    ),
+                    "must be an http:// or https:// URL (its value is not shown: it holds the check's token)",
                 ));
             }
         }

@@ -11,17 +11,35 @@ fn registry() -> &'static Mutex<Vec<String>> {
     SECRETS.get_or_init(|| Mutex::new(Vec::new()))
 }
 
-/// Remembers the password of `url` (raw and percent-decoded) so that `scrub` hides it.
-pub fn register_url(url: &str) {
-    if let Some(password) = password_of(url) {
-        let mut secrets = registry().lock().unwrap_or_else(|p| p.into_inner());
-        for form in [password.to_string(), percent_decode(password)] {
-            if !form.is_empty() && !secrets.contains(&form) {
-                secrets.push(form);
-            }
+/// What to tell an operator whose connection URL does not parse: generated passwords often hold
+/// the characters a URL reserves.
+pub const PERCENT_ENCODE: &str = "if the user name or password holds any of / # ? @ : % or a space, percent-encode it (/ as %2F, # as %23, ? as %3F, @ as %40, : as %3A, % as %25, space as %20)";
+
+/// Secrets shorter than this are hidden by the URL's structure only: replaced wherever they
+/// occur, a two-letter password would garble every word that holds those letters.
+const SHORTEST_FREE_SECRET: usize = 4;
+
+fn remember(forms: impl IntoIterator<Item = String>) {
+    let mut secrets = registry().lock().unwrap_or_else(|p| p.into_inner());
+    for form in forms {
+        if form.len() >= SHORTEST_FREE_SECRET && !secrets.contains(&form) {
+            secrets.push(form);
         }
-        // Longest first, so that a password containing another is replaced whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+    // Longest first, so that a password containing another is replaced whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+/// Remembers the password of `url` (as written, percent-decoded and percent-encoded) so that
+/// `scrub` hides it wherever a driver quotes it.
+pub fn register_url(url: &str) {
+    if let Some(span) = password_span(url) {
+        let password = &url[span];
+        remember([
+            password.to_string(),
+            percent_decode(password),
+            percent_encode_userinfo(&percent_decode(password)),
+        ]);
     }
 }
 
@@ -48,7 +66,8 @@ pub fn register_url_path(url: &str) {
     }
 }
 
-/// `text` with every registered password, and any `user:password@` in a URL, replaced by `***`.
+/// `text` with the password of every URL in it (by the URL's structure), and every registered
+/// secret, replaced by `***`.
 pub fn scrub(text: &str) -> String {
     let mut out = redact_urls(text);
     let secrets = registry().lock().unwrap_or_else(|p| p.into_inner());
@@ -62,41 +81,63 @@ pub fn scrub(text: &str) -> String {
 
 /// The URL with its password replaced by `***`, for messages that name a server.
 pub fn url(url: &str) -> String {
-    redact_urls(url)
+    match password_span(url) {
+        Some(span) => format!("{}***{}", &url[..span.start], &url[span.end..]),
+        None => url.to_string(),
+    }
 }
 
-/// The password part of `scheme://user:password@host...`, if any.
-fn password_of(url: &str) -> Option<&str> {
-    let rest = &url[url.find("://")? + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let userinfo = &rest[..rest[..authority_end].rfind('@')?];
-    let colon = userinfo.find(':')?;
-    Some(&userinfo[colon + 1..])
+/// Where the password of `scheme://user:password@host...` lies in it, by the URL's structure:
+/// everything between the first `:` after `://` and the last `@`, when the `url` crate finds a
+/// password there or cannot parse the URL at all (a password with an unencoded `/`, `#`, `?`,
+/// `@` or space makes it unparseable, or parse as something else). Never by looking for the
+/// password's text.
+fn password_span(url: &str) -> Option<std::ops::Range<usize>> {
+    let authority = url.find("://")? + 3;
+    if let Ok(parsed) = url::Url::parse(url) {
+        // No password by the parse: none (an `@` in the path or query is no userinfo).
+        parsed.password()?;
+    }
+    // From the first `:` of the userinfo to the LAST `@`: `mysql://u:p@ss/w#rd@h/d` parses as
+    // password `p`, host `ss`, yet the user meant `p@ss/w#rd`. Masking up to the last `@` may
+    // hide a query's `@` too, never a password's end.
+    let rest = &url[authority..];
+    let at = rest.rfind('@')?;
+    let colon = rest[..at].find(':')?;
+    Some(authority + colon + 1..authority + at)
 }
 
+/// Every URL in free text loses its password: a URL runs from its scheme to the next white
+/// space or quote, and `password_span` finds the password in it.
 fn redact_urls(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(pos) = rest.find("://") {
-        let (head, tail) = rest.split_at(pos + 3);
-        out.push_str(head);
-        let authority_end = tail
-            .find(|c: char| {
-                c == '/' || c == '?' || c == '#' || c.is_whitespace() || c == '"' || c == '\''
-            })
-            .unwrap_or(tail.len());
-        let authority = &tail[..authority_end];
-        match (authority.rfind('@'), authority.find(':')) {
-            (Some(at), Some(colon)) if colon < at => {
-                out.push_str(&authority[..colon]);
-                out.push_str(":***");
-                out.push_str(&authority[at..]);
-            }
-            _ => out.push_str(authority),
-        }
-        rest = &tail[authority_end..];
+        // The scheme: the letters, digits, `+`, `-` and `.` just before `://`.
+        let scheme_start = rest[..pos]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c)))
+            .map_or(0, |i| i + 1);
+        let end = rest[pos..]
+            .find(|c: char| c.is_whitespace() || "\"'`<>".contains(c))
+            .map_or(rest.len(), |i| pos + i);
+        out.push_str(&rest[..scheme_start]);
+        out.push_str(&url(&rest[scheme_start..end]));
+        rest = &rest[end..];
     }
     out.push_str(rest);
+    out
+}
+
+/// `text` percent-encoded as a URL's userinfo must be (what a driver may print back).
+fn percent_encode_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
     out
 }
 
@@ -175,10 +216,73 @@ mod tests {
         }
     }
 
+    fn password_of(url: &str) -> Option<&str> {
+        password_span(url).map(|span| &url[span])
+    }
+
     #[test]
     fn finds_the_password_part() {
         assert_eq!(password_of("mysql://u:p@h/d"), Some("p"));
         assert_eq!(password_of("mysql://u@h/d"), None);
         assert_eq!(password_of("mysql://h/d?x=a@b"), None);
+        // An `@` in the query is masked with the password, rather than risk showing its end.
+        assert_eq!(password_of("mysql://u:p@h/d?x=a@b"), Some("p@h/d?x=a"));
+        assert_eq!(
+            password_of("mysql://u:ab/cdSecretXYZ@h:3306/d"),
+            Some("ab/cdSecretXYZ")
+        );
+        assert_eq!(password_of("mysql://u:p@ss/w#rd@h/d"), Some("p@ss/w#rd"));
+        assert_eq!(
+            password_of("mongodb://u:p%40ss@h1:27017,h2:27017/?replicaSet=r"),
+            Some("p%40ss")
+        );
+    }
+
+    /// Passwords made of URL-special characters, written raw (an unparseable URL) or
+    /// percent-encoded: no four characters of any of them survive, and the words around them
+    /// are left alone.
+    #[test]
+    fn passwords_of_url_special_characters_never_show_four_characters() {
+        for password in [
+            "ab/cdSecretXYZ",
+            "p@ss/w#rd",
+            "Zx/#?@:Qv9%",
+            "k:e:y@@h0st?",
+            "a b/c?d#e@f:g",
+        ] {
+            let encoded = percent_encode_userinfo(password);
+            for written in [password.to_string(), encoded.clone()] {
+                let url = format!("mysql://ux_user:{written}@127.0.0.1:3306/ux_app");
+                register_url(&url);
+                let message = format!(
+                    "{url} is not a valid MySQL URL; failed to lookup address, is the server up? ({url})"
+                );
+                for shown in [super::url(&url), scrub(&message)] {
+                    for form in [password, encoded.as_str()] {
+                        let chars: Vec<char> = form.chars().collect();
+                        for window in chars.windows(4) {
+                            let piece: String = window.iter().collect();
+                            // Four characters that are also the URL's other parts prove nothing.
+                            if "mysql://ux_user:@127.0.0.1:3306/ux_app".contains(&piece) {
+                                continue;
+                            }
+                            assert!(
+                                !shown.contains(&piece),
+                                "{piece:?} of {password:?} in {shown}"
+                            );
+                        }
+                    }
+                    assert!(
+                        shown.contains("ux_user:***@127.0.0.1:3306/ux_app"),
+                        "{shown}"
+                    );
+                }
+                let message = scrub(&message);
+                assert!(
+                    message.contains("failed to lookup address, is the server up?"),
+                    "{message}"
+                );
+            }
+        }
     }
 }

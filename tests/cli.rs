@@ -226,3 +226,100 @@ fn passwords_never_reach_the_output() {
         assert!(all.contains("***") || all.contains("denied"), "{run}");
     }
 }
+
+/// A password made of URL-special characters (`/ # ? @ :` and more), as generated secrets are:
+/// percent-encoded it connects and every command works; written raw (an unparseable URL), every
+/// command fails naming the setting and saying to percent-encode. No output of any command, on
+/// success or failure, shows any four characters of it, raw or encoded, for the MySQL, the Mongo
+/// and the ping URL alike.
+#[test]
+fn passwords_of_url_special_characters_connect_encoded_and_never_show() {
+    let env = TestEnv::new("special_secret");
+    let password = "Zx/#?@:Qv9%kB";
+    let encoded = "Zx%2F%23%3F%40%3AQv9%25kB";
+    let user = format!("srt_special_{}", std::process::id());
+    let mut admin = env.conn();
+    // No quote or backslash in the password: it can stand in the statement as it is.
+    admin
+        .query_drop(format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"))
+        .unwrap();
+    admin
+        .query_drop(format!("GRANT ALL ON `{}`.* TO '{user}'@'%'", env.name))
+        .unwrap();
+    let m = mail("m-1", "2026-11-27T10:00:00.000Z", &["a@x.org"]);
+    env.insert(&[send("n-1", &m)]);
+    let leaks = |text: &str| -> Vec<String> {
+        let mut found = Vec::new();
+        for form in [password, encoded] {
+            let chars: Vec<char> = form.chars().collect();
+            for window in chars.windows(4) {
+                let piece: String = window.iter().collect();
+                if text.contains(&piece) {
+                    found.push(piece);
+                }
+            }
+        }
+        found
+    };
+    let url = |written: &str| {
+        format!(
+            "mysql://{user}:{written}@127.0.0.1:3306/{}?prefer_socket=false",
+            env.name
+        )
+    };
+    let commands: [&[&str]; 9] = [
+        &["migrate"],
+        &["ingest", "--date", "2026-11-27"],
+        &["rollup", "--date", "2026-11-27"],
+        &["stats", "--date", "2026-11-27", "--format", "csv"],
+        &["suppressions"],
+        &["failures"],
+        &["doctor", "--date", "2026-11-27"],
+        &["prune", "--older-than", "30", "--dry-run"],
+        &["retry"],
+    ];
+    for (written, works) in [(encoded, true), (password, false)] {
+        for args in commands {
+            let mut cmd = env.command(args);
+            cmd.env("SES_REPORT_MYSQL_URL", url(written))
+                .env("RUST_LOG", "trace");
+            let run = env.run_command(cmd, args, None);
+            let all = format!("{}{}", run.stdout(), run.stderr());
+            assert_eq!(leaks(&all), Vec::<String>::new(), "{run}");
+            if works {
+                assert!(matches!(run.code(), 0 | 7), "{run}");
+            } else {
+                run.expect_code(1);
+                assert!(
+                    all.contains("SES_REPORT_MYSQL_URL") && all.contains("percent-encode"),
+                    "{run}"
+                );
+            }
+        }
+    }
+    // The Mongo URL (the stand-in has no authentication: the driver's refusal is the failure)
+    // and a ping URL given without its scheme.
+    for (var, value) in [
+        (
+            "SES_REPORT_MONGO_URL",
+            format!("mongodb://app:{password}@127.0.0.1:1/?connectTimeoutMS=500"),
+        ),
+        (
+            "SES_REPORT_MONGO_URL",
+            format!("mongodb://app:{encoded}@127.0.0.1:1/?connectTimeoutMS=500"),
+        ),
+        ("SES_REPORT_PING_URL", format!("hc-ping.com/{password}")),
+    ] {
+        let args = ["ingest", "--date", "2026-11-27"];
+        let mut cmd = env.command(&args);
+        cmd.env(var, &value)
+            .env("SES_REPORT_CONNECT_TIMEOUT_SECS", "2")
+            .env("RUST_LOG", "trace");
+        let run = env.run_command(cmd, &args, None);
+        assert!(matches!(run.code(), 1 | 2), "{run}");
+        let all = format!("{}{}", run.stdout(), run.stderr());
+        assert_eq!(leaks(&all), Vec::<String>::new(), "{var}: {run}");
+        assert!(all.contains(var), "{run}");
+    }
+    admin.query_drop(format!("DROP USER '{user}'@'%'")).unwrap();
+}

@@ -36,9 +36,21 @@ pub fn mongo_client(env: &Environment) -> Result<Client> {
         target: redact::url(&env.mongo_url),
         detail: format!("{doing}: {e}"),
     };
-    let mut options = ClientOptions::parse(&env.mongo_url)
-        .run()
-        .map_err(|e| fail("the URL is not usable", e))?;
+    let mut options = ClientOptions::parse(&env.mongo_url).run().map_err(|e| {
+        let cause = match e.kind.as_ref() {
+            mongodb::error::ErrorKind::InvalidArgument { message, .. } => message.clone(),
+            _ => e.to_string(),
+        };
+        Error::config(
+            "SES_REPORT_MONGO_URL",
+            format!(
+                "{} is not a usable MongoDB URL ({}): {}",
+                redact::url(&env.mongo_url),
+                redact::scrub(&cause),
+                redact::PERCENT_ENCODE
+            ),
+        )
+    })?;
     options.server_selection_timeout = Some(env.connect_timeout);
     options.connect_timeout = Some(env.connect_timeout);
     options

@@ -37,12 +37,20 @@ const KEYS_PER_LOOKUP: usize = 1000;
 /// The parsed MySQL URL plus the timeouts that keep a dead server from hanging cron.
 fn options(env: &Environment) -> Result<(OptsBuilder, String)> {
     let opts = Opts::from_url(&env.mysql_url).map_err(|e| {
+        // `URL ParseError { invalid port number }` says it as a debug structure: the cause alone.
+        let cause = e.to_string();
+        let cause = cause
+            .strip_prefix("URL ParseError { ")
+            .and_then(|c| c.strip_suffix(" }"))
+            .unwrap_or(&cause)
+            .to_string();
         Error::config(
             "SES_REPORT_MYSQL_URL",
             format!(
-                "{} is not a valid MySQL URL: {}",
+                "{} is not a valid MySQL URL ({}): {}",
                 redact::url(&env.mysql_url),
-                redact::scrub(&e.to_string())
+                redact::scrub(&cause),
+                redact::PERCENT_ENCODE
             ),
         )
     })?;
