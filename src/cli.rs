@@ -14,7 +14,10 @@ mongodb://127.0.0.1:27017), SES_REPORT_MONGO_DB (default ses), SES_REPORT_MONGO_
 SES_REPORT_IO_TIMEOUT_SECS (default 60), SES_REPORT_RETRIES (default 3: how often a lost \
 connection, lock wait timeout or deadlock is retried), SES_REPORT_NOW (pins \"now\" for catch-up \
 and default periods; an RFC 3339 instant), SES_REPORT_DEADLINE_SECS (default 21600: an ingest \
-stops after that long, even if a server stopped answering). Logs go to stderr (RUST_LOG, default info).",
+stops after that long, even if a server stopped answering), SES_REPORT_METRICS_FILE (a \
+node_exporter textfile to write), SES_REPORT_PING_URL (a healthchecks-style URL pinged at start \
+and end). Logs go to stderr (RUST_LOG, default info). `ses-report --version` (or -V) prints the \
+version; -h is --help.",
     error_code(0, "done, including nothing to do"),
     error_code(
         1,
@@ -160,7 +163,7 @@ pub struct StatsArgs {
     /// tag:NAME (repeat for several)
     #[argh(option)]
     pub by: Vec<String>,
-    /// table, csv or json (default: table on a terminal, csv otherwise)
+    /// table, csv or json (default: table on a terminal, csv otherwise; with --check, one line per offending group)
     #[argh(option)]
     pub format: Option<String>,
     /// groups with fewer sends get no verdict (default 100)
@@ -172,6 +175,10 @@ pub struct StatsArgs {
     /// with --check: critical (default) or warning
     #[argh(option, default = "String::from(\"critical\")")]
     pub fail_on: String,
+    /// with --check: a period without any event is expected (otherwise, when earlier days had
+    /// events, it alerts "no data": the ingest may not have run)
+    #[argh(switch)]
+    pub allow_empty: bool,
     /// write a node_exporter textfile of the run's metrics here (default SES_REPORT_METRICS_FILE)
     #[argh(option)]
     pub metrics_file: Option<String>,

@@ -59,13 +59,23 @@ impl Environment {
 
     /// Builds the settings from any variable lookup (the process environment in production).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Environment> {
-        let var = |name: &str, default: &str| {
-            get(name)
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| default.to_string())
+        // A setting with a default is unset or has a value: set but blank is a mistake (a typo'd
+        // `SES_REPORT_MONGO_DB=` would otherwise read the default database every night).
+        let var = |name: &'static str, default: &str| -> Result<String> {
+            match get(name) {
+                None => Ok(default.to_string()),
+                Some(v) if v.trim().is_empty() => Err(Error::config(
+                    name,
+                    format!(
+                        "is set but empty: give it a value, or unset it for the default ({})",
+                        redact::url(default)
+                    ),
+                )),
+                Some(v) => Ok(v),
+            }
         };
-        let mysql_url = var("SES_REPORT_MYSQL_URL", DEFAULT_MYSQL_URL);
-        let mongo_url = var("SES_REPORT_MONGO_URL", DEFAULT_MONGO_URL);
+        let mysql_url = var("SES_REPORT_MYSQL_URL", DEFAULT_MYSQL_URL)?;
+        let mongo_url = var("SES_REPORT_MONGO_URL", DEFAULT_MONGO_URL)?;
         redact::register_url(&mysql_url);
         redact::register_url(&mongo_url);
         if !mysql_url.starts_with("mysql://") {
@@ -98,11 +108,11 @@ impl Environment {
             }
         }
         let metrics_file = get("SES_REPORT_METRICS_FILE").filter(|v| !v.trim().is_empty());
-        let zone_name = var("SES_REPORT_TZ", "UTC");
+        let zone_name = var("SES_REPORT_TZ", "UTC")?;
         let zone =
             Zone::named(&zone_name).map_err(|e| Error::config("SES_REPORT_TZ", e.to_string()))?;
         let seconds = |name: &'static str, default: u64| -> Result<Duration> {
-            let text = var(name, &default.to_string());
+            let text = var(name, &default.to_string())?;
             match text.trim().parse::<u64>() {
                 Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
                 _ => Err(Error::config(
@@ -123,14 +133,14 @@ impl Environment {
         Ok(Environment {
             mysql_url,
             mongo_url,
-            mongo_db: var("SES_REPORT_MONGO_DB", "ses"),
-            mongo_collection: var("SES_REPORT_MONGO_COLLECTION", "sesevents"),
+            mongo_db: var("SES_REPORT_MONGO_DB", "ses")?,
+            mongo_collection: var("SES_REPORT_MONGO_COLLECTION", "sesevents")?,
             zone,
             connect_timeout: seconds("SES_REPORT_CONNECT_TIMEOUT_SECS", 5)?,
             io_timeout: seconds("SES_REPORT_IO_TIMEOUT_SECS", 60)?,
             deadline: seconds("SES_REPORT_DEADLINE_SECS", 6 * 3600)?,
             retries: {
-                let text = var("SES_REPORT_RETRIES", "3");
+                let text = var("SES_REPORT_RETRIES", "3")?;
                 text.trim()
                     .parse::<u32>()
                     .ok()
@@ -468,6 +478,10 @@ pub struct StatsConfig {
     pub min_volume: u64,
     /// `--check`: the least verdict that makes the command print and fail.
     pub check: Option<Verdict>,
+    /// `--format` was given: with `--check`, offending groups in that format, not as lines.
+    pub format_given: bool,
+    /// `--allow-empty`: with `--check`, a period without events is no alert.
+    pub allow_empty: bool,
 }
 
 impl StatsConfig {
@@ -515,6 +529,8 @@ impl StatsConfig {
             format,
             min_volume: args.min_volume,
             check: args.check.then_some(fail_on),
+            format_given: args.format.is_some(),
+            allow_empty: args.allow_empty,
         })
     }
 }

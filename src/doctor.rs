@@ -135,6 +135,11 @@ pub fn run(config: &DoctorConfig) -> Result<Exit> {
 /// The notifications collection: documents per `Timestamp` shape, and the index.
 fn collection_findings(config: &DoctorConfig) -> Result<Vec<Finding>> {
     let env = &config.env;
+    match mongo::check_collection(&mongo::mongo_client(env)?, env) {
+        Ok(()) => {}
+        Err(e @ Error::Config { .. }) => return Ok(vec![fix(e.to_string())]),
+        Err(e) => return Err(e),
+    }
     let namespace = format!("{}.{}", env.mongo_db, env.mongo_collection);
     let census = mongo::timestamp_census(env, config.examples)?;
     let count = |shape| census.counts.get(&shape).copied().unwrap_or(0);

@@ -45,7 +45,19 @@ pub fn main_with_args(args: &[String]) -> Exit {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("ses-report");
-    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    let mut rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    // What every command-line tool answers, which argh does not: the version, and `-h`.
+    if let [only] = rest.as_slice() {
+        if matches!(*only, "--version" | "-V") {
+            println!("{program} {}", env!("CARGO_PKG_VERSION"));
+            return Exit::Done;
+        }
+    }
+    for arg in rest.iter_mut() {
+        if *arg == "-h" {
+            *arg = "--help";
+        }
+    }
     let cli = match Cli::from_args(&[program], &rest) {
         Ok(cli) => cli,
         Err(early) => {

@@ -8,6 +8,28 @@ use mysql::prelude::Queryable;
 use crate::notifications::*;
 use crate::util::TestEnv;
 
+/// `--version` and `-V` print the version; `-h` is `--help`, for the program and each command.
+#[test]
+fn version_and_short_help_answer_as_every_tool_does() {
+    let env = TestEnv::unmigrated("version");
+    for flag in ["--version", "-V"] {
+        let run = env.run(&[flag]);
+        run.expect_code(0);
+        assert_eq!(
+            run.stdout(),
+            format!("ses-report {}\n", env!("CARGO_PKG_VERSION")),
+            "{run}"
+        );
+    }
+    let short = env.run(&["-h"]);
+    short.expect_code(0);
+    assert_eq!(short.stdout(), env.run(&["--help"]).stdout());
+    assert!(short.stdout().contains("--version"), "{short}");
+    let stats = env.run(&["stats", "-h"]);
+    stats.expect_code(0);
+    assert!(stats.stdout().contains("--allow-empty"), "{stats}");
+}
+
 #[test]
 fn help_documents_the_exit_codes_and_exits_0() {
     let env = TestEnv::unmigrated("help");
@@ -241,7 +263,9 @@ fn passwords_of_url_special_characters_connect_encoded_and_never_show() {
     let mut admin = env.conn();
     // No quote or backslash in the password: it can stand in the statement as it is.
     admin
-        .query_drop(format!("CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"))
+        .query_drop(format!(
+            "CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"
+        ))
         .unwrap();
     admin
         .query_drop(format!("GRANT ALL ON `{}`.* TO '{user}'@'%'", env.name))
@@ -322,4 +346,56 @@ fn passwords_of_url_special_characters_connect_encoded_and_never_show() {
         assert!(all.contains(var), "{run}");
     }
     admin.query_drop(format!("DROP USER '{user}'@'%'")).unwrap();
+}
+
+/// A mistyped collection or database is no green run that reads nothing: the run fails (exit 1)
+/// naming the collection, what the database has, and the settings to check; an empty setting is a
+/// configuration error, never the default; `doctor` says the same.
+#[test]
+fn a_missing_collection_or_an_empty_setting_fails_naming_it() {
+    let env = TestEnv::new("missing_collection");
+    let m = mail("m-1", "2026-11-27T10:00:00.000Z", &["a@x.org"]);
+    env.insert(&[send("n-1", &m)]);
+    let args = ["ingest", "--date", "2026-11-27"];
+    let mut cmd = env.command(&args);
+    cmd.env("SES_REPORT_MONGO_COLLECTION", "seseventz");
+    let run = env.run_command(cmd, &args, None);
+    run.expect_code(1);
+    assert!(
+        run.stderr().contains(&format!(
+            "the collection {}.seseventz does not exist ({} has sesevents): check SES_REPORT_MONGO_DB and SES_REPORT_MONGO_COLLECTION",
+            env.name, env.name
+        )),
+        "{run}"
+    );
+    assert_eq!(env.count("aws_reports"), 0);
+
+    let mut cmd = env.command(&["doctor", "--date", "2026-11-27"]);
+    cmd.env("SES_REPORT_MONGO_COLLECTION", "seseventz");
+    let doctor = env.run_command(cmd, &["doctor"], None);
+    doctor.expect_code(7);
+    assert!(
+        doctor
+            .stdout()
+            .contains("FIX   SES_REPORT_MONGO_COLLECTION: the collection"),
+        "{doctor}"
+    );
+
+    for var in [
+        "SES_REPORT_MONGO_DB",
+        "SES_REPORT_MONGO_COLLECTION",
+        "SES_REPORT_TZ",
+    ] {
+        let mut cmd = env.command(&args);
+        cmd.env(var, " ");
+        let run = env.run_command(cmd, &args, None);
+        run.expect_code(1);
+        assert!(
+            run.stderr().contains(&format!(
+                "{var}: is set but empty: give it a value, or unset it"
+            )),
+            "{run}"
+        );
+    }
+    env.run(&args).expect_code(0);
 }

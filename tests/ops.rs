@@ -77,6 +77,17 @@ fn ingest_and_stats_write_one_valid_textfile_and_a_failed_run_keeps_the_last_suc
         Some(2.0)
     );
     assert_eq!(sample(&text, "ses_report_last_exit_code"), Some(0.0));
+    assert_eq!(
+        sample(
+            &text,
+            &format!(
+                "ses_report_build_info{{version=\"{}\"}}",
+                env!("CARGO_PKG_VERSION")
+            )
+        ),
+        Some(1.0),
+        "{text}"
+    );
     assert_eq!(sample(&text, "ses_report_unresolved_failures"), Some(0.0));
     let success = sample(&text, "ses_report_last_success_timestamp_seconds").unwrap();
     let started = sample(&text, "ses_report_last_run_timestamp_seconds").unwrap();

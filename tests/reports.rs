@@ -261,6 +261,39 @@ fn check_is_silent_when_healthy_and_exits_5_or_6_otherwise() {
         "{bad}"
     );
     check(&["--fail-on", "warning"]).expect_code(5);
+
+    // Without --format, an alert a person reads at 3 a.m.: one line per offending group.
+    let lines = env.run(&["stats", "--by", "domain", "--check", "--fail-on", "warning"]);
+    lines.expect_code(5);
+    assert_eq!(
+        lines.stdout(),
+        "domain bad.example: bounce rate 10% >= 10% (critical), 100 sent\ndomain warn.example: bounce rate 5% >= 5% (warning), 100 sent\n",
+        "{lines}"
+    );
+
+    // A period without any event, after days with some: the ingest may not have run.
+    let empty = env.run(&["stats", "--date", "2026-11-28", "--check"]);
+    empty.expect_code(5);
+    assert!(
+        empty
+            .stdout()
+            .starts_with("no data: no event in 2026-11-28")
+            && empty
+                .stdout()
+                .contains("the last day with events is 2026-11-27"),
+        "{empty}"
+    );
+    env.run(&["stats", "--date", "2026-11-28", "--check", "--allow-empty"])
+        .expect_code(0);
+    let warned = env.run(&[
+        "stats",
+        "--date",
+        "2026-11-28",
+        "--check",
+        "--fail-on",
+        "warning",
+    ]);
+    warned.expect_code(6);
 }
 
 #[test]

@@ -154,6 +154,13 @@ impl TestEnv {
                 )
             });
         mongo.database(&name).drop().run().unwrap();
+        // The app's collection exists before its first notification, as in production (a run
+        // over a collection that does not exist fails).
+        mongo
+            .database(&name)
+            .create_collection("sesevents")
+            .run()
+            .unwrap();
         TestEnv {
             name,
             admin,

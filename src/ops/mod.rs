@@ -184,6 +184,16 @@ pub fn run_families(
         "When the last ses-report ingest started, in Unix time.",
     )
     .with(labels, unix(started_at))];
+    // The `_build_info` convention: the version as a label of a constant 1.
+    let mut build: Vec<(&str, &str)> = labels.to_vec();
+    build.push(("version", env!("CARGO_PKG_VERSION")));
+    families.push(
+        Family::gauge(
+            "ses_report_build_info",
+            "The version of the ses-report binary that wrote these metrics, as a label (always 1).",
+        )
+        .with(&build, 1.0),
+    );
     let last_success = if completed(exit) {
         Some(unix(started_at) + duration.as_secs_f64())
     } else {

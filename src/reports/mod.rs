@@ -178,6 +178,24 @@ pub fn run_stats(config: &StatsConfig) -> Result<Exit> {
         return Ok(Exit::Done);
     };
     // Cron alert: silent when healthy, only the offending groups otherwise.
+    if groups.is_empty() && !config.allow_empty {
+        // No event at all in the period, though earlier days had some: the ingest may not have
+        // run, which no rate can show.
+        let first = config.days.first;
+        let last = session.retrying("reading aws_report_daily", |conn| {
+            rollups::last_day_before(conn, first)
+        })?;
+        if let Some(last) = last {
+            println!(
+                "no data: no event in {period}, the last day with events is {last}: check that the ingest ran (`ses-report doctor`), or pass --allow-empty when an empty period is expected"
+            );
+            return Ok(if fail_on == Verdict::Critical {
+                Exit::Critical
+            } else {
+                Exit::Warning
+            });
+        }
+    }
     let offending: Vec<_> = groups
         .into_iter()
         .filter(|g| g.verdict >= fail_on)
@@ -185,10 +203,14 @@ pub fn run_stats(config: &StatsConfig) -> Result<Exit> {
     if offending.is_empty() {
         return Ok(Exit::Done);
     }
-    print!(
-        "{}",
-        stats::render(config.format, &config.by, &offending, &period, hours)
-    );
+    if config.format_given {
+        print!(
+            "{}",
+            stats::render(config.format, &config.by, &offending, &period, hours)
+        );
+    } else {
+        print!("{}", stats::alert_lines(&config.by, &offending));
+    }
     Ok(
         if offending.iter().any(|g| g.verdict == Verdict::Critical) {
             Exit::Critical

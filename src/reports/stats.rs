@@ -100,6 +100,70 @@ pub fn verdict(
     }
 }
 
+/// A percentage without float noise: at most two decimals, trailing zeros dropped (`5.26%`,
+/// `0.5%`, `10%`).
+pub fn percent(fraction: f64) -> String {
+    let text = format!("{:.2}", fraction * 100.0);
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}%")
+}
+
+/// Which of SES's thresholds a group crosses, most severe first, in words: `complaint rate
+/// 5.26% >= 0.5% (critical)`. The thresholds are `verdict`'s.
+pub fn crossed(g: &GroupStats) -> Vec<String> {
+    let mut out = Vec::new();
+    let rules = [
+        ("bounce rate", g.bounce_rate, 0.10, 0.05),
+        ("complaint rate", g.complaint_rate, 0.005, 0.001),
+    ];
+    for (name, rate, critical, warning) in rules {
+        let Some(rate) = rate else { continue };
+        // The verdict's integer arithmetic, so that a rate at a threshold is named as crossing it.
+        let at_least = |threshold: f64| rate + 1e-12 >= threshold;
+        if at_least(critical) {
+            out.push(format!(
+                "{name} {} >= {} (critical)",
+                percent(rate),
+                percent(critical)
+            ));
+        } else if at_least(warning) {
+            out.push(format!(
+                "{name} {} >= {} (warning)",
+                percent(rate),
+                percent(warning)
+            ));
+        }
+    }
+    out
+}
+
+/// `--check`'s alert for a person: one line per offending group, naming the group, what crossed
+/// which threshold, and the volume (`provider apple: complaint rate 5.26% >= 0.5% (critical), 19
+/// sent`).
+pub fn alert_lines(by: &[GroupBy], groups: &[GroupStats]) -> String {
+    let names = key_names(by);
+    let mut out = String::new();
+    for g in groups {
+        let label = if by.is_empty() {
+            "all mail".to_string()
+        } else {
+            names
+                .iter()
+                .zip(&g.totals.key)
+                .map(|(n, v)| format!("{n} {}", if v.is_empty() { "(none)" } else { v }))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push_str(&format!(
+            "{label}: {}, {} {}\n",
+            crossed(g).join("; "),
+            g.volume,
+            g.volume_basis.name()
+        ));
+    }
+    out
+}
+
 fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
     (denominator > 0).then(|| numerator as f64 / denominator as f64)
 }
@@ -514,6 +578,14 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentages_have_no_float_noise() {
+        assert_eq!(percent(0.052631578947), "5.26%");
+        assert_eq!(percent(0.005), "0.5%");
+        assert_eq!(percent(0.1), "10%");
+        assert_eq!(percent(0.0), "0%");
+    }
 
     #[test]
     fn bounce_thresholds_are_inclusive() {

@@ -65,6 +65,41 @@ pub fn mongo_client(env: &Environment) -> Result<Client> {
     Ok(client)
 }
 
+/// The notifications collection must exist: MongoDB answers a query on a missing one with no
+/// documents, so a mistyped database or collection name would be a green run that reads nothing,
+/// every night. The names are listed and compared here (a `listCollections` filter would do, but
+/// the test stand-in ignores it).
+pub fn check_collection(client: &Client, env: &Environment) -> Result<()> {
+    let names = client
+        .database(&env.mongo_db)
+        .list_collection_names()
+        .run()
+        .map_err(|e| Error::Mongo {
+            detail: format!(
+                "listing the collections of {}: {}",
+                env.mongo_db,
+                redact::scrub(&e.to_string())
+            ),
+        })?;
+    if names.contains(&env.mongo_collection) {
+        return Ok(());
+    }
+    let mut names = names;
+    names.sort();
+    let found = if names.is_empty() {
+        format!("database {} has no collection at all", env.mongo_db)
+    } else {
+        format!("{} has {}", env.mongo_db, names.join(", "))
+    };
+    Err(Error::config(
+        "SES_REPORT_MONGO_COLLECTION",
+        format!(
+            "the collection {}.{} does not exist ({found}): check SES_REPORT_MONGO_DB and SES_REPORT_MONGO_COLLECTION",
+            env.mongo_db, env.mongo_collection
+        ),
+    ))
+}
+
 /// A streaming read of one window of the notifications collection, in `_id` order so that a
 /// read cut short can resume after the last document it returned.
 pub struct MongoSource {
@@ -78,6 +113,7 @@ pub struct MongoSource {
 
 impl MongoSource {
     pub fn open(env: &Environment, window: &Window, batch_size: u32) -> Result<MongoSource> {
+        check_collection(&mongo_client(env)?, env)?;
         let namespace: Rc<str> = format!("{}.{}", env.mongo_db, env.mongo_collection).into();
         let cursor = open_cursor(env, window, batch_size, None).map_err(SourceError::into_error)?;
         Ok(MongoSource {

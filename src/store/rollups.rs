@@ -474,6 +474,24 @@ pub fn totals_from_rows(
         .collect())
 }
 
+/// The last day before `first` that has a rollup row with any event (sent or any outcome).
+pub fn last_day_before(conn: &mut Conn, first: Date) -> Result<Option<String>, mysql::Error> {
+    let date = Value::Date(
+        first.year() as u16,
+        first.month() as u8,
+        first.day(),
+        0,
+        0,
+        0,
+        0,
+    );
+    conn.exec_first(
+        "SELECT DATE_FORMAT(MAX(day), '%Y-%m-%d') FROM aws_report_daily WHERE day < ?",
+        (date,),
+    )
+    .map(Option::flatten)
+}
+
 /// The zones the rollups of days `[first, end)` were computed in.
 pub fn zones_between(conn: &mut Conn, first: Date, end: Date) -> Result<Vec<String>, mysql::Error> {
     let date = |d: Date| Value::Date(d.year() as u16, d.month() as u8, d.day(), 0, 0, 0, 0);
