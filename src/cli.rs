@@ -116,6 +116,9 @@ pub struct IngestArgs {
     /// apply only partition K of N (K/N): the mails whose messageId hashes there; run N workers, one per K, to share a day
     #[argh(option)]
     pub partition: Option<String>,
+    /// cron: nothing on stdout when all is well (the summary goes to the log); one line on stdout only when records failed or the run failed
+    #[argh(switch)]
+    pub quiet: bool,
 }
 
 /// Rebuild the daily rollups of a range of days from the detail rows.
@@ -257,6 +260,9 @@ pub struct RetryArgs {
     /// retry only the failures of partition K of N (K/N), as `ingest --partition` splits them
     #[argh(option)]
     pub partition: Option<String>,
+    /// cron: nothing on stdout when all is well (the summary goes to the log); one line on stdout only when records failed or the run failed
+    #[argh(switch)]
+    pub quiet: bool,
 }
 
 /// List the records that could not be applied.

@@ -189,6 +189,8 @@ pub struct IngestConfig {
     pub batch_size: usize,
     /// `--partition K/N` (the whole stream by default).
     pub partition: Partition,
+    /// `--quiet`: the summary to the log; stdout only when a person is needed.
+    pub quiet: bool,
 }
 
 /// The largest batch: bounds memory and statement size.
@@ -235,6 +237,7 @@ impl IngestConfig {
             dry_run: args.dry_run,
             batch_size,
             partition,
+            quiet: args.quiet,
         })
     }
 
@@ -252,6 +255,7 @@ impl IngestConfig {
             dry_run: args.dry_run,
             batch_size: batch_size(args.batch_size)?,
             partition,
+            quiet: args.quiet,
         })
     }
 }

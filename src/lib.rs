@@ -77,8 +77,27 @@ pub fn main_with_args(args: &[String]) -> Exit {
         Ok(exit) => exit,
         Err(error) => {
             log::error!("{error}");
-            error.exit()
+            let exit = error.exit();
+            // Under cron (`--quiet`) stdout is what reaches a person: a run that failed says why
+            // there too. A lock held by the previous run, or a stop asked for, needs nobody.
+            if quiet(&cli) && matches!(exit, Exit::Fatal | Exit::Usage) {
+                println!(
+                    "ses-report failed (exit {}): {}",
+                    exit.code(),
+                    redact::scrub(&error.to_string())
+                );
+            }
+            exit
         }
+    }
+}
+
+/// Whether the command was asked to be quiet (`ingest --quiet`, `retry --quiet`).
+fn quiet(cli: &Cli) -> bool {
+    match &cli.command {
+        cli::Command::Ingest(args) => args.quiet,
+        cli::Command::Retry(args) => args.quiet,
+        _ => false,
     }
 }
 

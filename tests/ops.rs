@@ -369,3 +369,70 @@ fn at_a_terminal_ingest_and_rollup_show_a_progress_bar_and_cron_keeps_log_lines(
         "{run}"
     );
 }
+
+/// Cron mails whatever a job prints. With `--quiet` a run that went well prints nothing on
+/// stdout and its outcome goes to the log; records that failed make one stdout line, and in the
+/// log the first new ones are named, the rest summed up, and known ones are not said again on a
+/// rerun; a run that fails says why on stdout.
+#[test]
+fn quiet_runs_speak_only_when_a_person_is_needed() {
+    let env = TestEnv::new("cron_manners");
+    a_day(&env);
+    let run = env.ingest(&["--date", "2026-11-27", "--quiet"]);
+    run.expect_code(0);
+    assert_eq!(run.stdout(), "", "{run}");
+    assert!(run.stderr().contains("INFO  ended (ok): window="), "{run}");
+
+    let bad: Vec<serde_json::Value> = (0..30)
+        .map(|i| {
+            let mut n = send(
+                &format!("n-bad-{i}"),
+                &mail(
+                    &format!("m-bad-{i}"),
+                    "2026-11-27T12:00:00.000Z",
+                    &["c@x.org"],
+                ),
+            );
+            n["Message"] = serde_json::json!("{not json");
+            n
+        })
+        .collect();
+    env.insert(&bad);
+    for rerun in [false, true] {
+        let run = env.ingest(&["--date", "2026-11-27", "--quiet"]);
+        run.expect_code(3);
+        let stdout = run.stdout();
+        assert_eq!(stdout.lines().count(), 1, "{run}");
+        assert!(
+            stdout.starts_with(
+                "ses-report: 30 record(s) could not be applied: `ses-report failures` lists them"
+            ),
+            "{run}"
+        );
+        let named = run.stderr().matches("ERROR notification n-bad-").count();
+        assert_eq!(named, if rerun { 0 } else { 10 }, "{run}");
+        assert!(
+            run.stderr().contains(if rerun {
+                "30 record(s) could not be applied (0 new this run; 30 already kept)"
+            } else {
+                "30 record(s) could not be applied (30 new this run, 20 of them not logged one by one; 0 already kept)"
+            }),
+            "{run}"
+        );
+    }
+
+    let args = ["ingest", "--date", "2026-11-27", "--quiet"];
+    let mut cmd = env.command(&args);
+    cmd.env(
+        "SES_REPORT_MYSQL_URL",
+        "mysql://root@127.0.0.1:1/x?prefer_socket=false",
+    )
+    .env("SES_REPORT_CONNECT_TIMEOUT_SECS", "2");
+    let run = env.run_command(cmd, &args, None);
+    run.expect_code(1);
+    assert!(
+        run.stdout().starts_with("ses-report failed (exit 1): ")
+            && run.stdout().lines().count() == 1,
+        "{run}"
+    );
+}

@@ -19,6 +19,9 @@ use crate::store::failures::{self, Failure};
 use crate::store::rollups;
 use crate::store::{details, retention};
 
+/// New failures said whole in the log per run; the rest are summed up at the end.
+pub(super) const NEW_FAILURES_LOGGED: usize = 10;
+
 /// Room kept in a packet for the statement and the record's other values.
 const PACKET_OVERHEAD: usize = 64 * 1024;
 
@@ -344,7 +347,18 @@ impl Ingest {
     ) -> Failure {
         self.counts.failed += 1;
         let origin = record.origin();
-        log::error!("notification {notification_id} ({origin}) failed: {reason}");
+        // A failure already kept from an earlier run was said then; of the new ones, the first
+        // few are said whole and the rest summed up at the end, so that 360 bad records are not
+        // 360 lines in the mail cron sends.
+        if self.unresolved.contains(&notification_id) {
+            log::debug!("notification {notification_id} ({origin}) failed again: {reason}");
+        } else if self.new_failures_logged < NEW_FAILURES_LOGGED {
+            self.new_failures_logged += 1;
+            log::error!("notification {notification_id} ({origin}) failed: {reason}");
+        } else {
+            self.new_failures_logged += 1;
+            log::debug!("notification {notification_id} ({origin}) failed: {reason}");
+        }
         let mut document = record.document_text();
         let mut error = reason;
         // The failures row must itself fit in a packet; the whole record is still in its source.

@@ -138,6 +138,7 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
         other_partitions: 0,
         conflicts_exhausted: false,
         horizon_moved: false,
+        new_failures_logged: 0,
     };
 
     if let Some(w) = window.filter(Window::is_empty) {
@@ -147,9 +148,11 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
         );
         // Days an earlier run changed but did not roll up are still rolled up.
         ingest.roll_up()?;
-        println!(
-            "{}",
-            summary_line(Some(w), &Counts::default(), started.elapsed())
+        report_outcome(
+            config.quiet,
+            &summary_line(Some(w), &Counts::default(), started.elapsed()),
+            &Counts::default(),
+            None,
         );
         return Ok(Exit::Done);
     }
@@ -223,6 +226,16 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
         Err(error) => Err(error),
     };
     let counts = ingest.counts;
+    if counts.failed > 0 {
+        let new = ingest.new_failures_logged;
+        let unsaid = new.saturating_sub(batch::NEW_FAILURES_LOGGED);
+        log::warn!(
+            "{} record(s) could not be applied ({new} new this run{}; {} already kept): `ses-report failures` lists them with their reasons",
+            counts.failed,
+            if unsaid > 0 { format!(", {unsaid} of them not logged one by one") } else { String::new() },
+            counts.failed as usize - new.min(counts.failed as usize),
+        );
+    }
     if !partition.is_whole() {
         log::info!(
             "partition {partition}: {} record(s) read belong to other partitions (not counted)",
@@ -245,26 +258,26 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
         counts,
         unresolved_failures,
     });
-    finish(conn, &config.env, run_id, window, &counts, outcome, started)
+    let summary = summary_line(window, &counts, started.elapsed());
+    finish(conn, config, run_id, &counts, outcome, &summary)
 }
 
-/// Records how the run ended and prints the summary line.
+/// Records how the run ended and reports it (`report_outcome`).
 fn finish(
     conn: Conn,
-    env: &Environment,
+    config: &IngestConfig,
     run_id: Option<u64>,
-    window: Option<Window>,
     counts: &Counts,
     outcome: Result<()>,
-    started: Instant,
+    summary: &str,
 ) -> Result<Exit> {
     match outcome {
         Ok(()) => {
             let status = counts.status();
             if let Some(id) = run_id {
-                record_end(conn, env, id, status, counts, None);
+                record_end(conn, &config.env, id, status, counts, None);
             }
-            println!("{}", summary_line(window, counts, started.elapsed()));
+            report_outcome(config.quiet, summary, counts, None);
             Ok(if counts.failed > 0 {
                 Exit::RecordsFailed
             } else {
@@ -277,11 +290,34 @@ fn finish(
                 _ => RunStatus::Failed,
             };
             if let Some(id) = run_id {
-                record_end(conn, env, id, status, counts, Some(&error.to_string()));
+                record_end(
+                    conn,
+                    &config.env,
+                    id,
+                    status,
+                    counts,
+                    Some(&error.to_string()),
+                );
             }
-            println!("{}", summary_line(window, counts, started.elapsed()));
+            report_outcome(config.quiet, summary, counts, Some(status));
             Err(error)
         }
+    }
+}
+
+/// The outcome of every run goes to the log (`ended: ...`); the summary line to stdout, or with
+/// `--quiet` (cron, which mails whatever a job prints) only a line for what needs a person:
+/// records that could not be applied. A run that fails says so through `main` (the error).
+fn report_outcome(quiet: bool, summary: &str, counts: &Counts, failed: Option<RunStatus>) {
+    let status = failed.unwrap_or(counts.status());
+    log::info!("ended ({}): {summary}", status.name());
+    if !quiet {
+        println!("{summary}");
+    } else if failed.is_none() && counts.failed > 0 {
+        println!(
+            "ses-report: {} record(s) could not be applied: `ses-report failures` lists them, `ses-report retry` applies them again ({summary})",
+            counts.failed
+        );
     }
 }
 
@@ -360,6 +396,8 @@ struct Ingest {
     /// Set when a batch's transaction found the retention horizon moved since the batch was
     /// planned (`prune` ran meanwhile): the batch is planned again with the new horizon.
     horizon_moved: bool,
+    /// New failures met so far (the first `batch::NEW_FAILURES_LOGGED` are logged whole).
+    new_failures_logged: usize,
 }
 
 /// What a dry run would have written, so that its later batches see it as a real run's see the
