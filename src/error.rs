@@ -72,11 +72,13 @@ pub enum Error {
         variable: &'static str,
         problem: String,
     },
-    /// A server cannot be reached or used. `target` is its redacted URL.
+    /// A server cannot be reached or used. `target` is its redacted URL, `detail` the cause on
+    /// one line, `hint` what to check (`Unreachable::hint_for_mysql` and the like say which).
     Unreachable {
         server: Server,
         target: String,
         detail: String,
+        hint: String,
     },
     /// MySQL failed while doing something. Kept whole so that callers can tell a lost
     /// connection, deadlock or lock wait timeout (retryable) from a problem with the data.
@@ -202,6 +204,30 @@ pub fn is_retryable_mysql(e: &mysql::Error) -> bool {
     }
 }
 
+/// What to check when MySQL refuses a connection, by its error code (MySQL's server error
+/// reference: 1045 access denied, 1044 no rights on the database, 1049 unknown database): a wrong
+/// password is no server that is down.
+pub fn mysql_hint(code: Option<u16>) -> String {
+    let var = Server::MySql.variable();
+    match code {
+        Some(1045) => format!("check the user name and password in {var} (percent-encode special characters)"),
+        Some(1044) => format!("the user has no rights on that database: GRANT them (README: Database rights), or check the database in {var}"),
+        Some(1049) => format!("the database does not exist: run `ses-report migrate` as a user allowed to create it, or check its name in {var}"),
+        _ => format!("is the server up and reachable from here? check the host and port in {var}"),
+    }
+}
+
+/// A MySQL error as one plain line: the server's code and message, not the driver's structure
+/// (`MySqlError { ERROR 1045 (28000): ... }`).
+pub fn mysql_plain(e: &mysql::Error) -> String {
+    match e {
+        mysql::Error::MySqlError(e) => format!("error {} ({}): {}", e.code, e.state, e.message),
+        mysql::Error::IoError(e) => e.to_string(),
+        mysql::Error::DriverError(e) => e.to_string(),
+        other => other.to_string(),
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -211,17 +237,17 @@ impl fmt::Display for Error {
                 server,
                 target,
                 detail,
+                hint,
             } => write!(
                 f,
-                "cannot connect to {} at {target}: {} (is the server up? check {})",
+                "cannot connect to {} at {target}: {}: {hint}",
                 server.name(),
                 redact::scrub(detail),
-                server.variable()
             ),
             Error::MySql { doing, source } => write!(
                 f,
                 "MySQL failed while {doing}: {}",
-                redact::scrub(&source.to_string())
+                redact::scrub(&mysql_plain(source))
             ),
             Error::Mongo { detail } => f.write_str(&redact::scrub(detail)),
             Error::Schema {
@@ -320,6 +346,7 @@ mod tests {
             server: Server::MySql,
             target: redact::url("mysql://u:sekret-pw@h/d"),
             detail: "refused for sekret-pw".into(),
+            hint: mysql_hint(None),
         };
         let text = e.to_string();
         assert!(text.contains("SES_REPORT_MYSQL_URL"), "{text}");

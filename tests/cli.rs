@@ -176,6 +176,43 @@ fn dead_servers_fail_fast_with_what_to_check() {
         run.stderr().contains("MongoDB") && run.stderr().contains("SES_REPORT_MONGO_URL"),
         "{run}"
     );
+    // One plain line with the cause, never the driver's structures.
+    assert!(
+        run.stderr().contains("no server answered (")
+            && !run.stderr().contains("Topology")
+            && !run.stderr().contains("labels:"),
+        "{run}"
+    );
+
+    // A wrong password is no server that is down; an unknown database says to migrate.
+    let mut denied = env.command(&["stats"]);
+    denied.env(
+        "SES_REPORT_MYSQL_URL",
+        format!("mysql://root:wrong-pw-1@127.0.0.1:3306/{}", env.name),
+    );
+    let run = env.run_command(denied, &["stats"], None);
+    run.expect_code(1);
+    assert!(
+        run.stderr().contains("Access denied")
+            && run
+                .stderr()
+                .contains("check the user name and password in SES_REPORT_MYSQL_URL")
+            && !run.stderr().contains("is the server up")
+            && !run.stderr().contains("MySqlError {"),
+        "{run}"
+    );
+    let mut unknown = env.command(&["stats"]);
+    unknown.env(
+        "SES_REPORT_MYSQL_URL",
+        "mysql://root@127.0.0.1:3306/srt_no_such_database",
+    );
+    let run = env.run_command(unknown, &["stats"], None);
+    run.expect_code(1);
+    assert!(
+        run.stderr()
+            .contains("the database does not exist: run `ses-report migrate`"),
+        "{run}"
+    );
 
     let mut bad_setting = env.command(&["ingest"]);
     bad_setting.env("SES_REPORT_IO_TIMEOUT_SECS", "soon");

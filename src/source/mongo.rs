@@ -31,10 +31,22 @@ pub fn mongo_filter(window: &Window) -> Document {
 
 /// Connects and pings, so that a dead server fails the run within the connect timeout.
 pub fn mongo_client(env: &Environment) -> Result<Client> {
-    let fail = |doing: &str, e: mongodb::error::Error| Error::Unreachable {
-        server: Server::Mongo,
-        target: redact::url(&env.mongo_url),
-        detail: format!("{doing}: {e}"),
+    let fail = |doing: &str, e: mongodb::error::Error| {
+        let authentication = matches!(
+            e.kind.as_ref(),
+            mongodb::error::ErrorKind::Authentication { .. }
+        );
+        Error::Unreachable {
+            server: Server::Mongo,
+            target: redact::url(&env.mongo_url),
+            detail: format!("{doing}: {}", mongo_plain(&e)),
+            hint: if authentication {
+                "check the user name and password in SES_REPORT_MONGO_URL (percent-encode special characters) and its authSource".to_string()
+            } else {
+                "is the server up and reachable from here? check the hosts in SES_REPORT_MONGO_URL"
+                    .to_string()
+            },
+        }
     };
     let mut options = ClientOptions::parse(&env.mongo_url).run().map_err(|e| {
         let cause = match e.kind.as_ref() {
@@ -98,6 +110,29 @@ pub fn check_collection(client: &Client, env: &Environment) -> Result<()> {
             env.mongo_db, env.mongo_collection
         ),
     ))
+}
+
+/// A driver error as one plain line: for a server that did not answer, the cause the topology
+/// recorded (`Connection refused (os error 111)`) rather than the whole `Topology: { ... }`
+/// structure; the driver's `, labels: {}` tail dropped.
+fn mongo_plain(e: &mongodb::error::Error) -> String {
+    let text = match e.kind.as_ref() {
+        mongodb::error::ErrorKind::ServerSelection { message, .. } => {
+            match message.rsplit_once("Error: Kind: ") {
+                Some((_, cause)) => format!(
+                    "no server answered ({})",
+                    cause.split(", labels").next().unwrap_or(cause).trim()
+                ),
+                None => message
+                    .split(" Topology:")
+                    .next()
+                    .unwrap_or(message)
+                    .to_string(),
+            }
+        }
+        kind => kind.to_string(),
+    };
+    text.trim_end_matches(", labels: {}").to_string()
 }
 
 /// A streaming read of one window of the notifications collection, in `_id` order so that a

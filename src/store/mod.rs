@@ -78,7 +78,11 @@ fn connect_with(builder: OptsBuilder, env: &Environment) -> Result<Conn> {
     Conn::new(builder).map_err(|e| Error::Unreachable {
         server: Server::MySql,
         target: redact::url(&env.mysql_url),
-        detail: e.to_string(),
+        detail: crate::error::mysql_plain(&e),
+        hint: crate::error::mysql_hint(match &e {
+            mysql::Error::MySqlError(e) => Some(e.code),
+            _ => None,
+        }),
     })
 }
 
