@@ -152,6 +152,19 @@ impl Error {
         }
     }
 
+    /// Whether MySQL refused this for want of a right (1044 database, 1142 table, 1227
+    /// operation): the user is the problem, not the server or the data.
+    pub fn is_access_denied(&self) -> bool {
+        match self {
+            Error::MySql {
+                source: mysql::Error::MySqlError(e),
+                ..
+            } => matches!(e.code, 1044 | 1142 | 1227),
+            Error::Context { source, .. } => source.is_access_denied(),
+            _ => false,
+        }
+    }
+
     pub fn exit(&self) -> Exit {
         match self {
             Error::Usage(_) => Exit::Usage,

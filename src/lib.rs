@@ -106,7 +106,13 @@ fn run(cli: &Cli) -> Result<Exit> {
     let config = Config::new(cli, Environment::from_process()?)?;
     match &config {
         Config::Migrate(env) => {
-            let applied = store::migrations::migrate(env)?;
+            let applied = store::migrations::migrate(env).map_err(|e| {
+                if e.is_access_denied() {
+                    e.context("migrate creates and alters the report tables: run it as a user with CREATE, ALTER, INDEX, DROP and the data rights on the database (README: Database rights); ingest and the reading commands need only SELECT, INSERT, UPDATE, DELETE")
+                } else {
+                    e
+                }
+            })?;
             let version = store::migrations::schema_version();
             if applied.is_empty() {
                 println!("schema is up to date (version {version})");

@@ -436,3 +436,74 @@ fn a_missing_collection_or_an_empty_setting_fails_naming_it() {
     }
     env.run(&args).expect_code(0);
 }
+
+/// The rights each command needs, as README "Database rights" grants them: `migrate` as an
+/// admin; `ingest`, `retry`, `rollup`, `prune` and the reading commands as a user with SELECT,
+/// INSERT, UPDATE, DELETE on the report database and nothing else (no CREATE, ALTER or DROP),
+/// who then cannot change the schema.
+#[test]
+fn ingest_and_the_reading_commands_run_as_a_least_privilege_user() {
+    let mut env = TestEnv::new("least_privilege");
+    env.vars
+        .push(("SES_REPORT_NOW".into(), "2026-11-28T07:00:00Z".into()));
+    let user = format!("srt_app_{}", std::process::id());
+    env.execute(&format!(
+        "CREATE USER '{user}'@'%' IDENTIFIED BY 'app-secret-9';\n\
+         GRANT SELECT, INSERT, UPDATE, DELETE ON `{}`.* TO '{user}'@'%'",
+        env.name
+    ));
+    let url = format!(
+        "mysql://{user}:app-secret-9@127.0.0.1:3306/{}?prefer_socket=false",
+        env.name
+    );
+    let m = mail("m-1", "2026-11-27T10:00:00.000Z", &["a@x.org"]);
+    let mut broken = send("n-broken", &m);
+    broken["Message"] = serde_json::json!("{not json");
+    env.insert(&[
+        send("n-1", &m),
+        delivery("n-2", &m, "2026-11-27T10:00:01.000Z", &["a@x.org"]),
+        bounce(
+            "n-3",
+            &m,
+            "2026-11-27T10:00:02.000Z",
+            "Permanent",
+            "fb-1",
+            &["a@x.org"],
+        ),
+        broken,
+    ]);
+    let commands: [(&[&str], i32); 8] = [
+        (&["ingest", "--date", "2026-11-27"], 3),
+        (&["retry"], 3),
+        (&["rollup", "--date", "2026-11-27"], 0),
+        (&["stats", "--date", "2026-11-27", "--format", "csv"], 0),
+        (&["suppressions"], 0),
+        (&["failures"], 0),
+        (
+            &["report", "--html", "/dev/null", "--date", "2026-11-27"],
+            0,
+        ),
+        (&["prune", "--older-than", "30"], 0),
+    ];
+    for (args, code) in commands {
+        let mut cmd = env.command(args);
+        cmd.env("SES_REPORT_MYSQL_URL", &url);
+        let run = env.run_command(cmd, args, None);
+        assert_eq!(run.code(), code, "{run}");
+    }
+    assert_eq!(
+        env.scalar("SELECT COUNT(*) FROM aws_reports WHERE bounce_type = 'Permanent'"),
+        "1"
+    );
+    // The application user cannot change the schema: migrate says it needs the admin.
+    let mut cmd = env.command(&["migrate"]);
+    cmd.env("SES_REPORT_MYSQL_URL", &url);
+    let run = env.run_command(cmd, &["migrate"], None);
+    run.expect_code(1);
+    assert!(
+        run.stderr()
+            .contains("run it as a user with CREATE, ALTER, INDEX, DROP"),
+        "{run}"
+    );
+    env.execute(&format!("DROP USER '{user}'@'%'"));
+}
