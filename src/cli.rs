@@ -269,15 +269,24 @@ pub struct RetryArgs {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "failures")]
 pub struct FailuresArgs {
-    /// csv (default) or json
+    /// csv (default), json or table
     #[argh(option, default = "String::from(\"csv\")")]
     pub format: String,
-    /// include resolved ones
+    /// include resolved and dismissed ones
     #[argh(switch)]
     pub all: bool,
+    /// list the dismissed ones, with who-knows-why (their reason)
+    #[argh(switch)]
+    pub dismissed: bool,
     /// include each stored document
     #[argh(switch)]
     pub documents: bool,
+    /// dismiss the failure with this id (as listed; repeat for several): retry and the metrics leave it alone, the row is kept
+    #[argh(option)]
+    pub dismiss: Vec<String>,
+    /// with --dismiss: why (kept with each row)
+    #[argh(option)]
+    pub reason: Option<String>,
 }
 
 /// Delete old details, resolved failures and finished runs in small batches; summaries and

@@ -625,17 +625,65 @@ impl ReportConfig {
 pub struct FailuresConfig {
     pub env: Environment,
     pub format: Format,
-    pub all: bool,
+    pub listing: crate::store::failures::Listing,
     pub documents: bool,
+    /// `--dismiss ID... --reason TEXT`: dismiss these instead of listing.
+    pub dismiss: Option<(Vec<u64>, String)>,
 }
 
 impl FailuresConfig {
     pub fn new(args: &FailuresArgs, env: Environment) -> Result<FailuresConfig> {
+        use crate::store::failures::Listing;
+        let format = choice(
+            "--format",
+            &args.format,
+            &[
+                ("csv", Format::Csv),
+                ("json", Format::Json),
+                ("table", Format::Table),
+            ],
+        )?;
+        let listing =
+            match (args.all, args.dismissed) {
+                (true, true) => return Err(Error::usage(
+                    "--all already lists the dismissed failures: give one of --all, --dismissed",
+                )),
+                (true, false) => Listing::All,
+                (false, true) => Listing::Dismissed,
+                (false, false) => Listing::Open,
+            };
+        let dismiss = match (args.dismiss.is_empty(), &args.reason) {
+            (true, None) => None,
+            (true, Some(_)) => return Err(Error::usage("--reason goes with --dismiss ID")),
+            (false, None) => {
+                return Err(Error::usage(
+                    "--dismiss needs --reason TEXT: why the failure can never apply (it is kept with the row)",
+                ))
+            }
+            (false, Some(reason)) if reason.trim().is_empty() => {
+                return Err(Error::usage("--reason must say why"))
+            }
+            (false, Some(reason)) => {
+                let ids = args
+                    .dismiss
+                    .iter()
+                    .map(|id| {
+                        id.trim().parse::<u64>().map_err(|_| {
+                            Error::usage(format!(
+                                "--dismiss {id:?}: want a failure's id, the number `ses-report failures` lists first"
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<u64>>>()?;
+                Some((ids, reason.trim().chars().take(1000).collect()))
+            }
+        };
         Ok(FailuresConfig {
-            format: choice("--format", &args.format, &CSV_OR_JSON)?,
+            format,
             env,
-            all: args.all,
+            listing,
             documents: args.documents,
+            dismiss,
         })
     }
 }

@@ -121,9 +121,8 @@ pub fn run(config: &DoctorConfig) -> Result<Exit> {
             "{pending} changed day(s) wait for their rollup (a run failed before it): the next ingest recomputes them, or run `ses-report ingest`"
         ))
     });
-    let unresolved = failures::unresolved_failure_ids(&mut conn)
-        .sql_context("reading aws_report_failures")?
-        .len();
+    let unresolved =
+        failures::open_failure_count(&mut conn).sql_context("reading aws_report_failures")?;
     if unresolved > 0 {
         findings.push(note(format!(
             "{unresolved} record(s) could not be applied: `ses-report failures` lists them, `ses-report retry` re-applies them"

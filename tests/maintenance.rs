@@ -477,7 +477,7 @@ fn doctor_names_invisible_documents_the_index_and_drift() {
         "1 document(s) whose Timestamp is neither a date nor a string",
         "1 document(s) with a Timestamp string not in the SNS form",
         "no index on Timestamp",
-        "schema version 12",
+        "schema version 13",
         "drift: the stored rollups of 2026-11-27 differ from the rows: run `ses-report rollup --from 2026-11-27 --to 2026-11-28 --tz UTC`",
     ] {
         assert!(out.contains(expected), "missing {expected:?}\n{doctor}");
@@ -584,4 +584,90 @@ fn prune_during_an_ingest_that_re_reads_pruned_events_counts_nothing_twice() {
         ),
         "0"
     );
+}
+
+/// A failure that can never apply is dismissed with a reason: `retry` and the unresolved-failures
+/// metric leave it alone from then on, a rerun does not log it again, and the row, its document
+/// and the reason stay, listed by `failures --dismissed` (and `--all`). A database at version 12
+/// gets the columns in place, its failures kept.
+#[test]
+fn a_dismissed_failure_is_left_alone_by_retry_and_the_metrics_and_kept() {
+    let env = TestEnv::new("dismiss");
+    let m = mail("m-1", "2026-11-27T10:00:00.000Z", &["a@x.org"]);
+    let mut teleport = send("n-teleport", &m);
+    teleport["Message"] =
+        json!(json!({"eventType": "Teleport", "mail": m, "teleport": {}}).to_string());
+    let mut broken = send("n-broken", &m);
+    broken["Message"] = json!("{not json");
+    env.insert(&[send("n-1", &m), teleport, broken]);
+    env.ingest(&["--date", "2026-11-27"]).expect_code(3);
+    // The database as version 12 left it: no dismissal columns.
+    env.execute(
+        "ALTER TABLE aws_report_failures DROP COLUMN dismissed_at, DROP COLUMN dismissed_reason;
+         DELETE FROM ses_report_migrations WHERE version = 13",
+    );
+    env.run(&["migrate"]).expect_code(0);
+    assert_eq!(env.count("aws_report_failures"), 2);
+
+    let id = env.scalar("SELECT id FROM aws_report_failures WHERE notification_id = 'n-teleport'");
+    // --dismiss needs a reason, and an id that is an open failure.
+    env.run(&["failures", "--dismiss", &id]).expect_code(2);
+    env.run(&["failures", "--dismiss", "999999", "--reason", "x"])
+        .expect_code(2);
+    let done = env.run(&[
+        "failures",
+        "--dismiss",
+        &id,
+        "--reason",
+        "no such event type",
+    ]);
+    done.expect_code(0);
+    assert!(
+        done.stdout()
+            .starts_with(&format!("dismissed 1 failure(s): {id}")),
+        "{done}"
+    );
+
+    let open = env.run(&["failures", "--format", "json"]);
+    let open: serde_json::Value = serde_json::from_str(&open.stdout()).unwrap();
+    assert_eq!(open.as_array().unwrap().len(), 1);
+    assert_eq!(open[0]["notification_id"], "n-broken");
+    let dismissed = env.run(&["failures", "--dismissed", "--format", "json"]);
+    let dismissed: serde_json::Value = serde_json::from_str(&dismissed.stdout()).unwrap();
+    assert_eq!(dismissed[0]["notification_id"], "n-teleport");
+    assert_eq!(dismissed[0]["dismissed_reason"], "no such event type");
+    let table = env.run(&["failures", "--all", "--format", "table"]);
+    table.expect_code(0);
+    assert!(
+        table.stdout().starts_with("id")
+            && table.stdout().contains("dismissed: no such event type")
+            && table.stdout().contains("open"),
+        "{table}"
+    );
+
+    // retry leaves it alone; the metric counts only the open one; a rerun does not name it.
+    let dir = std::env::temp_dir().join(&env.name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let metrics = dir.join("ses_report.prom");
+    let retry = env.run(&["retry", "--metrics-file", metrics.to_str().unwrap()]);
+    retry.expect_code(3);
+    assert_eq!(retry.count("scanned"), 1, "{retry}");
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        text.contains("\nses_report_unresolved_failures 1\n"),
+        "{text}"
+    );
+    let rerun = env.ingest(&["--date", "2026-11-27"]);
+    rerun.expect_code(3);
+    assert!(
+        !rerun.stderr().contains("ERROR notification n-teleport"),
+        "{rerun}"
+    );
+    assert_eq!(
+        env.scalar(
+            "SELECT dismissed_reason FROM aws_report_failures WHERE notification_id = 'n-teleport'"
+        ),
+        "no such event type"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }

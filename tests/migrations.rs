@@ -72,7 +72,7 @@ fn version_3_with_data_upgrades_in_place_and_its_rollups_are_recomputed() {
            VALUES ('2026-11-27', 0, 'news@shop.example', 'x.org', 1, 1, 'UTC', '2026-11-28 02:00:00');",
     );
 
-    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11, 12]");
+    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11, 12, 13]");
     assert_eq!(env.count("aws_reports"), 1);
     // Version 5's columns, filled in place: no opens, a domain no table or reply names.
     assert_eq!(
@@ -117,7 +117,7 @@ fn a_migration_cut_short_completes_on_the_next_migrate() {
     let env = TestEnv::unmigrated("upgrade_cut");
     schema_at(&env, 3);
     env.execute("ALTER TABLE aws_report_daily ADD COLUMN suppressed_complaints INT UNSIGNED NOT NULL DEFAULT 0 AFTER complaints");
-    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11, 12]");
+    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11, 12, 13]");
     assert_eq!(env.count("aws_report_dirty_days"), 0);
 }
 
@@ -153,7 +153,7 @@ fn version_4_with_engagement_upgrades_in_place() {
         "ALTER TABLE aws_report_details ADD COLUMN automated VARCHAR(24) NULL AFTER feedback_id",
     );
 
-    migrate_applies(&env, "[5, 6, 7, 8, 9, 10, 11, 12]");
+    migrate_applies(&env, "[5, 6, 7, 8, 9, 10, 11, 12, 13]");
     assert_eq!(
         env.rows("SELECT notification_message_id, COALESCE(automated, 'human') FROM aws_report_details WHERE event_type IN ('Open', 'Click') ORDER BY 1"),
         vec![
@@ -251,7 +251,8 @@ const TO_VERSION_9: &str = "ALTER TABLE aws_reports ADD INDEX idx_aws_reports_em
      ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_feedback_key (feedback_key, recipient_key);
      ALTER TABLE aws_report_details DROP INDEX uq_details_feedback_recipient_key;
      ALTER TABLE aws_report_details DROP COLUMN feedback_recipient_key;
-     DELETE FROM ses_report_migrations WHERE version IN (10, 11, 12)";
+     ALTER TABLE aws_report_failures DROP COLUMN dismissed_at, DROP COLUMN dismissed_reason;
+     DELETE FROM ses_report_migrations WHERE version IN (10, 11, 12, 13)";
 
 /// Back from version 9 to version 7: the two wide unique keys, no digests.
 const TO_VERSION_7: &str = "ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_notification_recipient (notification_message_id, `to`);
@@ -297,7 +298,7 @@ fn rereading_changes_nothing(env: &TestEnv, before: &crate::util::Snapshot) {
 fn version_7_details_get_narrow_unique_keys_in_place() {
     let env = demo_day_at_version_7("upgrade_v7");
     let before = env.snapshot();
-    let migrate = migrate_applies(&env, "[8, 9, 10, 11, 12]");
+    let migrate = migrate_applies(&env, "[8, 9, 10, 11, 12, 13]");
     assert!(
         migrate.stderr().contains(&format!(
             "key digests of {} detail row(s)",
@@ -325,7 +326,7 @@ fn narrow_keys_cut_short_complete_on_the_next_migrate() {
          WHERE id % 2 = 0",
     );
     let half = env.count("aws_report_details") / 2;
-    let migrate = migrate_applies(&env, "[8, 9, 10, 11, 12]");
+    let migrate = migrate_applies(&env, "[8, 9, 10, 11, 12, 13]");
     assert!(
         migrate.stderr().contains("migration 8: already applied"),
         "{migrate}"
@@ -352,7 +353,7 @@ fn narrow_keys_cut_short_complete_on_the_next_migrate() {
          ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_notification_recipient (notification_message_id, `to`);
          DELETE FROM ses_report_migrations WHERE version = 9",
     );
-    migrate_applies(&env, "[9, 10, 11, 12]");
+    migrate_applies(&env, "[9, 10, 11, 12, 13]");
     rereading_changes_nothing(&env, &before);
 }
 
@@ -405,7 +406,7 @@ fn version_9_details_get_the_feedback_key_of_feedback_rows_in_place() {
                    WHERE feedback_key IS NOT NULL AND id % 2 = 0",
             );
         }
-        let migrate = migrate_applies(&env, "[10, 11, 12]");
+        let migrate = migrate_applies(&env, "[10, 11, 12, 13]");
         assert_eq!(
             migrate.stderr().contains("migration 10: already applied"),
             cut_short,

@@ -167,7 +167,7 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
         // The configuration never pairs Mongo with "everything"; say so rather than scan it all.
         (Source::Mongo, None) => return Err(Error::usage("reading MongoDB needs a window")),
         (Source::Failures, _) => {
-            let rows = failures::failure_rows(&mut ingest.conn, false)
+            let rows = failures::failure_rows(&mut ingest.conn, failures::Listing::Open)
                 .sql_context("reading aws_report_failures")?;
             log::info!("{} unresolved failures to retry", rows.len());
             Box::new(StoredSource::new(rows.into_iter().map(|r| {
@@ -246,11 +246,7 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
     // What the metrics report: the counts, and the failures still kept (when MySQL can say; a
     // figure of the whole database, so of partition workers only 1/N reports it).
     let unresolved_failures = if partition.reports_database_figures() {
-        conn.query_first::<u64, _>(
-            "SELECT COUNT(*) FROM aws_report_failures WHERE resolved_at IS NULL",
-        )
-        .ok()
-        .flatten()
+        failures::open_failure_count(&mut conn).ok()
     } else {
         None
     };

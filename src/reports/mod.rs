@@ -23,7 +23,34 @@ use crate::reports::stats::{Format, Verdict};
 use crate::reports::suppressions::{Rules, Suppression};
 use crate::store::{engagement, evidence, ledger, retention, rollups, Session};
 
-/// One CSV field, quoted when it has to be (RFC 4180).
+/// Columns padded to their widest cell, two spaces apart: a table for a person at a terminal.
+pub fn table_text(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.enumerate() {
+            if i > 0 {
+                out.push_str("  ");
+            }
+            out.push_str(cell);
+            if i + 1 < widths.len() {
+                out.push_str(&" ".repeat(widths[i].saturating_sub(cell.chars().count())));
+            }
+        }
+        out.trim_end().to_string() + "\n"
+    };
+    let mut out = line(&mut header.iter().copied());
+    for row in rows {
+        out.push_str(&line(&mut row.iter().map(String::as_str)));
+    }
+    out
+}
+
 /// CSV text (RFC 4180 quoting, by the `csv` crate) of a header and rows: the one writer behind
 /// every CSV output (stats, suppressions, failures).
 pub fn csv_text<I, R, C>(header: &[&str], rows: I) -> String

@@ -84,7 +84,67 @@ pub fn mark_resolved(
     Ok(())
 }
 
-/// One unresolved (or, with `all`, any) failures row.
+/// How many failures wait for a retry: unresolved and not dismissed (what the metrics and
+/// `doctor` report).
+pub fn open_failure_count<Q: Queryable>(conn: &mut Q) -> Result<u64, mysql::Error> {
+    Ok(conn
+        .query_first(
+            "SELECT COUNT(*) FROM aws_report_failures WHERE resolved_at IS NULL AND dismissed_at IS NULL",
+        )?
+        .unwrap_or(0))
+}
+
+/// Which failures `failure_rows` lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listing {
+    /// Unresolved and not dismissed: what `retry` applies again.
+    Open,
+    /// Dismissed by a person, with their reason.
+    Dismissed,
+    /// Every row, resolved and dismissed ones included.
+    All,
+}
+
+/// Dismisses these unresolved failures (by their `id`) with a reason; returns the ids that
+/// are no unresolved, undismissed failure (nothing is changed then).
+pub fn dismiss(
+    conn: &mut Conn,
+    ids: &[u64],
+    reason: &str,
+    now: OffsetDateTime,
+) -> Result<Vec<u64>, mysql::Error> {
+    let mut tx = conn.start_transaction(mysql::TxOpts::default())?;
+    let open: Vec<u64> = tx.exec(
+        format!(
+            "SELECT id FROM aws_report_failures
+             WHERE resolved_at IS NULL AND dismissed_at IS NULL AND id IN ({}) FOR UPDATE",
+            placeholders(ids.len())
+        ),
+        ids.iter().map(|id| Value::from(*id)).collect::<Vec<_>>(),
+    )?;
+    let missing: Vec<u64> = ids
+        .iter()
+        .copied()
+        .filter(|id| !open.contains(id))
+        .collect();
+    if !missing.is_empty() {
+        tx.rollback()?;
+        return Ok(missing);
+    }
+    let mut params: Vec<Value> = vec![timestamps::to_sql(now), reason.into()];
+    params.extend(ids.iter().map(|id| Value::from(*id)));
+    tx.exec_drop(
+        format!(
+            "UPDATE aws_report_failures SET dismissed_at = ?, dismissed_reason = ? WHERE id IN ({})",
+            placeholders(ids.len())
+        ),
+        params,
+    )?;
+    tx.commit()?;
+    Ok(Vec::new())
+}
+
+/// One failures row.
 #[derive(Clone, Debug)]
 pub struct FailureRow {
     pub id: u64,
@@ -96,16 +156,19 @@ pub struct FailureRow {
     pub first_failed_at: Option<OffsetDateTime>,
     pub last_failed_at: Option<OffsetDateTime>,
     pub resolved_at: Option<OffsetDateTime>,
+    pub dismissed_at: Option<OffsetDateTime>,
+    pub dismissed_reason: Option<String>,
 }
 
-pub fn failure_rows(conn: &mut Conn, all: bool) -> Result<Vec<FailureRow>, mysql::Error> {
-    let filter = if all {
-        ""
-    } else {
-        " WHERE resolved_at IS NULL"
+pub fn failure_rows(conn: &mut Conn, listing: Listing) -> Result<Vec<FailureRow>, mysql::Error> {
+    let filter = match listing {
+        Listing::Open => " WHERE resolved_at IS NULL AND dismissed_at IS NULL",
+        Listing::Dismissed => " WHERE dismissed_at IS NOT NULL",
+        Listing::All => "",
     };
     let rows: Vec<mysql::Row> = conn.query(format!(
-        "SELECT id, notification_id, source, error, document, attempts, first_failed_at, last_failed_at, resolved_at
+        "SELECT id, notification_id, source, error, document, attempts, first_failed_at, last_failed_at, resolved_at,
+                dismissed_at, dismissed_reason
          FROM aws_report_failures{filter} ORDER BY id"
     ))?;
     Ok(rows
@@ -123,6 +186,10 @@ pub fn failure_rows(conn: &mut Conn, all: bool) -> Result<Vec<FailureRow>, mysql
                 first_failed_at: timestamps::from_sql(&v[6]),
                 last_failed_at: timestamps::from_sql(&v[7]),
                 resolved_at: timestamps::from_sql(&v[8]),
+                dismissed_at: timestamps::from_sql(&v[9]),
+                dismissed_reason: mysql::from_value_opt::<Option<String>>(v[10].clone())
+                    .ok()
+                    .flatten(),
             }
         })
         .collect())

@@ -73,6 +73,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "not-spam reports are no complaints",
         include_str!("../../sql/0012_not_spam_reports_are_no_complaints.sql"),
     ),
+    (
+        13,
+        "dismissed failures",
+        include_str!("../../sql/0013_dismissed_failures.sql"),
+    ),
 ];
 
 /// Duplicate column name, duplicate key name, no such key to drop: what re-running an
