@@ -14,7 +14,9 @@ mongodb://127.0.0.1:27017), SES_REPORT_MONGO_DB (default ses), SES_REPORT_MONGO_
 SES_REPORT_IO_TIMEOUT_SECS (default 60), SES_REPORT_RETRIES (default 3: how often a lost \
 connection, lock wait timeout or deadlock is retried), SES_REPORT_NOW (pins \"now\" for catch-up \
 and default periods; an RFC 3339 instant), SES_REPORT_DEADLINE_SECS (default 21600: an ingest \
-stops after that long, even if a server stopped answering), SES_REPORT_METRICS_FILE (a \
+stops after that long, even if a server stopped answering), SES_REPORT_USERS_TABLE, \
+SES_REPORT_USERS_ID_COLUMN, SES_REPORT_USERS_EMAIL_COLUMN (default auth_users, id, common_email: \
+the user accounts recipients are linked to; db.table for another schema), SES_REPORT_METRICS_FILE (a \
 node_exporter textfile to write), SES_REPORT_PING_URL (a healthchecks-style URL pinged at start \
 and end). Logs go to stderr (RUST_LOG, default info). `ses-report --version` (or -V) prints the \
 version; -h is --help.",

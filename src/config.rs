@@ -50,6 +50,83 @@ pub struct Environment {
     pub metrics_file: Option<String>,
     /// `SES_REPORT_PING_URL`: a healthchecks.io-style URL pinged by `ingest` and `retry`.
     pub ping_url: Option<String>,
+    /// Where user accounts are looked up (`SES_REPORT_USERS_TABLE`, `_ID_COLUMN`, `_EMAIL_COLUMN`).
+    pub users: UsersTable,
+}
+
+/// The table of user accounts recipients are linked to: `auth_users (id, common_email)` in the
+/// report database unless configured, possibly in another schema of the same server (`db.table`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsersTable {
+    /// The schema, when not the report database's.
+    pub schema: Option<String>,
+    pub table: String,
+    pub id_column: String,
+    pub email_column: String,
+}
+
+impl Default for UsersTable {
+    fn default() -> UsersTable {
+        UsersTable {
+            schema: None,
+            table: "auth_users".into(),
+            id_column: "id".into(),
+            email_column: "common_email".into(),
+        }
+    }
+}
+
+impl UsersTable {
+    /// `table` or `schema.table`, and the two columns; each name plain (letters, digits, `_`,
+    /// `$`), as it is put in the SQL between backquotes.
+    pub fn parse(
+        table: &str,
+        id_column: &str,
+        email_column: &str,
+    ) -> std::result::Result<UsersTable, (&'static str, String)> {
+        let plain = |name: &str| {
+            !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+        };
+        let (schema, name) = match table.split_once('.') {
+            Some((schema, name)) => (Some(schema), name),
+            None => (None, table),
+        };
+        if !plain(name) || schema.is_some_and(|s| !plain(s)) {
+            return Err((
+                "SES_REPORT_USERS_TABLE",
+                format!("{table:?} is no table name: give `table` or `database.table`, letters, digits and _ only"),
+            ));
+        }
+        for (variable, column) in [
+            ("SES_REPORT_USERS_ID_COLUMN", id_column),
+            ("SES_REPORT_USERS_EMAIL_COLUMN", email_column),
+        ] {
+            if !plain(column) {
+                return Err((
+                    variable,
+                    format!("{column:?} is no column name: letters, digits and _ only"),
+                ));
+            }
+        }
+        Ok(UsersTable {
+            schema: schema.map(str::to_string),
+            table: name.to_string(),
+            id_column: id_column.to_string(),
+            email_column: email_column.to_string(),
+        })
+    }
+
+    /// The table as SQL names it (`\`db\`.\`auth_users\``).
+    pub fn sql_name(&self) -> String {
+        match &self.schema {
+            Some(schema) => format!("`{schema}`.`{}`", self.table),
+            None => format!("`{}`", self.table),
+        }
+    }
 }
 
 impl Environment {
@@ -155,6 +232,12 @@ impl Environment {
             now,
             metrics_file,
             ping_url,
+            users: UsersTable::parse(
+                &var("SES_REPORT_USERS_TABLE", "auth_users")?,
+                &var("SES_REPORT_USERS_ID_COLUMN", "id")?,
+                &var("SES_REPORT_USERS_EMAIL_COLUMN", "common_email")?,
+            )
+            .map_err(|(variable, problem)| Error::config(variable, problem))?,
         })
     }
 }

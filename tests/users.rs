@@ -73,7 +73,9 @@ fn without_auth_users_only_headers_link_users() {
     let run = env.ingest(&["--date", "2026-11-27"]);
     run.expect_code(0);
     assert_eq!(
-        run.stderr().matches("no auth_users table").count(),
+        run.stderr()
+            .matches("no table `auth_users` with a column common_email")
+            .count(),
         1,
         "{run}"
     );
@@ -146,4 +148,56 @@ fn more_addresses_than_the_user_cache_holds_all_resolve() {
            OR user_id <> CAST(SUBSTRING_INDEX(SUBSTRING(user_email, 5), '@', 1) AS UNSIGNED)",
     );
     assert_eq!(wrong, "0");
+}
+
+/// The users table is a setting: another name, other columns, in another schema of the same
+/// server (`db.table`); a name that is no plain identifier is a configuration error.
+#[test]
+fn the_users_table_and_its_columns_are_settings_even_in_another_schema() {
+    let mut env = TestEnv::new("users_elsewhere");
+    let schema = format!("{}_accounts", env.name);
+    env.execute(&format!(
+        "CREATE DATABASE `{schema}`;\n\
+         CREATE TABLE `{schema}`.accounts (account_id BIGINT UNSIGNED PRIMARY KEY, login_email VARCHAR(320) COLLATE utf8mb4_unicode_ci);\n\
+         INSERT INTO `{schema}`.accounts VALUES (7, 'Known@Example.com'), (8, 'other@example.com')"
+    ));
+    env.vars.extend([
+        (
+            "SES_REPORT_USERS_TABLE".to_string(),
+            format!("{schema}.accounts"),
+        ),
+        (
+            "SES_REPORT_USERS_ID_COLUMN".to_string(),
+            "account_id".to_string(),
+        ),
+        (
+            "SES_REPORT_USERS_EMAIL_COLUMN".to_string(),
+            "login_email".to_string(),
+        ),
+    ]);
+    let m = mail(
+        "m-1",
+        "2026-11-27T10:00:00.000Z",
+        &["known@example.com", "nobody@example.com"],
+    );
+    env.insert(&[send("n-1", &m)]);
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    assert_eq!(
+        env.rows("SELECT user_email, COALESCE(user_id, 'NULL') FROM aws_reports ORDER BY 1"),
+        vec![
+            vec!["known@example.com", "7"],
+            vec!["nobody@example.com", "NULL"]
+        ]
+    );
+    for (var, value) in [
+        ("SES_REPORT_USERS_TABLE", "accounts; DROP TABLE x"),
+        ("SES_REPORT_USERS_EMAIL_COLUMN", "email`"),
+    ] {
+        let mut cmd = env.command(&["ingest", "--date", "2026-11-27"]);
+        cmd.env(var, value);
+        let run = env.run_command(cmd, &["ingest"], None);
+        run.expect_code(1);
+        assert!(run.stderr().contains(var), "{run}");
+    }
+    env.execute(&format!("DROP DATABASE `{schema}`"));
 }

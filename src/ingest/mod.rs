@@ -106,7 +106,8 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
             Some(catch_up.window)
         }
     };
-    let users = UserDirectory::open(&mut conn).sql_context("looking for auth_users")?;
+    let users = UserDirectory::open(&mut conn, &config.env.users)
+        .sql_context("looking for the users table")?;
     let pruned_before =
         retention::pruned_before(&mut conn).sql_context("reading aws_report_retention")?;
     let unresolved =

@@ -1,4 +1,5 @@
-//! `auth_users`, read only: who a recipient address belongs to, cached for the run. The rule that
+//! The user accounts table (`auth_users (id, common_email)` unless `SES_REPORT_USERS_*` say
+//! otherwise), read only: who a recipient address belongs to, cached for the run. The rule that
 //! picks between a `user_id` header and the address lives in `domain::users`.
 
 use std::collections::HashMap;
@@ -7,6 +8,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Value};
 
 use super::select_in;
+use crate::config::UsersTable;
 use crate::domain::ses::SesEvent;
 use crate::domain::users::{self, UserLink};
 
@@ -29,25 +31,42 @@ const MAX_CACHED_ADDRESSES: usize = 20_000;
 pub struct UserDirectory {
     lookup: UserLookup,
     cache: HashMap<String, Option<u64>>,
+    /// `SELECT id, email FROM table WHERE {column} IN ({keys})`, names filled in.
+    select: String,
 }
 
 impl UserDirectory {
-    pub fn open(conn: &mut Conn) -> Result<UserDirectory, mysql::Error> {
-        let collation: Option<Option<String>> = conn.query_first(
+    pub fn open(conn: &mut Conn, users: &UsersTable) -> Result<UserDirectory, mysql::Error> {
+        let collation: Option<Option<String>> = conn.exec_first(
             "SELECT COLLATION_NAME FROM information_schema.COLUMNS
-             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'auth_users' AND COLUMN_NAME = 'common_email'",
+             WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND COLUMN_NAME = ?",
+            (users.schema.as_deref(), &users.table, &users.email_column),
         )?;
         let lookup = match collation {
             None => {
-                log::warn!("no auth_users table (with a common_email column) in this database: users are linked by user_id headers only");
+                log::warn!(
+                    "no table {} with a column {} (SES_REPORT_USERS_TABLE, SES_REPORT_USERS_EMAIL_COLUMN): users are linked by user_id headers only",
+                    users.sql_name(),
+                    users.email_column
+                );
                 UserLookup::NoTable
             }
             Some(Some(c)) if c.ends_with("_ci") => UserLookup::CaseInsensitive,
             Some(_) => UserLookup::CaseSensitive,
         };
+        let column = match lookup {
+            UserLookup::CaseSensitive => format!("LOWER(`{}`)", users.email_column),
+            _ => format!("`{}`", users.email_column),
+        };
         Ok(UserDirectory {
             lookup,
             cache: HashMap::new(),
+            select: format!(
+                "SELECT `{}`, `{}` FROM {} WHERE {column} IN ({{keys}})",
+                users.id_column,
+                users.email_column,
+                users.sql_name()
+            ),
         })
     }
 
@@ -84,28 +103,30 @@ impl UserDirectory {
             }
             return Ok(());
         }
-        let column = match self.lookup {
-            UserLookup::CaseSensitive => "LOWER(common_email)",
-            _ => "common_email",
-        };
-        let rows: Vec<(Value, Option<String>)> = select_in(
-            conn,
-            &format!("SELECT id, common_email FROM auth_users WHERE {column} IN ({{keys}})"),
-            missing.iter().copied(),
-        )?;
+        let rows: Vec<(Value, Option<String>)> =
+            select_in(conn, &self.select, missing.iter().copied())?;
         let mut found: HashMap<String, Vec<u64>> = HashMap::new();
         for (id, email) in rows {
             let Some(email) = email else { continue };
             match mysql::from_value_opt::<u64>(id.clone()) {
-                Ok(id) => found.entry(crate::domain::ses::normalize_address(&email)).or_default().push(id),
-                Err(_) => log::warn!("auth_users row for {email} has an id that is not a whole number: {id:?}; ignored"),
+                Ok(id) => found
+                    .entry(crate::domain::ses::normalize_address(&email))
+                    .or_default()
+                    .push(id),
+                Err(_) => log::warn!(
+                    "user row for {email} has an id that is not a whole number: {id:?}; ignored"
+                ),
             }
         }
         for address in missing {
             let ids = found.remove(address).unwrap_or_default();
             let chosen = ids.iter().copied().min();
             if ids.len() > 1 {
-                log::warn!("{} auth_users rows have common_email {address} (ids {ids:?}): using the smallest, {}", ids.len(), chosen.unwrap_or(0));
+                log::warn!(
+                    "{} user rows have the address {address} (ids {ids:?}): using the smallest, {}",
+                    ids.len(),
+                    chosen.unwrap_or(0)
+                );
             }
             self.cache.insert(address.to_string(), chosen);
         }
