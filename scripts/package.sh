@@ -15,4 +15,4 @@ if ! command -v dpkg-shlibdeps >/dev/null 2>&1; then
 fi
 cargo deb -p ses-report --quiet 2>&1 | tail -1 >&2
 # sed reads to the end (no SIGPIPE for ls under pipefail, as `| head` could give).
-ls -t target/debian/ses-report_*.deb | sed -n 1p
+ls -t "${CARGO_TARGET_DIR:-target}"/debian/ses-report_*.deb | sed -n 1p
