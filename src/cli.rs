@@ -199,7 +199,7 @@ pub struct SuppressionsArgs {
     /// only evidence from this date or instant on
     #[argh(option)]
     pub since: Option<String>,
-    /// also list permanent bounces SES already suppresses (OnAccountSuppressionList)
+    /// also list the addresses SES already suppresses (bounces and complaints SES did not attempt: OnAccountSuppressionList), as reason ses-suppressed
     #[argh(switch)]
     pub include_ses_suppressed: bool,
     /// transient bounces that suppress an address (default 3)

@@ -437,14 +437,23 @@ fn window_options(
         (None, None, Some(_)) => Err(Error::usage("--to needs --from")),
         (None, Some(from), to) => {
             let from = window::parse_bound(from, zone).map_err(bad("--from"))?;
+            let to_given = to.is_some();
             let to = match to {
                 Some(to) => window::parse_bound(to, zone).map_err(bad("--to"))?,
                 None => zone.start_of(zone.date_of(now)),
             };
             if to < from {
+                let named = if to_given {
+                    format!("--to ({})", timestamps::display(to))
+                } else {
+                    format!(
+                        "the window's end, --to's default (the start of today in {}: {})",
+                        zone.name(),
+                        timestamps::display(to)
+                    )
+                };
                 return Err(Error::usage(format!(
-                    "--to ({}) is before --from ({})",
-                    timestamps::display(to),
+                    "{named} is before --from ({}): give a --from before it, or a later --to",
                     timestamps::display(from)
                 )));
             }

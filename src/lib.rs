@@ -36,6 +36,7 @@ use crate::cli::Cli;
 use crate::config::{Config, Environment};
 use crate::domain::timestamps;
 use crate::error::{Exit, Result};
+use time::OffsetDateTime;
 
 /// Parses the command line, runs the subcommand and returns the exit code.
 pub fn main_with_args(args: &[String]) -> Exit {
@@ -67,7 +68,13 @@ pub fn main_with_args(args: &[String]) -> Exit {
                     Exit::Done
                 }
                 Err(()) => {
-                    eprintln!("{}\nRun {program} --help for usage.", early.output);
+                    let hint = did_you_mean(program, &rest, &early.output)
+                        .map(|o| format!(" Did you mean {o}?"))
+                        .unwrap_or_default();
+                    eprintln!(
+                        "{}{hint}\nRun {program} --help for usage.",
+                        early.output.trim_end()
+                    );
                     Exit::Usage
                 }
             }
@@ -76,7 +83,21 @@ pub fn main_with_args(args: &[String]) -> Exit {
     match run(&cli) {
         Ok(exit) => exit,
         Err(error) => {
-            log::error!("{error}");
+            // The error that ends the command always reaches stderr, even under a RUST_LOG that
+            // filters it out (`off`, or a module name that matches nothing).
+            if log::log_enabled!(log::Level::Error) {
+                log::error!("{error}");
+            } else {
+                eprintln!(
+                    "{} ERROR {}",
+                    timestamps::display(
+                        OffsetDateTime::now_utc()
+                            .replace_nanosecond(0)
+                            .unwrap_or_else(|_| OffsetDateTime::now_utc())
+                    ),
+                    redact::scrub(&error.to_string())
+                );
+            }
             let exit = error.exit();
             // Under cron (`--quiet`) stdout is what reaches a person: a run that failed says why
             // there too. A lock held by the previous run, or a stop asked for, needs nobody.
@@ -90,6 +111,57 @@ pub fn main_with_args(args: &[String]) -> Exit {
             exit
         }
     }
+}
+
+/// For `Unrecognized argument: --form`, the command's option nearest to it (`--from`), read
+/// from the command's own help so the list can never drift from the options.
+fn did_you_mean(program: &str, rest: &[&str], output: &str) -> Option<String> {
+    let wrong = output
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Unrecognized argument: "))?
+        .trim();
+    if !wrong.starts_with("--") {
+        return None;
+    }
+    let mut help_args: Vec<&str> = rest
+        .iter()
+        .copied()
+        .take_while(|a| !a.starts_with('-'))
+        .take(1)
+        .collect();
+    help_args.push("--help");
+    let help = match Cli::from_args(&[program], &help_args) {
+        Err(early) => early.output,
+        Ok(_) => return None,
+    };
+    let options: std::collections::BTreeSet<&str> = help
+        .split(|c: char| c.is_whitespace() || c == '[' || c == ']' || c == ',')
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .collect();
+    options
+        .into_iter()
+        .map(|o| (edit_distance(o, wrong), o))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, o)| o.to_string())
+}
+
+/// Levenshtein distance, for `did_you_mean`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(current + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
 }
 
 /// Whether the command was asked to be quiet (`ingest --quiet`, `retry --quiet`).

@@ -509,3 +509,41 @@ fn ingest_and_the_reading_commands_run_as_a_least_privilege_user() {
     );
     env.execute(&format!("DROP USER '{user}'@'%'"));
 }
+
+/// Small mistakes get a pointer: a mistyped option names the nearest real one; a `--from` after
+/// the window's end names the `--to` default it was compared with; the error that ends a command
+/// reaches stderr whatever RUST_LOG filters.
+#[test]
+fn mistakes_are_answered_with_what_was_meant() {
+    let env = TestEnv::unmigrated("mistakes");
+    let run = env.run(&["ingest", "--form", "2026-11-01"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr()
+            .contains("Unrecognized argument: --form Did you mean --from?"),
+        "{run}"
+    );
+    let run = env.run(&["stats", "--chek"]);
+    run.expect_code(2);
+    assert!(run.stderr().contains("Did you mean --check?"), "{run}");
+
+    let mut future = env.command(&["ingest", "--from", "2026-12-01"]);
+    future.env("SES_REPORT_NOW", "2026-11-28T07:00:00Z");
+    let run = env.run_command(future, &["ingest"], None);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("the window's end, --to's default (the start of today in UTC: 2026-11-28T00:00:00Z) is before --from (2026-12-01T00:00:00Z)"),
+        "{run}"
+    );
+
+    for filter in ["off", "nonsense"] {
+        let mut cmd = env.command(&["stats"]);
+        cmd.env("RUST_LOG", filter);
+        let run = env.run_command(cmd, &["stats"], None);
+        run.expect_code(1);
+        assert!(
+            run.stderr().contains("ERROR ") && run.stderr().contains("run `ses-report migrate`"),
+            "{filter}: {run}"
+        );
+    }
+}

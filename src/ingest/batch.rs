@@ -51,7 +51,7 @@ impl Ingest {
         } else {
             None
         };
-        let progress = Progress::new(total, "notifications");
+        let progress = Progress::new(total, "scanned");
         let mut source_failures = 0;
         // Why the last reopen failed: the message that says what to check when the run gives up.
         let mut reopen_error: Option<Error> = None;
@@ -103,7 +103,7 @@ impl Ingest {
                 last_progress = Instant::now();
                 let seconds = started.elapsed().as_secs_f64().max(0.001);
                 log::info!(
-                    "progress: {} records read, {} applied, {} duplicates, {} failed, {:.0} records/s",
+                    "progress: {} scanned, {} applied, {} duplicates, {} failed, {:.0} scanned/s",
                     self.counts.scanned,
                     self.counts.applied,
                     self.counts.duplicates,
