@@ -52,6 +52,30 @@ pub struct Environment {
     pub ping_url: Option<String>,
     /// Where user accounts are looked up (`SES_REPORT_USERS_TABLE`, `_ID_COLUMN`, `_EMAIL_COLUMN`).
     pub users: UsersTable,
+    /// `SES_REPORT_REPORT_TYPE_NAMES` (`1=welcome,2=newsletter`): what the `report_type`
+    /// numbers mean, for the reports people read.
+    pub report_type_names: std::collections::BTreeMap<String, String>,
+}
+
+/// `1=welcome,2=newsletter` as a map; a part without `=`, or with an empty side, is an error.
+fn report_type_names(text: &str) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut names = std::collections::BTreeMap::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('=') {
+            Some((number, name))
+                if number.trim().parse::<i64>().is_ok() && !name.trim().is_empty() =>
+            {
+                names.insert(number.trim().to_string(), name.trim().to_string());
+            }
+            _ => {
+                return Err(Error::config(
+                    "SES_REPORT_REPORT_TYPE_NAMES",
+                    format!("{part:?}: want NUMBER=NAME pairs separated by commas, e.g. 1=welcome,2=newsletter"),
+                ))
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// The table of user accounts recipients are linked to: `auth_users (id, common_email)` in the
@@ -238,6 +262,7 @@ impl Environment {
                 &var("SES_REPORT_USERS_EMAIL_COLUMN", "common_email")?,
             )
             .map_err(|(variable, problem)| Error::config(variable, problem))?,
+            report_type_names: report_type_names(&var("SES_REPORT_REPORT_TYPE_NAMES", "")?)?,
         })
     }
 }

@@ -129,9 +129,75 @@ pub fn days_between(first: Date, last: Date) -> BTreeSet<Date> {
     days
 }
 
+/// Whether the union of `windows` covers all of `day` (each window half-open, in any order,
+/// overlapping or touching).
+pub fn covered_by(day: Window, windows: &[(OffsetDateTime, OffsetDateTime)]) -> bool {
+    let mut spans: Vec<(OffsetDateTime, OffsetDateTime)> = windows
+        .iter()
+        .copied()
+        .filter(|(from, to)| from < to && *to > day.from && *from < day.to)
+        .collect();
+    spans.sort();
+    let mut reached = day.from;
+    for (from, to) in spans {
+        if from > reached {
+            return false;
+        }
+        reached = reached.max(to);
+        if reached >= day.to {
+            return true;
+        }
+    }
+    reached >= day.to
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_day_is_covered_only_by_windows_that_leave_no_gap() {
+        use time::macros::datetime;
+        let day = Window {
+            from: datetime!(2026-11-27 00:00 UTC),
+            to: datetime!(2026-11-28 00:00 UTC),
+        };
+        let w = |a: OffsetDateTime, b: OffsetDateTime| (a, b);
+        assert!(covered_by(
+            day,
+            &[w(
+                datetime!(2026-11-26 00:00 UTC),
+                datetime!(2026-11-29 00:00 UTC)
+            )]
+        ));
+        assert!(covered_by(
+            day,
+            &[
+                w(
+                    datetime!(2026-11-27 12:00 UTC),
+                    datetime!(2026-11-28 00:00 UTC)
+                ),
+                w(
+                    datetime!(2026-11-26 20:00 UTC),
+                    datetime!(2026-11-27 12:00 UTC)
+                ),
+            ]
+        ));
+        assert!(!covered_by(
+            day,
+            &[
+                w(
+                    datetime!(2026-11-27 00:00 UTC),
+                    datetime!(2026-11-27 11:00 UTC)
+                ),
+                w(
+                    datetime!(2026-11-27 12:00 UTC),
+                    datetime!(2026-11-28 00:00 UTC)
+                ),
+            ]
+        ));
+        assert!(!covered_by(day, &[]));
+    }
     use time::macros::{date, datetime};
 
     #[test]

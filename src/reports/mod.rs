@@ -21,7 +21,7 @@ use crate::ops::progress::Progress;
 use crate::reports::figures::{Counter, GroupBy, Totals};
 use crate::reports::stats::{Format, Verdict};
 use crate::reports::suppressions::{Rules, Suppression};
-use crate::store::{engagement, evidence, ledger, retention, rollups, Session};
+use crate::store::{engagement, evidence, ledger, retention, rollups, runs, Session};
 
 /// Columns padded to their widest cell, two spaces apart: a table for a person at a terminal.
 pub fn table_text(header: &[&str], rows: &[Vec<String>]) -> String {
@@ -374,11 +374,84 @@ pub fn run_report(config: &ReportConfig) -> Result<Exit> {
     let engagement = session.retrying("reading open and click classes", |conn| {
         engagement::reasons_between(conn, from, to)
     })?;
+    let configuration_sets = assess_groups(
+        &mut session,
+        days,
+        &[GroupBy::ConfigurationSet],
+        config.min_volume,
+        &period_engagement,
+    )?;
+    let sending_ips = assess_groups(
+        &mut session,
+        days,
+        &[GroupBy::SendingIp],
+        config.min_volume,
+        &period_engagement,
+    )?;
+    // Who crosses a threshold, low-volume groups included (their rates count in the whole).
+    let mut drivers = Vec::new();
+    for (name, groups) in [
+        ("provider", &providers),
+        ("report_type", &report_types),
+        ("configuration set", &configuration_sets),
+        ("sending IP", &sending_ips),
+    ] {
+        for g in groups {
+            let crossed = stats::crossed(g);
+            if crossed.is_empty() {
+                continue;
+            }
+            let key = g.totals.key.first().map(String::as_str).unwrap_or("");
+            let low = if g.verdict == Verdict::LowVolume {
+                format!(", low volume (under {})", config.min_volume)
+            } else {
+                String::new()
+            };
+            drivers.push(format!(
+                "{name} {}: {} ({} {}{low})",
+                if key.is_empty() { "(none)" } else { key },
+                crossed.join("; "),
+                g.volume,
+                g.volume_basis.name()
+            ));
+        }
+    }
+    // Every day of the period, those without events at zero; and which no completed run covers.
+    let windows = session.retrying("reading aws_report_runs", |conn| {
+        runs::completed_windows(conn, from, to)
+    })?;
+    let mut per_day = per_day;
+    let mut all_days = Vec::new();
+    let mut days_without_run = Vec::new();
+    for day in days.dates() {
+        let key = day.to_string();
+        if !crate::domain::window::covered_by(days.zone.day(day), &windows) {
+            days_without_run.push(key.clone());
+        }
+        match per_day.iter().position(|t| t.key.first() == Some(&key)) {
+            Some(i) => all_days.push(per_day.swap_remove(i)),
+            None => all_days.push(Totals {
+                key: vec![key],
+                counts: [0; Counter::ALL.len()],
+            }),
+        }
+    }
+    let now = OffsetDateTime::now_utc();
     let report = html::Report {
         title: "Email deliverability report".into(),
         period: days.period(),
         overall,
-        days: per_day,
+        days: all_days,
+        days_without_run,
+        report_type_names: config.env.report_type_names.clone(),
+        configuration_sets,
+        sending_ips,
+        drivers,
+        generated: format!(
+            "ses-report {} at {}",
+            env!("CARGO_PKG_VERSION"),
+            timestamps::display(now.replace_nanosecond(0).unwrap_or(now))
+        ),
         report_types,
         worst_domains: domains,
         suppressions: by_reason.into_iter().collect(),

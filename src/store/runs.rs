@@ -123,3 +123,22 @@ pub fn last_completed_end(
         .collect();
     Ok(partition::covered_until(partition, &ends))
 }
+
+/// The windows of the completed runs (`ok` or `partial`, any partition) that overlap
+/// `[from, to)`: what the HTML report marks days by, so that a day no run read is not taken for
+/// a quiet one.
+pub fn completed_windows(
+    conn: &mut Conn,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<Vec<(OffsetDateTime, OffsetDateTime)>, mysql::Error> {
+    let rows: Vec<(mysql::Value, mysql::Value)> = conn.exec(
+        "SELECT window_from, window_to FROM aws_report_runs
+         WHERE status IN ('ok', 'partial') AND window_to > ? AND window_from < ?",
+        (timestamps::to_sql(from), timestamps::to_sql(to)),
+    )?;
+    Ok(rows
+        .iter()
+        .filter_map(|(a, b)| Some((timestamps::from_sql(a)?, timestamps::from_sql(b)?)))
+        .collect())
+}
