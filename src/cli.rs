@@ -16,7 +16,8 @@ connection, lock wait timeout or deadlock is retried), SES_REPORT_NOW (pins \"no
 and default periods; an RFC 3339 instant), SES_REPORT_DEADLINE_SECS (default 21600: an ingest \
 stops after that long, even if a server stopped answering), SES_REPORT_USERS_TABLE, \
 SES_REPORT_USERS_ID_COLUMN, SES_REPORT_USERS_EMAIL_COLUMN (default auth_users, id, common_email: \
-the user accounts recipients are linked to; db.table for another schema), SES_REPORT_METRICS_FILE (a \
+the user accounts recipients are linked to; db.table for another schema), SES_REPORT_REPORT_TYPE_NAMES \
+(1=welcome,2=newsletter: report types by name in the HTML report), SES_REPORT_METRICS_FILE (a \
 node_exporter textfile to write), SES_REPORT_PING_URL (a healthchecks-style URL pinged at start \
 and end). Logs go to stderr (RUST_LOG, default info). `ses-report --version` (or -V) prints the \
 version; -h is --help.",

@@ -28,6 +28,21 @@ fn version_and_short_help_answer_as_every_tool_does() {
     let stats = env.run(&["stats", "-h"]);
     stats.expect_code(0);
     assert!(stats.stdout().contains("--allow-empty"), "{stats}");
+    // Every setting the configuration reads is named in --help.
+    let source = include_str!("../src/config.rs");
+    let mut settings: Vec<&str> = source
+        .split('"')
+        .filter(|s| {
+            s.starts_with("SES_REPORT_") && s.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+        })
+        .collect();
+    settings.sort_unstable();
+    settings.dedup();
+    assert!(settings.len() >= 15, "{settings:?}");
+    let help = short.stdout();
+    for setting in settings {
+        assert!(help.contains(setting), "{setting} is not in --help");
+    }
 }
 
 #[test]
