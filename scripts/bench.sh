@@ -44,7 +44,7 @@ data="$work/day-$n.ndjson" users="$work/auth_users.sql"
 echo "== building (release)" >&2
 cargo build --release --quiet --bins
 cargo build --release --quiet -p ses-fixtures
-bin="$root/target/release"
+bin="${CARGO_TARGET_DIR:-$root/target}/release"
 
 echo "== generating and loading $n notifications" >&2
 [ -s "$data" ] || "$bin/ses-fixtures" generate --notifications "$n" --users 10000 --string-timestamps 0 \
