@@ -284,16 +284,11 @@ fn both_routes_of_a_bounce_give_one_runs_tables_in_any_order_and_batch_size() {
     let mut tagged = plain.clone();
     tagged["tags"] =
         json!({"ses:outgoing-ip": ["198.51.100.7"], "ses:configuration-set": ["marketing"]});
-    let published = |mut n: Value, at: &str| {
-        n["Timestamp"] = json!({"$date": at});
-        n
-    };
     // The routes differ in time and diagnostic, as they can: the ledger keeps the survivor's.
-    let diagnosed = |mut n: Value, diagnostic: &str| {
-        let mut record: Value = serde_json::from_str(n["Message"].as_str().unwrap()).unwrap();
-        record["bounce"]["bouncedRecipients"][0]["diagnosticCode"] = json!(diagnostic);
-        n["Message"] = json!(record.to_string());
-        n
+    let diagnosed = |n: Value, diagnostic: &str| {
+        edited(n, |r| {
+            r["bounce"]["bouncedRecipients"][0]["diagnosticCode"] = json!(diagnostic)
+        })
     };
     let s = send("n-5", &plain);
     let event_route = published(
@@ -399,16 +394,8 @@ fn both_routes_of_a_bounce_give_one_runs_tables_in_any_order_and_batch_size() {
 #[test]
 fn sub_millisecond_digits_do_not_make_classes_depend_on_batches() {
     let m = mail("m-1", "2026-11-27T09:00:00.000Z", &["a@x.org"]);
-    let published = |mut n: Value, at: &str| {
-        n["Timestamp"] = json!({"$date": at});
-        n
-    };
     let click_on = |id: &str, at: &str, link: &str, published_at: &str| {
-        let mut n = click(id, &m, at);
-        let mut record: Value = serde_json::from_str(n["Message"].as_str().unwrap()).unwrap();
-        record["click"]["link"] = json!(link);
-        n["Message"] = json!(record.to_string());
-        published(n, published_at)
+        published(click_on(id, &m, at, link), published_at)
     };
     let docs = vec![
         send("n-s", &m),

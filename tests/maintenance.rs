@@ -267,13 +267,7 @@ fn a_surviving_click_keeps_its_class_when_its_burst_partner_is_pruned() {
     env.vars
         .push(("SES_REPORT_NOW".into(), "2026-11-28T00:00:00Z".into()));
     let m = mail("m-1", "2026-11-20T09:00:00.000Z", &["a@x.org"]);
-    let click_on = |id: &str, at: &str, link: &str| {
-        let mut n = click(id, &m, at);
-        let mut record: Value = serde_json::from_str(n["Message"].as_str().unwrap()).unwrap();
-        record["click"]["link"] = json!(link);
-        n["Message"] = json!(record.to_string());
-        n
-    };
+    let click_on = |id: &str, at: &str, link: &str| click_on(id, &m, at, link);
     env.insert(&[
         send("n-send", &m),
         delivery("n-delivery", &m, "2026-11-20T09:00:01.000Z", &["a@x.org"]),
@@ -296,10 +290,9 @@ fn a_surviving_click_keeps_its_class_when_its_burst_partner_is_pruned() {
     assert_eq!(env.rows(counts), vec![vec!["2", "0", "0", "0"]]);
     let rollups = env.rows(daily);
     // A week later the person opens the mail: the recipient is classified again.
-    let mut opened = open("n-open", &m, "2026-11-27T10:00:00.000Z");
-    let mut record: Value = serde_json::from_str(opened["Message"].as_str().unwrap()).unwrap();
-    record["open"]["userAgent"] = json!("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148");
-    opened["Message"] = json!(record.to_string());
+    let opened = edited(open("n-open", &m, "2026-11-27T10:00:00.000Z"), |r| {
+        r["open"]["userAgent"] = json!("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148")
+    });
     env.insert(&[opened]);
     env.ingest(&["--date", "2026-11-27"]).expect_code(0);
     assert_eq!(env.rows(classes), vec![vec!["n-b", "scanner-burst"]]);

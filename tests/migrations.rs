@@ -432,17 +432,16 @@ fn version_9_details_get_the_feedback_key_of_feedback_rows_in_place() {
 fn version_11_rollups_stop_counting_not_spam_reports_as_complaints() {
     let env = TestEnv::new("upgrade_v11_not_spam");
     let m = mail("m-1", "2026-11-27T10:00:00.000Z", &["a@x.org", "b@x.org"]);
-    let mut not_spam = complaint(
-        "n-not-spam",
-        &m,
-        "2026-11-27T12:00:00.000Z",
-        "fb-2",
-        &["b@x.org"],
+    let not_spam = edited(
+        complaint(
+            "n-not-spam",
+            &m,
+            "2026-11-27T12:00:00.000Z",
+            "fb-2",
+            &["b@x.org"],
+        ),
+        |r| r["complaint"]["complaintFeedbackType"] = serde_json::json!("not-spam"),
     );
-    let mut record: serde_json::Value =
-        serde_json::from_str(not_spam["Message"].as_str().unwrap()).unwrap();
-    record["complaint"]["complaintFeedbackType"] = serde_json::json!("not-spam");
-    not_spam["Message"] = serde_json::json!(record.to_string());
     env.insert(&[
         send("n-send", &m),
         complaint(

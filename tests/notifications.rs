@@ -137,3 +137,25 @@ pub fn classic(mut notification: Value) -> Value {
     notification["Message"] = json!(record.to_string());
     notification
 }
+
+/// The notification with its SES record edited in place (`Message` is JSON text).
+pub fn edited(mut notification: Value, edit: impl FnOnce(&mut Value)) -> Value {
+    let mut record: Value =
+        serde_json::from_str(notification["Message"].as_str().unwrap()).unwrap();
+    edit(&mut record);
+    notification["Message"] = json!(record.to_string());
+    notification
+}
+
+/// The notification as SNS published it at `at` (its `Timestamp`, a BSON date).
+pub fn published(mut notification: Value, at: &str) -> Value {
+    notification["Timestamp"] = json!({"$date": at});
+    notification
+}
+
+/// A click on `link`.
+pub fn click_on(sns_id: &str, mail: &Value, at: &str, link: &str) -> Value {
+    edited(click(sns_id, mail, at), |r| {
+        r["click"]["link"] = json!(link)
+    })
+}
