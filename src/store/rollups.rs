@@ -230,8 +230,8 @@ fn day_select(before: &str, after: &str, group: &[String]) -> String {
 /// per-recipient grouping holds a row for every summary row with events that day: at a million
 /// events (365,000 recipients) it needs more than 48 MB and no more than 64 MB. With MariaDB's
 /// 16 MB default it goes to an on-disk table (Aria), and the statement took 16.3 s instead of
-/// 9.8 s (BENCHMARKS.md, sixth session). The limit is the smaller of `tmp_table_size` and
-/// `max_heap_table_size`, so both are raised, for this session only and never lowered: a server
+/// 9.8 s (BENCHMARKS.md, measured at 5e49b0a). The limit is the smaller of `tmp_table_size` and
+/// `max_heap_table_size`, so both are raised, for this connection only (SET SESSION) and never lowered: a server
 /// configured with more keeps its own (the knob for larger days).
 const ROLLUP_TEMP_TABLE_BYTES: u64 = 64 * 1024 * 1024;
 
