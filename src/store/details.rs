@@ -176,7 +176,8 @@ fn summary_params(delta: &SummaryDelta, params: &mut Vec<Value>) {
     params.push(delta.tags.as_deref().into());
 }
 
-/// What this batch finds of its summary rows before it writes: each row's delivery time and the columns the daily rollups read from it (`rollups::SUMMARY_COLUMNS`).
+/// What this batch finds of its summary rows before it writes: each row's delivery time and the
+/// columns the daily rollups read from it (`rollups::SUMMARY_COLUMNS`).
 struct StoredRow {
     delivered_at: Option<OffsetDateTime>,
     rollup_columns: Vec<Value>,
@@ -186,8 +187,8 @@ struct StoredRow {
 /// A locking read, as the upserts that follow are: it sees what another run committed a moment
 /// ago (a consistent read would see the transaction's snapshot) and keeps it until this one
 /// commits. The delivery times tell the ledger that the batch moved one back
-/// (`ledger::Delivered`); the rollup columns tell which rows the batch moves to other rollup
-/// groups (`rows_regrouped`).
+/// (`ledger::Delivered`); the rollup columns, compared with the same columns after the upserts
+/// in `apply_batch`, tell which rows the batch moved to other rollup groups.
 fn stored_rows<Q: Queryable>(
     conn: &mut Q,
     deltas: &[SummaryDelta],
