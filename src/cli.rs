@@ -3,6 +3,8 @@
 
 use argh::FromArgs;
 
+use crate::domain::suppression;
+
 /// Turn Amazon SES email events stored in MongoDB into MySQL deliverability reports.
 #[derive(FromArgs, Debug)]
 #[argh(
@@ -204,18 +206,18 @@ pub struct SuppressionsArgs {
     #[argh(switch)]
     pub include_ses_suppressed: bool,
     /// transient bounces that suppress an address (default 3)
-    #[argh(option, default = "3")]
+    #[argh(option, default = "suppression::SOFT_LIMIT")]
     pub soft_limit: u32,
     /// a soft-bounce suppression expires this many days after the last soft bounce unless
     /// renewed (default 30; the bounces counted for --soft-limit are those of this window)
-    #[argh(option, default = "30")]
+    #[argh(option, default = "suppression::SOFT_EXPIRE_DAYS")]
     pub soft_expire_days: u32,
     /// sunset: suppress addresses with no human open or click in this many days despite
     /// --sunset-min-deliveries deliveries in them
     #[argh(option)]
     pub sunset_days: Option<u32>,
     /// the deliveries the sunset rule needs (default 3, as MailPoet)
-    #[argh(option, default = "3")]
+    #[argh(option, default = "suppression::SUNSET_MIN_DELIVERIES")]
     pub sunset_min_deliveries: u32,
     /// compare with SES's account-level list: the JSON `aws sesv2 list-suppressed-destinations`
     /// prints (pages concatenated are fine); prints the differences

@@ -15,15 +15,23 @@ use crate::cli::{
     Cli, Command, DoctorArgs, FailuresArgs, IngestArgs, PruneArgs, ReportArgs, RetryArgs,
     RollupArgs, StatsArgs, SuppressionsArgs,
 };
+use crate::domain::figures::GroupBy;
 use crate::domain::partition::Partition;
+use crate::domain::suppression::{Rules, RECENT_KEPT};
 use crate::domain::timestamps;
+use crate::domain::verdict::Verdict;
 use crate::domain::window::{self, BoundError, Window};
 use crate::domain::zone::Zone;
 use crate::error::{Error, Result};
 use crate::redact;
-use crate::reports::figures::GroupBy;
-use crate::reports::stats::{Format, Verdict};
-use crate::reports::suppressions::Rules;
+
+/// How a reading command prints: an aligned table, CSV or JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
 
 pub const DEFAULT_MYSQL_URL: &str = "mysql://root@127.0.0.1:3306/ses_report";
 pub const DEFAULT_MONGO_URL: &str = "mongodb://127.0.0.1:27017";
@@ -675,7 +683,7 @@ impl SuppressionsConfig {
             Some(s) => Some(window::parse_bound(s, &env.zone).map_err(bad("--since"))?),
             None => None,
         };
-        let kept = crate::reports::suppressions::RECENT_KEPT;
+        let kept = RECENT_KEPT;
         if args.soft_limit == 0 || args.soft_limit as usize > kept {
             return Err(Error::usage(format!(
                 "--soft-limit must be from 1 to {kept}: the suppression ledger keeps the {kept} latest soft bounces of each address, so a larger limit could never be reached"

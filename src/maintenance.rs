@@ -2,10 +2,10 @@
 
 use serde_json::json;
 
+use crate::config::Format;
 use crate::config::{FailuresConfig, PruneConfig};
 use crate::domain::timestamps;
 use crate::error::{Error, Exit, Result};
-use crate::reports::stats::Format;
 use crate::store::{failures, retention, Session};
 
 pub fn run_failures(config: &FailuresConfig) -> Result<Exit> {
@@ -85,7 +85,7 @@ pub fn run_failures(config: &FailuresConfig) -> Result<Exit> {
                         r.attempts.to_string(),
                         time(r.last_failed_at),
                         state,
-                        crate::domain::ses::truncate(&r.error.replace('\n', " "), 100)
+                        crate::domain::text::truncate(&r.error.replace('\n', " "), 100)
                             .0
                             .into_owned(),
                     ]

@@ -10,6 +10,9 @@
 //! - `tags`: `mail.tags`, with the configuration set and sending IP.
 //! - `users`: the rule that links a recipient to a user account.
 //! - `run`: the counts and statuses of a run.
+//! - `suppression`: the suppression rules: signals, the ledger's entries, the decisions.
+//! - `figures`, `verdict`: rollup counters and groupings; SES's rates and verdicts over them.
+//! - `text`: addresses as the job compares them, bounded strings.
 //! - `partition`: which notifications one of N parallel workers applies.
 //! - `window`, `zone`, `timestamps`: which instants a run reads, day boundaries in a zone, and
 //!   instants as SES, SNS and MySQL spell them.
@@ -17,12 +20,16 @@
 pub mod accounting;
 pub mod engagement;
 pub mod event_kind;
+pub mod figures;
 pub mod partition;
 pub mod provider;
 pub mod run;
 pub mod ses;
+pub mod suppression;
 pub mod tags;
+pub mod text;
 pub mod timestamps;
 pub mod users;
+pub mod verdict;
 pub mod window;
 pub mod zone;

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use crate::domain::event_kind::{EventKind, RecipientsField};
 use crate::domain::tags::MailTags;
+use crate::domain::text::{json_kind, normalize_address, truncate};
 use crate::domain::timestamps::{self, TimestampError};
 
 /// Which SES mechanism published the record.
@@ -847,16 +848,6 @@ pub(crate) fn rfc5321_excess(address: &str) -> Option<&'static str> {
     }
 }
 
-/// Trims, lower-cases and unwraps `Name <addr>`.
-pub fn normalize_address(text: &str) -> String {
-    let text = text.trim();
-    let inner = match (text.rfind('<'), text.rfind('>')) {
-        (Some(open), Some(close)) if open < close => &text[open + 1..close],
-        _ => text,
-    };
-    inner.trim().to_lowercase()
-}
-
 fn distinct(addresses: Vec<String>) -> Vec<String> {
     let mut seen = std::collections::HashSet::with_capacity(addresses.len());
     addresses
@@ -876,31 +867,12 @@ fn keep_within(text: &str, max: usize, place: &str, warnings: &mut Vec<String>) 
     kept.into_owned()
 }
 
-/// The first `max` characters of `text`, and whether anything was cut.
-pub fn truncate(text: &str, max: usize) -> (std::borrow::Cow<'_, str>, bool) {
-    match text.char_indices().nth(max) {
-        Some((byte, _)) => (std::borrow::Cow::Borrowed(&text[..byte]), true),
-        None => (std::borrow::Cow::Borrowed(text), false),
-    }
-}
-
 fn shorten(text: &str) -> String {
     let (kept, cut) = truncate(text, 80);
     if cut {
         format!("{kept}...")
     } else {
         kept.into_owned()
-    }
-}
-
-pub fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -31,7 +31,7 @@ impl MailTags {
             if let Some(other) = tags.filter(|t| !t.is_null()) {
                 warnings.push(format!(
                     "mail.tags is {}, not an object: ignored",
-                    crate::domain::ses::json_kind(other)
+                    crate::domain::text::json_kind(other)
                 ));
             }
             return MailTags::default();

@@ -5,8 +5,9 @@
 
 use std::fmt::Write as _;
 
-use crate::reports::figures::{Counter, Totals};
-use crate::reports::stats::{self, GroupStats, OpenHours, Verdict};
+use crate::domain::figures::{Counter, Totals};
+use crate::domain::verdict::{verdict, GroupStats, Spread, Verdict};
+use crate::reports::stats::OpenHours;
 
 pub struct Report {
     pub title: String,
@@ -46,7 +47,7 @@ fn duration(seconds: i64) -> String {
     }
 }
 
-fn spread(s: Option<stats::Spread>) -> String {
+fn spread(s: Option<Spread>) -> String {
     s.map(|s| {
         format!(
             "{} / {}",
@@ -391,7 +392,7 @@ pub fn render(report: &Report) -> String {
                 (
                     "Bounce rate",
                     pct(o.bounce_rate, 2),
-                    verdict_class(stats::verdict(
+                    verdict_class(verdict(
                         t[Counter::Sent],
                         t[Counter::Delivered],
                         t[Counter::PermanentBounces],
@@ -402,7 +403,7 @@ pub fn render(report: &Report) -> String {
                 (
                     "Complaint rate",
                     pct(o.complaint_rate, 3),
-                    verdict_class(stats::verdict(
+                    verdict_class(verdict(
                         t[Counter::Sent],
                         t[Counter::Delivered],
                         0,
@@ -662,7 +663,7 @@ mod tests {
         let report = Report {
             title: "Deliverability <test>".into(),
             period: "2026-11-27".into(),
-            overall: Some(stats::assess(
+            overall: Some(crate::domain::verdict::assess(
                 Totals {
                     key: vec![],
                     counts,
@@ -670,7 +671,7 @@ mod tests {
                 100,
             )),
             days: vec![day],
-            report_types: vec![stats::assess(
+            report_types: vec![crate::domain::verdict::assess(
                 Totals {
                     key: vec!["2".into()],
                     counts,
@@ -679,7 +680,7 @@ mod tests {
             )],
             worst_domains: vec![("evil<script>.com".into(), 60, 0, 1000)],
             suppressions: vec![("permanent-bounce".into(), 60)],
-            providers: vec![stats::assess(
+            providers: vec![crate::domain::verdict::assess(
                 Totals {
                     key: vec!["google".into()],
                     counts,
@@ -697,7 +698,7 @@ mod tests {
             },
             days_without_run: vec!["2026-11-27".into()],
             report_type_names: [("2".to_string(), "newsletter".to_string())].into(),
-            configuration_sets: vec![stats::assess(
+            configuration_sets: vec![crate::domain::verdict::assess(
                 Totals {
                     key: vec!["marketing".into()],
                     counts,

@@ -3,7 +3,6 @@
 //! answers: the figures model (`figures`), the verdicts and output formats (`stats`), the
 //! suppression rules (`suppressions`) and the HTML page (`html`) are pure; `store` reads.
 
-pub mod figures;
 pub mod html;
 pub mod stats;
 pub mod suppressions;
@@ -13,14 +12,15 @@ use std::collections::BTreeMap;
 use mysql::Conn;
 use time::OffsetDateTime;
 
+use crate::config::Format;
 use crate::config::{Days, ReportConfig, RollupConfig, StatsConfig, SuppressionsConfig};
+use crate::domain::figures::{Counter, GroupBy, Totals};
+use crate::domain::suppression::{self, Rules, Suppression};
 use crate::domain::timestamps;
+use crate::domain::verdict::{self, Verdict};
 use crate::error::{Error, Exit, Result};
 use crate::ops;
 use crate::ops::progress::Progress;
-use crate::reports::figures::{Counter, GroupBy, Totals};
-use crate::reports::stats::{Format, Verdict};
-use crate::reports::suppressions::{Rules, Suppression};
 use crate::store::{engagement, evidence, ledger, retention, rollups, runs, Session};
 
 /// Columns padded to their widest cell, two spaces apart: a table for a person at a terminal.
@@ -168,10 +168,10 @@ fn assess_groups(
     by: &[GroupBy],
     min_volume: u64,
     engagement: &PeriodEngagement,
-) -> Result<Vec<stats::GroupStats>> {
+) -> Result<Vec<verdict::GroupStats>> {
     let mut groups: Vec<_> = totals(session, days, by)?
         .into_iter()
-        .map(|t| stats::assess(t, min_volume))
+        .map(|t| verdict::assess(t, min_volume))
         .collect();
     stats::with_timing(&mut groups, &engagement.firsts, by, &days.zone);
     Ok(groups)
@@ -273,9 +273,9 @@ pub fn run_suppressions(config: &SuppressionsConfig) -> Result<Exit> {
     if let Some((days, _)) = rules.sunset {
         let from = rules.now - days;
         let engagement = session.retrying("reading deliveries and human engagement", |conn| {
-            evidence::engagement_between(conn, from, rules.now)
+            evidence::delivery_histories_between(conn, from, rules.now)
         })?;
-        rows.extend(suppressions::sunset(&engagement, &rules));
+        rows.extend(suppression::sunset(&engagement, &rules));
         rows.sort_by(|a, b| (&a.email, a.reason).cmp(&(&b.email, b.reason)));
     }
     if let Some(ses) = ses_list {
@@ -311,7 +311,7 @@ fn decide_suppressions(
     let deliveries = session.retrying("reading deliveries", |conn: &mut Conn| {
         evidence::last_deliveries(conn, entries.iter().map(|e| e.email.as_str()))
     })?;
-    Ok(suppressions::decide_entries(&entries, &deliveries, rules))
+    Ok(suppression::decide_entries(&entries, &deliveries, rules))
 }
 
 pub fn run_report(config: &ReportConfig) -> Result<Exit> {
@@ -321,7 +321,7 @@ pub fn run_report(config: &ReportConfig) -> Result<Exit> {
     let per_day = totals(&mut session, days, &[GroupBy::Day])?;
     let report_types = totals(&mut session, days, &[GroupBy::ReportType])?
         .into_iter()
-        .map(|t| stats::assess(t, config.min_volume))
+        .map(|t| verdict::assess(t, config.min_volume))
         .collect();
     let mut domains: Vec<(String, u64, u64, u64)> = totals(&mut session, days, &[GroupBy::Domain])?
         .into_iter()
@@ -337,13 +337,7 @@ pub fn run_report(config: &ReportConfig) -> Result<Exit> {
         .collect();
     domains.sort_by(|a, b| (b.1 + b.2).cmp(&(a.1 + a.2)).then(a.0.cmp(&b.0)));
     domains.truncate(10);
-    let rules = Rules {
-        include_ses_suppressed: false,
-        soft_limit: 3,
-        soft_window: time::Duration::days(30),
-        sunset: None,
-        now: config.env.now,
-    };
+    let rules = Rules::at(config.env.now);
     let mut by_reason: BTreeMap<String, u64> = BTreeMap::new();
     for s in decide_suppressions(&mut session, None, &rules)? {
         *by_reason.entry(s.reason.to_string()).or_default() += 1;
@@ -397,7 +391,7 @@ pub fn run_report(config: &ReportConfig) -> Result<Exit> {
         ("sending IP", &sending_ips),
     ] {
         for g in groups {
-            let crossed = stats::crossed(g);
+            let crossed = verdict::crossed(g);
             if crossed.is_empty() {
                 continue;
             }

@@ -10,6 +10,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::domain::ses::{self, Envelope, MessageBody, Part};
+use crate::domain::text;
 use crate::domain::timestamps::{self, TimestampError};
 
 /// The envelope fields of a JSON line, found without building the rest of the document.
@@ -68,7 +69,7 @@ pub(super) fn line_envelope<'a>(peek: &LineEnvelope<'a>) -> Envelope<'a> {
     }
     let text = |_: &str, value: Value| match value {
         Value::String(s) => Part::Present(Cow::Owned(s)),
-        other => Part::WrongType(ses::json_kind(&other)),
+        other => Part::WrongType(text::json_kind(&other)),
     };
     Envelope {
         message_id: part(peek.message_id, text),
@@ -79,7 +80,7 @@ pub(super) fn line_envelope<'a>(peek: &LineEnvelope<'a>) -> Envelope<'a> {
         message: part(peek.message, |_, value| match value {
             Value::String(s) => Part::Present(MessageBody::Text(Cow::Owned(s))),
             v @ Value::Object(_) => Part::Present(MessageBody::Record(Cow::Owned(v))),
-            other => Part::WrongType(ses::json_kind(&other)),
+            other => Part::WrongType(text::json_kind(&other)),
         }),
     }
 }

@@ -15,8 +15,8 @@ use crate::domain::accounting::{Applied, Fate, SummaryDelta};
 use crate::domain::engagement::{Automated, Interaction};
 use crate::domain::event_kind::EventKind;
 use crate::domain::ses::SesEvent;
+use crate::domain::suppression::{aggregate, is_evidence, signal_of, Evidence};
 use crate::domain::timestamps;
-use crate::reports::suppressions::{aggregate, signal_of, Evidence};
 
 /// Which of these notification ids have rows in `aws_report_details`, with the SES mail
 /// `messageId` they were stored under (what `--partition` hashes).
@@ -440,13 +440,13 @@ pub fn apply_batch<Q: Queryable>(
         if event.kind == EventKind::Delivery {
             continue;
         }
-        if !ledger::is_ledger_event(event.kind.ses_name()) {
+        if !is_evidence(event.kind) {
             continue;
         }
         let info: serde_json::Value = serde_json::from_str(&event.other_info).unwrap_or_default();
         for claim in claims.iter().filter(|c| c.supersedes.is_none()) {
             let recipient = event.recipients[claim.recipient].as_str();
-            if let Some(signal) = signal_of(event.kind.ses_name(), &info, recipient) {
+            if let Some(signal) = signal_of(event.kind, &info, recipient) {
                 evidence.push(Evidence {
                     email: recipient.to_string(),
                     user_id: None,

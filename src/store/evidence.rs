@@ -8,8 +8,9 @@ use mysql::{Conn, Value};
 use time::OffsetDateTime;
 
 use super::select_in;
+use crate::domain::event_kind::EventKind;
+use crate::domain::suppression::{signal_of, DeliveryHistory, Evidence};
 use crate::domain::timestamps;
-use crate::reports::suppressions::{signal_of, Engagement, Evidence};
 
 /// (recipient, user id, event type, time, other_info) of one detail row.
 type EvidenceRow = (String, Option<u64>, String, Value, Option<String>);
@@ -57,7 +58,10 @@ fn evidence_of_rows(rows: Vec<EvidenceRow>) -> Vec<Evidence> {
             .as_deref()
             .and_then(|t| serde_json::from_str(t).ok())
             .unwrap_or_default();
-        if let Some(signal) = signal_of(&event_type, &info, &email) {
+        let Some(kind) = EventKind::from_ses_name(&event_type) else {
+            continue;
+        };
+        if let Some(signal) = signal_of(kind, &info, &email) {
             out.push(Evidence {
                 email,
                 user_id,
@@ -71,11 +75,11 @@ fn evidence_of_rows(rows: Vec<EvidenceRow>) -> Vec<Evidence> {
 
 /// Per address delivered in `[from, to]`: its deliveries (summary rows), and whether a person
 /// opened or clicked any of them (the sunset rule's input).
-pub fn engagement_between(
+pub fn delivery_histories_between(
     conn: &mut Conn,
     from: OffsetDateTime,
     to: OffsetDateTime,
-) -> Result<Vec<Engagement>, mysql::Error> {
+) -> Result<Vec<DeliveryHistory>, mysql::Error> {
     let rows: Vec<(String, Option<u64>, u64, Value, Value, u64)> = conn.exec(
         "SELECT user_email, MAX(user_id), COUNT(*), MIN(delivery_at), MAX(delivery_at),
                 SUM(first_human_open_at IS NOT NULL OR first_human_click_at IS NOT NULL)
@@ -86,7 +90,7 @@ pub fn engagement_between(
     Ok(rows
         .into_iter()
         .filter_map(|(email, user_id, deliveries, first, last, engaged)| {
-            Some(Engagement {
+            Some(DeliveryHistory {
                 email,
                 user_id,
                 deliveries,

@@ -29,17 +29,17 @@ pub fn record_failures(
         let mut params = Vec::with_capacity(chunk.len() * 6);
         for f in chunk {
             params.push(Value::from(
-                crate::domain::ses::truncate(&f.notification_id, 255)
+                crate::domain::text::truncate(&f.notification_id, 255)
                     .0
                     .as_ref(),
             ));
             params.push(Value::from(
-                crate::domain::ses::truncate(&f.source, 255).0.as_ref(),
+                crate::domain::text::truncate(&f.source, 255).0.as_ref(),
             ));
             // A registered secret (a connection URL's password) is never stored, even where a
             // record or an error message happens to contain it.
             params.push(Value::from(redact::scrub(
-                crate::domain::ses::truncate(&f.error, 16_000).0.as_ref(),
+                crate::domain::text::truncate(&f.error, 16_000).0.as_ref(),
             )));
             params.push(Value::from(redact::scrub(&f.document)));
             params.push(timestamps::to_sql(now));

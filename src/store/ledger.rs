@@ -9,12 +9,14 @@ use mysql::{Conn, TxOpts, Value};
 use time::{Duration, OffsetDateTime};
 
 use super::{evidence, row_placeholders, select_in, ROWS_PER_STATEMENT};
+use crate::domain::suppression::{aggregate, LedgerEntry, LedgerKind, SOFT_EXPIRE_DAYS};
 use crate::domain::timestamps;
-use crate::reports::suppressions::{aggregate, LedgerEntry};
 
-/// How long a soft-bounce entry lasts after its last bounce unless renewed (Postal's
-/// `suppression_list_removal_delay`): the `expires_at` the sending app joins on.
-pub const SOFT_EXPIRY: Duration = Duration::days(30);
+/// How long a soft-bounce entry lasts after its last bounce unless renewed: the `expires_at` the
+/// sending app joins on (the default rules' window, `SOFT_EXPIRE_DAYS`).
+fn soft_expiry() -> Duration {
+    Duration::days(i64::from(SOFT_EXPIRE_DAYS))
+}
 
 const COLUMNS: &str = "email, kind, first_at, last_at, evidence_count, last_diagnostic,
     last_diagnostic_at, recent, expires_at, updated_at";
@@ -60,9 +62,8 @@ fn entry_of_row(row: mysql::Row) -> Option<LedgerEntry> {
             .ok()
             .flatten()
     };
-    let kind_text = text(&v[1])?;
-    // The kind as the rules spell it (a &'static str); unknown kinds are skipped.
-    let kind = KINDS.iter().find(|k| **k == kind_text)?;
+    // Unknown kinds are skipped.
+    let kind = LedgerKind::parse(&text(&v[1])?)?;
     Some(LedgerEntry {
         email: text(&v[0])?,
         kind,
@@ -76,17 +77,6 @@ fn entry_of_row(row: mysql::Row) -> Option<LedgerEntry> {
     })
 }
 
-const KINDS: [&str; 8] = [
-    "permanent-bounce",
-    "transient-bounce-5xx",
-    "soft-bounce",
-    "complaint",
-    "unsubscribed",
-    "not-spam",
-    "ses-suppressed-bounce",
-    "ses-suppressed-complaint",
-];
-
 /// Writes entries as they are (already merged with what was stored).
 fn write<Q: Queryable>(conn: &mut Q, entries: &[LedgerEntry]) -> Result<(), mysql::Error> {
     let now = timestamps::to_sql(OffsetDateTime::now_utc());
@@ -94,7 +84,7 @@ fn write<Q: Queryable>(conn: &mut Q, entries: &[LedgerEntry]) -> Result<(), mysq
         let mut params = Vec::with_capacity(chunk.len() * 10);
         for e in chunk {
             params.push(e.email.as_str().into());
-            params.push(e.kind.into());
+            params.push(e.kind.as_str().into());
             params.push(timestamps::to_sql(e.first_at));
             params.push(timestamps::to_sql(e.last_at));
             params.push(e.count.into());
@@ -105,8 +95,8 @@ fn write<Q: Queryable>(conn: &mut Q, entries: &[LedgerEntry]) -> Result<(), mysq
                     .unwrap_or(Value::NULL),
             );
             params.push(recent_json(&e.recent).into());
-            params.push(if e.kind == "soft-bounce" {
-                timestamps::to_sql(e.last_at + SOFT_EXPIRY)
+            params.push(if e.kind == LedgerKind::SoftBounce {
+                timestamps::to_sql(e.last_at + soft_expiry())
             } else {
                 Value::NULL
             });
@@ -151,14 +141,14 @@ pub fn merge<Q: Queryable>(
     // Addresses whose soft-bounce entry this batch creates: their lift is read from the rows.
     let mut fresh: BTreeSet<String> = BTreeSet::new();
     if !new.is_empty() {
-        let mut merged: BTreeMap<(String, &'static str), LedgerEntry> = BTreeMap::new();
+        let mut merged: BTreeMap<(String, LedgerKind), LedgerEntry> = BTreeMap::new();
         for stored in read_for(conn, &emails, true)? {
             merged.insert((stored.email.clone(), stored.kind), stored);
         }
         for entry in new {
             match merged.entry((entry.email.clone(), entry.kind)) {
                 std::collections::btree_map::Entry::Vacant(v) => {
-                    if entry.kind == SOFT_BOUNCE {
+                    if entry.kind == LedgerKind::SoftBounce {
                         fresh.insert(entry.email.clone());
                     }
                     v.insert(entry);
@@ -172,8 +162,6 @@ pub fn merge<Q: Queryable>(
     }
     lift_soft_bounces(conn, &emails, delivered, |email| fresh.contains(email))
 }
-
-const SOFT_BOUNCE: &str = "soft-bounce";
 
 /// The lift of a soft bounce from one row: the latest delivery among the address's summary
 /// rows (which `prune` keeps), when it is later than the last bounce.
@@ -311,7 +299,7 @@ pub fn rebase_replaced<Q: Queryable>(
     }
     let from_rows = aggregate(&evidence::evidence_of(conn, emails)?);
     let stored = read_for(conn, emails, true)?;
-    let counts = |entries: &[LedgerEntry], email: &str| -> BTreeMap<&'static str, u64> {
+    let counts = |entries: &[LedgerEntry], email: &str| -> BTreeMap<LedgerKind, u64> {
         entries
             .iter()
             .filter(|e| e.email == email)
@@ -349,47 +337,9 @@ pub fn rebuild(conn: &mut Conn) -> Result<usize, mysql::Error> {
     Ok(entries.len())
 }
 
-/// Whether a signal goes to the ledger (for callers that filter before parsing).
-pub fn is_ledger_event(event_type: &str) -> bool {
-    matches!(event_type, "Bounce" | "Complaint" | "Subscription")
-}
-
-#[cfg(test)]
-fn ledger_kind_names() -> Vec<&'static str> {
-    use crate::reports::suppressions::Signal;
-    let bounce = |t: &str, s: &str, status: Option<&str>| Signal::Bounce {
-        bounce_type: t.into(),
-        sub_type: s.into(),
-        status: status.map(String::from),
-        diagnostic: None,
-    };
-    let complaint = |sub: &str, fb: &str| Signal::Complaint {
-        sub_type: sub.into(),
-        feedback_type: fb.into(),
-    };
-    [
-        bounce("Permanent", "General", Some("5.1.1")),
-        bounce("Transient", "General", Some("5.4.4")),
-        bounce("Transient", "MailboxFull", Some("4.2.2")),
-        complaint("", "abuse"),
-        Signal::Unsubscribe,
-        complaint("", "not-spam"),
-        bounce("Permanent", "OnAccountSuppressionList", None),
-        complaint("OnAccountSuppressionList", "abuse"),
-    ]
-    .iter()
-    .filter_map(crate::reports::suppressions::ledger_kind)
-    .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_stored_kinds_are_the_rules_kinds() {
-        assert_eq!(ledger_kind_names(), KINDS.to_vec());
-    }
 
     #[test]
     fn recent_instants_round_trip() {

@@ -8,10 +8,10 @@ use mysql::{Conn, Transaction, TxOpts, Value};
 use time::{Date, OffsetDateTime};
 
 use crate::domain::event_kind::EventKind;
+use crate::domain::figures::{Counter, GroupBy, Totals};
 use crate::domain::timestamps;
 use crate::domain::window;
 use crate::domain::zone::Zone;
-use crate::reports::figures::{Counter, GroupBy, Totals};
 
 /// Per summary row (recipient), what its details of the day say: flags, and open/click counts.
 /// Counting per recipient first and summing flags afterwards is what makes the rollup cheap

@@ -110,7 +110,7 @@ impl UserDirectory {
             let Some(email) = email else { continue };
             match mysql::from_value_opt::<u64>(id.clone()) {
                 Ok(id) => found
-                    .entry(crate::domain::ses::normalize_address(&email))
+                    .entry(crate::domain::text::normalize_address(&email))
                     .or_default()
                     .push(id),
                 Err(_) => log::warn!(

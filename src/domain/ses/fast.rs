@@ -15,11 +15,11 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::{
-    distinct, keep_within, normalize_address, widths, BounceType, Dialect, Interpretation,
-    MailHeaders, SesEvent,
+    distinct, keep_within, widths, BounceType, Dialect, Interpretation, MailHeaders, SesEvent,
 };
 use crate::domain::event_kind::EventKind;
 use crate::domain::tags::MailTags;
+use crate::domain::text::normalize_address;
 use crate::domain::timestamps;
 
 /// A JSON object's members, each kept as raw text: the fields the table names are parsed on
