@@ -865,6 +865,8 @@ impl DoctorConfig {
 pub enum Config {
     Migrate(Environment),
     Ingest(IngestConfig),
+    /// An ingest whose source is the kept failures.
+    Retry(IngestConfig),
     Rollup(RollupConfig),
     Stats(StatsConfig),
     Suppressions(SuppressionsConfig),
@@ -881,7 +883,7 @@ impl Config {
         Ok(match &cli.command {
             Command::Migrate(_) => Config::Migrate(env),
             Command::Ingest(args) => Config::Ingest(IngestConfig::new(args, env)?),
-            Command::Retry(args) => Config::Ingest(IngestConfig::retry(args, env)?),
+            Command::Retry(args) => Config::Retry(IngestConfig::retry(args, env)?),
             Command::Rollup(args) => Config::Rollup(RollupConfig::new(args, env)?),
             Command::Stats(args) => Config::Stats(StatsConfig::new(args, env)?),
             Command::Suppressions(args) => {

@@ -4,17 +4,15 @@
 //! The rooms (ARCHITECTURE.md draws the data's way through them): `cli` parses and `config`
 //! checks, before anything connects; `domain` is pure (SES records, event kinds, accounting,
 //! users, windows, zones); `source` reads notifications (Mongo, files, kept failures); `store` is
-//! the only room that speaks SQL; `ingest` runs a window through them; `reports` and
-//! `maintenance` answer the reading and housekeeping commands. `main` only maps `run` to an exit
-//! code. Nothing here is public API but `main_with_args` and what the fuzz target drives.
+//! the only room that speaks SQL; `ingest` runs a window through them; `reports` renders;
+//! `commands` has one file per command. `main` only maps `run` to an exit code. Nothing here is public API but `main_with_args` and what the fuzz target drives.
 
 mod cli;
+mod commands;
 mod config;
-mod doctor;
 mod domain;
 mod error;
 mod ingest;
-mod maintenance;
 mod ops;
 mod redact;
 mod reports;
@@ -175,54 +173,7 @@ fn quiet(cli: &Cli) -> bool {
 
 /// Checks the whole configuration, then runs the command.
 fn run(cli: &Cli) -> Result<Exit> {
-    let config = Config::new(cli, Environment::from_process()?)?;
-    match &config {
-        Config::Migrate(env) => {
-            let applied = store::migrations::migrate(env).map_err(|e| {
-                if e.is_access_denied() {
-                    e.context("migrate creates and alters the report tables: run it as a user with CREATE, ALTER, INDEX, DROP and the data rights on the database (README: Database rights); ingest and the reading commands need only SELECT, INSERT, UPDATE, DELETE")
-                } else {
-                    e
-                }
-            })?;
-            let version = store::migrations::schema_version();
-            if applied.is_empty() {
-                println!("schema is up to date (version {version})");
-            } else {
-                println!("applied schema versions {applied:?}; now at version {version}");
-            }
-            Ok(Exit::Done)
-        }
-        Config::Ingest(c) => {
-            // A dry run is someone trying things out: it neither pings the job's check nor
-            // overwrites the metrics of the last real run.
-            let monitor = std::sync::Arc::new(if c.dry_run {
-                ops::Monitor::new(None, None)
-            } else {
-                let monitor =
-                    ops::Monitor::new(c.env.metrics_file.as_deref(), c.env.ping_url.as_deref());
-                if c.partition.is_whole() {
-                    monitor
-                } else {
-                    monitor.labelled("partition", &c.partition.to_string())
-                }
-            });
-            monitor.start();
-            let result = ingest::run(c, &monitor);
-            monitor.finish(match &result {
-                Ok(exit) => *exit,
-                Err(error) => error.exit(),
-            });
-            result
-        }
-        Config::Rollup(c) => reports::run_rollup(c),
-        Config::Stats(c) => reports::run_stats(c),
-        Config::Suppressions(c) => reports::run_suppressions(c),
-        Config::Report(c) => reports::run_report(c),
-        Config::Failures(c) => maintenance::run_failures(c),
-        Config::Prune(c) => maintenance::run_prune(c),
-        Config::Doctor(c) => doctor::run(c),
-    }
+    commands::run(&Config::new(cli, Environment::from_process()?)?)
 }
 
 /// Logs go to stderr, `info` unless `RUST_LOG` says otherwise, every line scrubbed of secrets.
