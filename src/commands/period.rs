@@ -10,7 +10,7 @@ use crate::domain::suppression::{self, Rules, Suppression};
 use crate::domain::verdict::{self, GroupStats};
 use crate::error::{Error, Result};
 use crate::reports::stats;
-use crate::store::{engagement, evidence, ledger, rollups, Session};
+use crate::store::{classification, evidence, ledger, rollups, Session};
 
 /// Refuses to sum rollups computed in another zone than the days asked for (or in several): a
 /// "day" would mean different hours in different rows, silently.
@@ -50,17 +50,17 @@ pub fn totals(session: &mut Session, days: &Days, by: &[GroupBy]) -> Result<Vec<
 /// human open and click (for the timing figures), and the human opens by hour. Read once per
 /// command, whatever groupings are then assessed.
 pub struct PeriodEngagement {
-    pub firsts: Vec<engagement::FirstHuman>,
+    pub firsts: Vec<classification::FirstHuman>,
     pub hours: stats::OpenHours,
 }
 
 pub fn read_engagement(session: &mut Session, days: &Days) -> Result<PeriodEngagement> {
     let (from, to) = (days.zone.start_of(days.first), days.zone.start_of(days.end));
     let firsts = session.retrying("reading first human opens and clicks", |conn| {
-        engagement::first_human_times(conn, from, to)
+        classification::first_human_times(conn, from, to)
     })?;
     let opens = session.retrying("reading human opens", |conn| {
-        engagement::human_open_instants(conn, from, to)
+        classification::human_open_instants(conn, from, to)
     })?;
     Ok(PeriodEngagement {
         firsts,

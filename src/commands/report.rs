@@ -15,7 +15,7 @@ use crate::domain::verdict::{self, GroupStats, Verdict};
 use crate::domain::window;
 use crate::error::{Error, Exit, Result};
 use crate::reports::html;
-use crate::store::{engagement, runs, Session};
+use crate::store::{classification, runs, Session};
 
 pub fn run(config: &ReportConfig) -> Result<Exit> {
     let mut session = Session::open(&config.env)?;
@@ -59,7 +59,7 @@ fn gather(session: &mut Session, config: &ReportConfig) -> Result<html::Report> 
     );
     let (from, to) = (days.zone.start_of(days.first), days.zone.start_of(days.end));
     let engagement = session.retrying("reading open and click classes", |conn| {
-        engagement::reasons_between(conn, from, to)
+        classification::reasons_between(conn, from, to)
     })?;
     let (all_days, days_without_run) = every_day(session, days)?;
     let now = OffsetDateTime::now_utc();

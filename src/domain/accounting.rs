@@ -273,6 +273,34 @@ pub fn summarize(
     rows.into_values().collect()
 }
 
+/// A stored detail row that an applied claim replaces: the same bounce or complaint stored
+/// earlier under a larger notification id (another route) gives way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Replaced<'a> {
+    /// The notification id of the stored row.
+    pub notification_id: &'a str,
+    pub message_id: &'a str,
+    pub recipient: &'a str,
+}
+
+/// The stored detail rows a batch's claims replace.
+pub fn replaced<'a>(events: &[&'a SesEvent], fates: &'a [Fate]) -> Vec<Replaced<'a>> {
+    let mut out = Vec::new();
+    for (event, fate) in events.iter().zip(fates) {
+        let Fate::Apply(claims) = fate else { continue };
+        for claim in claims {
+            if let Some(old) = &claim.supersedes {
+                out.push(Replaced {
+                    notification_id: old,
+                    message_id: &event.message_id,
+                    recipient: &event.recipients[claim.recipient],
+                });
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,13 +384,27 @@ mod tests {
             .feedback
             .insert(("fb".into(), "a@x".into()), "n2".into());
         applied.pairs.insert(("n2".into(), "a@x".into()));
+        let fates = plan(&[&second], &applied);
         assert_eq!(
-            plan(&[&second], &applied),
+            fates,
             vec![Fate::Apply(vec![Claim {
                 recipient: 0,
                 supersedes: Some("n2".into())
             }])]
         );
+        assert_eq!(
+            replaced(&[&second], &fates),
+            vec![Replaced {
+                notification_id: "n2",
+                message_id: &second.message_id,
+                recipient: "a@x"
+            }]
+        );
+        assert!(replaced(
+            &[&first, &second],
+            &plan(&[&first, &second], &Applied::default())
+        )
+        .is_empty());
         let mut applied = Applied::default();
         applied
             .feedback

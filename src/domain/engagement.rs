@@ -215,6 +215,108 @@ fn burst_members(events: &[Engagement]) -> BTreeSet<usize> {
     members
 }
 
+/// Whether one of a recipient's opens and clicks is stored (with its class) or new.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// About to be inserted; the summary upsert counted it human.
+    New,
+    Stored(Option<Automated>),
+}
+
+impl Standing {
+    /// The class the summary row's counts reflect now.
+    fn counted_as(self) -> Option<Automated> {
+        match self {
+            Standing::New => None,
+            Standing::Stored(class) => class,
+        }
+    }
+}
+
+/// What a recipient's summary row holds that classification reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RowState {
+    pub delivered_at: Option<OffsetDateTime>,
+    pub first_open: Option<OffsetDateTime>,
+    pub first_click: Option<OffsetDateTime>,
+    /// Its opens and clicks ever applied (new ones included). More than the events given means
+    /// `prune` deleted some.
+    pub engagements: u64,
+}
+
+/// The classification of one recipient's opens and clicks, and what it changes on its row.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Reclassified {
+    /// Each event's class, in the order given.
+    pub classes: Vec<Option<Automated>>,
+    /// How the human counts move.
+    pub human_opens: i64,
+    pub human_clicks: i64,
+    /// The row's first human open and click times, as they must now be.
+    pub first_open: Option<OffsetDateTime>,
+    pub first_click: Option<OffsetDateTime>,
+}
+
+impl Reclassified {
+    /// Whether the summary row must be updated.
+    pub fn changes(&self, row: &RowState) -> bool {
+        self.human_opens != 0
+            || self.human_clicks != 0
+            || self.first_open != row.first_open
+            || self.first_click != row.first_click
+    }
+}
+
+/// Classifies a recipient's opens and clicks, stored and new, as one set (`classify`), and says
+/// how its human counts and first times move. When some were pruned (`row.engagements` more
+/// than the events), the evidence that classified the stored ones is partly gone, so they keep
+/// their classes (a click whose burst partner was pruned is still a scanner's) and only new
+/// ones are classified, against what remains. A stored first time before the retention horizon
+/// `pruned_before` came from a pruned row: it stands.
+pub fn reclassify(
+    events: &[(Engagement, Standing)],
+    row: &RowState,
+    pruned_before: Option<OffsetDateTime>,
+) -> Reclassified {
+    let set: Vec<Engagement> = events.iter().map(|(e, _)| e.clone()).collect();
+    let mut classes = classify(&set, row.delivered_at);
+    if (events.len() as u64) < row.engagements {
+        for ((_, standing), class) in events.iter().zip(classes.iter_mut()) {
+            if let Standing::Stored(stored) = standing {
+                *class = *stored;
+            }
+        }
+    }
+    let mut out = Reclassified::default();
+    for ((event, standing), class) in events.iter().zip(&classes) {
+        if *class != standing.counted_as() {
+            let moved = i64::from(class.is_none()) - i64::from(standing.counted_as().is_none());
+            match event.interaction {
+                Interaction::Open => out.human_opens += moved,
+                Interaction::Click => out.human_clicks += moved,
+            }
+        }
+        if class.is_none() {
+            let first = match event.interaction {
+                Interaction::Open => &mut out.first_open,
+                Interaction::Click => &mut out.first_click,
+            };
+            *first = Some(first.map_or(event.at, |f| f.min(event.at)));
+        }
+    }
+    let kept = |stored: Option<OffsetDateTime>, fresh: Option<OffsetDateTime>| match (
+        stored.filter(|s| pruned_before.is_some_and(|h| *s < h)),
+        fresh,
+    ) {
+        (Some(s), Some(f)) => Some(s.min(f)),
+        (s, f) => s.or(f),
+    };
+    out.first_open = kept(row.first_open, out.first_open);
+    out.first_click = kept(row.first_click, out.first_click);
+    out.classes = classes;
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -419,5 +521,82 @@ mod tests {
             assert_eq!(Automated::from_name(a.name()), Some(a));
         }
         assert_eq!(Automated::from_name("human"), None);
+    }
+
+    fn open_at(at: OffsetDateTime, agent: &str) -> Engagement {
+        Engagement {
+            interaction: Interaction::Open,
+            at,
+            user_agent: Some(agent.into()),
+            link: None,
+            link_tags: None,
+        }
+    }
+
+    #[test]
+    fn reclassifying_moves_the_counts_by_what_changed() {
+        let delivered = datetime!(2026-11-27 10:00 UTC);
+        let row = RowState {
+            delivered_at: Some(delivered),
+            first_open: Some(delivered + Duration::hours(1)),
+            first_click: None,
+            engagements: 2,
+        };
+        let person = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36";
+        let events = vec![
+            // Stored as human, still human.
+            (
+                open_at(delivered + Duration::hours(1), person),
+                Standing::Stored(None),
+            ),
+            // New, and human: counted human by the upsert already, so nothing moves.
+            (
+                open_at(delivered + Duration::hours(2), person),
+                Standing::New,
+            ),
+        ];
+        let r = reclassify(&events, &row, None);
+        assert_eq!(r.classes, vec![None, None]);
+        assert_eq!((r.human_opens, r.human_clicks), (0, 0));
+        assert_eq!(r.first_open, Some(delivered + Duration::hours(1)));
+        assert!(!r.changes(&row));
+        // A stored class that the set no longer supports moves the count back.
+        let events = vec![(
+            open_at(delivered + Duration::hours(1), person),
+            Standing::Stored(Some(Automated::ScannerAgent)),
+        )];
+        let r = reclassify(
+            &events,
+            &RowState {
+                engagements: 1,
+                first_open: None,
+                ..row
+            },
+            None,
+        );
+        assert_eq!((r.classes[0], r.human_opens), (None, 1));
+    }
+
+    #[test]
+    fn pruned_rows_freeze_the_stored_classes_and_first_times() {
+        let delivered = datetime!(2026-11-27 10:00 UTC);
+        let horizon = delivered + Duration::days(1);
+        let pruned_first = delivered + Duration::hours(3);
+        let row = RowState {
+            delivered_at: Some(delivered),
+            first_open: Some(pruned_first),
+            first_click: None,
+            // Three ever applied, one given: two were pruned.
+            engagements: 3,
+        };
+        let person = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36";
+        let events = vec![(
+            open_at(delivered + Duration::days(2), person),
+            Standing::Stored(Some(Automated::ScannerAgent)),
+        )];
+        let r = reclassify(&events, &row, Some(horizon));
+        assert_eq!(r.classes, vec![Some(Automated::ScannerAgent)]);
+        assert_eq!(r.human_opens, 0);
+        assert_eq!(r.first_open, Some(pruned_first));
     }
 }

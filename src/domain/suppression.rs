@@ -17,7 +17,9 @@ use std::fmt;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
+use crate::domain::accounting::{Fate, SummaryDelta};
 use crate::domain::event_kind::EventKind;
+use crate::domain::ses::SesEvent;
 use crate::domain::text::{normalize_address, truncate};
 
 /// What one detail row says about an address.
@@ -89,6 +91,69 @@ pub struct Evidence {
     pub user_id: Option<u64>,
     pub at: OffsetDateTime,
     pub signal: Signal,
+}
+
+/// What a batch's Deliveries tell the ledger about one address.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Delivered {
+    /// The latest delivery time among the address's summary rows the batch touched, as the
+    /// upserts left them.
+    pub latest: OffsetDateTime,
+    /// Whether the batch moved one of those rows' delivery time back (a second route's earlier
+    /// Delivery of the same mail): the row may have held the lift.
+    pub moved_back: bool,
+}
+
+/// Each delivered address of a batch: the latest delivery time among its rows the batch
+/// touched (as the upsert leaves it: the earlier of the stored one, `stored(delta)`, and the
+/// batch's), and whether the batch moved one of them back (an earlier Delivery of the same mail).
+pub fn deliveries_of(
+    deltas: &[SummaryDelta],
+    stored: impl Fn(&SummaryDelta) -> Option<OffsetDateTime>,
+) -> BTreeMap<&str, Delivered> {
+    let mut delivered: BTreeMap<&str, Delivered> = BTreeMap::new();
+    for delta in deltas {
+        let Some(batch_at) = delta.first(EventKind::Delivery) else {
+            continue;
+        };
+        let stored = stored(delta);
+        let at = stored.map_or(batch_at, |stored| batch_at.min(stored));
+        let moved_back = stored.is_some_and(|stored| stored > batch_at);
+        let entry = delivered
+            .entry(delta.recipient.as_str())
+            .or_insert(Delivered {
+                latest: at,
+                moved_back,
+            });
+        entry.latest = entry.latest.max(at);
+        entry.moved_back |= moved_back;
+    }
+    delivered
+}
+
+/// The suppression evidence of a batch's applied events. A bounce or complaint replacing the
+/// same one stored by another route adds nothing: it is counted already.
+pub fn evidence_of_batch(events: &[&SesEvent], fates: &[Fate]) -> Vec<Evidence> {
+    let mut evidence = Vec::new();
+    for (event, fate) in events.iter().zip(fates) {
+        let Fate::Apply(claims) = fate else { continue };
+        if !is_evidence(event.kind) {
+            continue;
+        }
+        let info: serde_json::Value = serde_json::from_str(&event.other_info).unwrap_or_default();
+        for claim in claims.iter().filter(|c| c.supersedes.is_none()) {
+            let recipient = event.recipients[claim.recipient].as_str();
+            if let Some(signal) = signal_of(event.kind, &info, recipient) {
+                evidence.push(Evidence {
+                    email: recipient.to_string(),
+                    user_id: None,
+                    at: event.occurred_at,
+                    signal,
+                });
+            }
+        }
+    }
+    evidence
 }
 
 #[derive(Clone, Debug)]

@@ -15,9 +15,10 @@ use crate::error::{is_duplicate_key, is_retryable_mysql, Error, Result};
 use crate::ops::progress::Progress;
 use crate::redact;
 use crate::source::{RecordSource, SourceError, SourceRecord};
+use crate::store::details::{self, BatchError};
 use crate::store::failures::{self, Failure};
+use crate::store::retention;
 use crate::store::rollups;
-use crate::store::{details, retention};
 
 /// New failures said whole in the log per run; the rest are summed up at the end.
 pub(super) const NEW_FAILURES_LOGGED: usize = 10;
@@ -434,10 +435,10 @@ impl Ingest {
                     .for_each(|d| *d = true);
                 Ok(())
             }
-            Err(e) if is_retryable_mysql(&e) => Err(e),
+            Err(BatchError::Sql(e)) if is_retryable_mysql(&e) => Err(e),
             // Another run wrote some of these notifications meanwhile: `retrying` plans the batch
             // again (unless that kept happening: then the event at fault is found and fails).
-            Err(e) if is_duplicate_key(&e) && !self.conflicts_exhausted => Err(e),
+            Err(BatchError::Sql(e)) if is_duplicate_key(&e) && !self.conflicts_exhausted => Err(e),
             Err(e) if events.len() == 1 => {
                 rejected.push((offset, redact::scrub(&e.to_string())));
                 Ok(())
@@ -472,7 +473,7 @@ impl Ingest {
         &mut self,
         events: &[&SesEvent],
         fates: &[Fate],
-    ) -> Result<(), mysql::Error> {
+    ) -> Result<(), BatchError> {
         let deltas = accounting::summarize(events, fates, |e, r| self.users.link(e, r));
         let mut tx = self.conn.start_transaction(TxOpts::default())?;
         if retention::pruned_before_locked(&mut tx)? != self.pruned_before {
@@ -481,7 +482,7 @@ impl Ingest {
             return Ok(());
         }
         match details::apply_batch(&mut tx, events, fates, &deltas, self.pruned_before) {
-            Ok(()) => tx.commit(),
+            Ok(()) => Ok(tx.commit()?),
             Err(e) => {
                 // An explicit rollback; its own failure is secondary to `e`.
                 let _ = tx.rollback();

@@ -15,7 +15,7 @@ use crate::domain::figures::{Counter, GroupBy};
 use crate::domain::verdict::{crossed, GroupStats, Spread, Verdict, VolumeBasis};
 use crate::domain::zone::Zone;
 use crate::ops::metrics::{self, Family};
-use crate::store::engagement::FirstHuman;
+use crate::store::classification::FirstHuman;
 
 /// `--check`'s alert for a person: one line per offending group, naming the group, what crossed
 /// which threshold, and the volume (`provider apple: complaint rate 5.26% >= 0.5% (critical), 19

@@ -9,7 +9,7 @@ use mysql::{Conn, TxOpts, Value};
 use time::{Duration, OffsetDateTime};
 
 use super::{evidence, row_placeholders, select_in, ROWS_PER_STATEMENT};
-use crate::domain::suppression::{aggregate, LedgerEntry, LedgerKind, SOFT_EXPIRE_DAYS};
+use crate::domain::suppression::{aggregate, Delivered, LedgerEntry, LedgerKind, SOFT_EXPIRE_DAYS};
 use crate::domain::timestamps;
 
 /// How long a soft-bounce entry lasts after its last bounce unless renewed: the `expires_at` the
@@ -115,17 +115,6 @@ fn write<Q: Queryable>(conn: &mut Q, entries: &[LedgerEntry]) -> Result<(), mysq
         )?;
     }
     Ok(())
-}
-
-/// What a batch's Deliveries tell the ledger about one address.
-#[derive(Clone, Copy, Debug)]
-pub struct Delivered {
-    /// The latest delivery time among the address's summary rows the batch touched, as the
-    /// upserts left them.
-    pub latest: OffsetDateTime,
-    /// Whether the batch moved one of those rows' delivery time back (a second route's earlier
-    /// Delivery of the same mail): the row may have held the lift.
-    pub moved_back: bool,
 }
 
 /// Merges new entries into the ledger inside the caller's transaction, then brings `lifted_at`

@@ -196,7 +196,8 @@ fn fill_detail_keys(conn: &mut Conn) -> Result<u64> {
 fn backfill_engagement_and_providers(conn: &mut Conn) -> Result<()> {
     let context = "applying migration 5 (classifying existing opens and clicks)";
     let pruned_before = super::retention::pruned_before(conn).sql_context(context)?;
-    let classified = super::engagement::reclassify_all(conn, pruned_before).sql_context(context)?;
+    let classified =
+        super::classification::reclassify_all(conn, pruned_before).sql_context(context)?;
     let context = "applying migration 5 (mailbox providers of existing rows)";
     let mut after = 0u64;
     let mut found = 0u64;

@@ -7,8 +7,8 @@
 //! made in `domain`; this room states them in SQL. Round trips are the cost of an ingest, so
 //! everything here works on a batch with multi-row statements.
 
+pub mod classification;
 pub mod details;
-pub mod engagement;
 pub mod evidence;
 pub mod failures;
 pub mod ledger;
@@ -16,6 +16,7 @@ pub mod migrations;
 pub mod retention;
 pub mod rollups;
 pub mod runs;
+pub mod summaries;
 pub mod users;
 
 use std::time::Duration;

@@ -16,8 +16,12 @@ use mysql::prelude::Queryable;
 use mysql::Value;
 use time::OffsetDateTime;
 
+use super::details::Pair;
 use super::{placeholders, rollups, select_in, KEYS_PER_LOOKUP};
-use crate::domain::engagement::{self, Automated, Engagement, Interaction};
+use crate::domain::engagement::{
+    self, Automated, Engagement, Interaction, Reclassified, RowState, Standing,
+};
+use crate::domain::event_kind::EventKind;
 use crate::domain::timestamps;
 
 /// One open or click as classification sees it: a stored detail row (`id`), or one of the
@@ -26,60 +30,38 @@ struct Row {
     id: Option<u64>,
     new_index: Option<usize>,
     report_id: u64,
+    engagement: Engagement,
+    standing: Standing,
+}
+
+/// The fields classification reads from an event's own object, as `read_rows` reads them from a
+/// stored row's `other_info` (strings only for the agent and the link): one reader, so that
+/// escapes or repeated keys in `linkTags` cannot make a stored row read otherwise than it did
+/// when it was new.
+fn engagement_of(
     interaction: Interaction,
     at: OffsetDateTime,
-    /// Stored rows: their class; new rows: `None`, as the upsert counted them (human).
-    automated: Option<Automated>,
-    user_agent: Option<String>,
-    link: Option<String>,
-    link_tags: Option<String>,
-}
-
-/// What a summary row contributes: its delivery time and stored first human times.
-#[derive(Clone, Copy, Default)]
-struct Summary {
-    delivered_at: Option<OffsetDateTime>,
-    first_open: Option<OffsetDateTime>,
-    first_click: Option<OffsetDateTime>,
-    /// Its opens and clicks ever applied (the batch's included: the upsert came first). More
-    /// than the rows found means `prune` deleted some.
-    engagements: u64,
-}
-
-/// A batch's open or click, before it is inserted.
-pub struct NewRow {
-    pub report_id: u64,
-    pub interaction: Interaction,
-    pub at: OffsetDateTime,
-    pub user_agent: Option<String>,
-    pub link: Option<String>,
-    /// `linkTags` as JSON text.
-    pub link_tags: Option<String>,
-}
-
-impl NewRow {
-    /// The fields classification reads from an event's own object, as `read_rows` reads them
-    /// from a stored row's `other_info` (strings only for the agent and the link).
-    pub fn fields(info: &serde_json::Value) -> (Option<String>, Option<String>, Option<String>) {
-        let string = |key: &str| info.get(key).and_then(|v| v.as_str()).map(str::to_string);
-        let tags = info
+    info: &serde_json::Value,
+) -> Engagement {
+    let string = |key: &str| info.get(key).and_then(|v| v.as_str()).map(str::to_string);
+    Engagement {
+        interaction,
+        at,
+        user_agent: string("userAgent"),
+        link: string("link"),
+        link_tags: info
             .get("linkTags")
             .filter(|v| !v.is_null())
-            .map(|v| v.to_string());
-        (string("userAgent"), string("link"), tags)
+            .map(|v| v.to_string()),
     }
 }
 
 fn read_rows<Q: Queryable>(
     conn: &mut Q,
     report_ids: &[u64],
-) -> Result<(Vec<Row>, BTreeMap<u64, Summary>), mysql::Error> {
+) -> Result<(Vec<Row>, BTreeMap<u64, RowState>), mysql::Error> {
     // Only rows with opens or clicks have anything to classify; the delivery time is the
     // summary row's (the earliest Delivery, kept even when `prune` removed its detail row).
-    // The agent and the link count only when they are strings, as `NewRow::fields` reads them.
-    // The event's own object is read back whole and its fields taken by `NewRow::fields`, as a
-    // new row's are: one reader, so that escapes or repeated keys in `linkTags` cannot make a
-    // stored row read otherwise than it did when it was new.
     let rows: Vec<mysql::Row> = select_in(
         conn,
         "SELECT d.id, r.id, d.event_type, d.timestamp, d.automated, d.other_info,
@@ -95,16 +77,16 @@ fn read_rows<Q: Queryable>(
             .ok()
             .flatten()
     };
-    let mut summaries = BTreeMap::new();
+    let mut states = BTreeMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let v = row.unwrap();
         let Some(report_id) = mysql::from_value_opt::<u64>(v[1].clone()).ok() else {
             continue;
         };
-        summaries.insert(
+        states.insert(
             report_id,
-            Summary {
+            RowState {
                 first_open: timestamps::from_sql(&v[6]),
                 first_click: timestamps::from_sql(&v[7]),
                 delivered_at: timestamps::from_sql(&v[8]),
@@ -129,31 +111,15 @@ fn read_rows<Q: Queryable>(
         let info: serde_json::Value = text(&v[5])
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default();
-        let (user_agent, link, link_tags) = NewRow::fields(&info);
         out.push(Row {
             id: Some(id),
             new_index: None,
             report_id,
-            interaction,
-            at,
-            automated: text(&v[4]).and_then(|a| Automated::from_name(&a)),
-            user_agent,
-            link,
-            link_tags,
+            engagement: engagement_of(interaction, at, &info),
+            standing: Standing::Stored(text(&v[4]).and_then(|a| Automated::from_name(&a))),
         });
     }
-    Ok((out, summaries))
-}
-
-/// What classifying one summary row's opens and clicks changes.
-#[derive(Debug, Default)]
-struct RowChange {
-    human_opens: i64,
-    human_clicks: i64,
-    first_open: Option<OffsetDateTime>,
-    first_click: Option<OffsetDateTime>,
-    stored_first_open: Option<OffsetDateTime>,
-    stored_first_click: Option<OffsetDateTime>,
+    Ok((out, states))
 }
 
 /// Recomputes the classification of the opens and clicks of these summary rows and their human
@@ -163,113 +129,123 @@ pub fn reclassify<Q: Queryable>(
     report_ids: &[u64],
     pruned_before: Option<OffsetDateTime>,
 ) -> Result<(), mysql::Error> {
-    classify_batch(conn, report_ids, &[], pruned_before).map(|_| ())
+    classify_batch(conn, report_ids, Vec::new(), pruned_before).map(|_| ())
+}
+
+/// The class of each of a batch's pairs (`None` for pairs that are no open or click, and for
+/// human ones), classified with the stored opens and clicks of every summary row the batch's
+/// opens, clicks and deliveries touch (`classify_batch`).
+pub fn classify_pairs<Q: Queryable>(
+    conn: &mut Q,
+    pairs: &[Pair],
+    pruned_before: Option<OffsetDateTime>,
+) -> Result<Vec<Option<Automated>>, mysql::Error> {
+    let touched: std::collections::BTreeSet<u64> = pairs
+        .iter()
+        .filter(|p| {
+            matches!(
+                p.event.kind,
+                EventKind::Open | EventKind::Click | EventKind::Delivery
+            )
+        })
+        .map(|p| p.report_id)
+        .collect();
+    let mut new = Vec::new();
+    // One parse per event, shared by its recipients (adjacent in `pairs`).
+    let mut parsed: Option<(&str, serde_json::Value)> = None;
+    for (i, pair) in pairs.iter().enumerate() {
+        let interaction = match pair.event.kind {
+            EventKind::Open => Interaction::Open,
+            EventKind::Click => Interaction::Click,
+            _ => continue,
+        };
+        let id = pair.event.notification_id.as_str();
+        if parsed.as_ref().map(|(p, _)| *p) != Some(id) {
+            parsed = Some((
+                id,
+                serde_json::from_str(&pair.event.other_info).unwrap_or_default(),
+            ));
+        }
+        let info = parsed.as_ref().map_or(&serde_json::Value::Null, |(_, v)| v);
+        new.push(Row {
+            id: None,
+            new_index: Some(i),
+            report_id: pair.report_id,
+            engagement: engagement_of(interaction, pair.event.occurred_at, info),
+            standing: Standing::New,
+        });
+    }
+    let touched: Vec<u64> = touched.into_iter().collect();
+    let mut classes = vec![None; pairs.len()];
+    for (i, class) in classify_batch(conn, &touched, new, pruned_before)? {
+        classes[i] = class;
+    }
+    Ok(classes)
 }
 
 /// Classifies a batch's new opens and clicks together with the stored ones of the same summary
-/// rows, inside the caller's transaction, before the new rows are inserted: returns each new
-/// row's class (to insert it with), updates the stored rows whose class changes, and moves the
-/// summary rows' human counts and first times. `pruned_before`: the retention horizon (a stored
-/// first human time before it belongs to a pruned row and is kept).
-pub fn classify_batch<Q: Queryable>(
+/// rows (`domain::engagement::reclassify`), inside the caller's transaction, before the new rows
+/// are inserted: returns each new row's class by its `new_index`, updates the stored rows whose
+/// class changes (marking their days), and moves the summary rows' human counts and first times.
+/// `pruned_before`: the retention horizon.
+fn classify_batch<Q: Queryable>(
     conn: &mut Q,
     report_ids: &[u64],
-    new: &[NewRow],
+    new: Vec<Row>,
     pruned_before: Option<OffsetDateTime>,
-) -> Result<Vec<Option<Automated>>, mysql::Error> {
-    let mut classes = vec![None; new.len()];
+) -> Result<Vec<(usize, Option<Automated>)>, mysql::Error> {
     if report_ids.is_empty() {
-        return Ok(classes);
+        return Ok(Vec::new());
     }
-    let t0 = std::time::Instant::now();
-    let (mut rows, summaries) = read_rows(conn, report_ids)?;
-    rows.extend(new.iter().enumerate().map(|(i, n)| Row {
-        id: None,
-        new_index: Some(i),
-        report_id: n.report_id,
-        interaction: n.interaction,
-        at: n.at,
-        automated: None,
-        user_agent: n.user_agent.clone(),
-        link: n.link.clone(),
-        link_tags: n.link_tags.clone(),
-    }));
-    let t1 = std::time::Instant::now();
-    let mut by_report: BTreeMap<u64, Vec<&Row>> = BTreeMap::new();
-    for row in &rows {
+    let (mut rows, states) = read_rows(conn, report_ids)?;
+    rows.extend(new);
+    let mut by_report: BTreeMap<u64, Vec<Row>> = BTreeMap::new();
+    for row in rows {
         by_report.entry(row.report_id).or_default().push(row);
     }
-    let mut new_reasons: BTreeMap<Option<Automated>, Vec<u64>> = BTreeMap::new();
+    let mut new_classes = Vec::new();
+    let mut stored_changes: BTreeMap<Option<Automated>, Vec<u64>> = BTreeMap::new();
     let mut changed_days: Vec<OffsetDateTime> = Vec::new();
-    let mut changes: BTreeMap<u64, RowChange> = BTreeMap::new();
+    let mut updates: Vec<(u64, Reclassified)> = Vec::new();
     for (report_id, rows) in by_report {
-        let summary = summaries.get(&report_id).copied().unwrap_or_default();
-        let engagements: Vec<Engagement> = rows
+        let state = states.get(&report_id).copied().unwrap_or_default();
+        let events: Vec<(Engagement, Standing)> = rows
             .iter()
-            .map(|r| Engagement {
-                interaction: r.interaction,
-                at: r.at,
-                user_agent: r.user_agent.clone(),
-                link: r.link.clone(),
-                link_tags: r.link_tags.clone(),
-            })
+            .map(|r| (r.engagement.clone(), r.standing))
             .collect();
-        let mut reasons = engagement::classify(&engagements, summary.delivered_at);
-        // Some of this recipient's opens and clicks were pruned: the evidence that classified
-        // the stored ones is partly gone, so they keep their classes (a click whose burst
-        // partner was pruned is still a scanner's); only new rows are classified, against what
-        // remains.
-        if (rows.len() as u64) < summary.engagements {
-            for (row, reason) in rows.iter().zip(reasons.iter_mut()) {
-                if row.id.is_some() {
-                    *reason = row.automated;
+        let outcome = engagement::reclassify(&events, &state, pruned_before);
+        for (row, class) in rows.iter().zip(&outcome.classes) {
+            match (row.id, row.standing) {
+                (Some(id), Standing::Stored(stored)) if stored != *class => {
+                    stored_changes.entry(*class).or_default().push(id);
+                    changed_days.push(row.engagement.at);
                 }
+                _ => {}
             }
-        }
-        let mut change = RowChange {
-            stored_first_open: summary.first_open,
-            stored_first_click: summary.first_click,
-            ..RowChange::default()
-        };
-        for (row, reason) in rows.iter().zip(reasons) {
             if let Some(i) = row.new_index {
-                classes[i] = reason;
-            }
-            if reason != row.automated {
-                if let Some(id) = row.id {
-                    new_reasons.entry(reason).or_default().push(id);
-                    changed_days.push(row.at);
-                }
-                let moved = i64::from(reason.is_none()) - i64::from(row.automated.is_none());
-                match row.interaction {
-                    Interaction::Open => change.human_opens += moved,
-                    Interaction::Click => change.human_clicks += moved,
-                }
-            }
-            if reason.is_none() {
-                let first = match row.interaction {
-                    Interaction::Open => &mut change.first_open,
-                    Interaction::Click => &mut change.first_click,
-                };
-                *first = Some(first.map_or(row.at, |f| f.min(row.at)));
+                new_classes.push((i, *class));
             }
         }
-        // A stored first time before the retention horizon came from a pruned row: it stands.
-        let kept = |stored: Option<OffsetDateTime>, fresh: Option<OffsetDateTime>| match (
-            stored.filter(|s| pruned_before.is_some_and(|h| *s < h)),
-            fresh,
-        ) {
-            (Some(s), Some(f)) => Some(s.min(f)),
-            (s, f) => s.or(f),
-        };
-        change.first_open = kept(change.stored_first_open, change.first_open);
-        change.first_click = kept(change.stored_first_click, change.first_click);
-        changes.insert(report_id, change);
+        if outcome.changes(&state) {
+            updates.push((report_id, outcome));
+        }
     }
+    update_classes(conn, &stored_changes)?;
+    for chunk in updates.chunks(super::ROWS_PER_STATEMENT) {
+        update_summaries(conn, chunk)?;
+    }
+    rollups::mark_dirty(conn, changed_days.into_iter())?;
+    Ok(new_classes)
+}
 
-    for (reason, ids) in &new_reasons {
+/// Sets the class of stored detail rows, one statement per class and chunk.
+fn update_classes<Q: Queryable>(
+    conn: &mut Q,
+    changes: &BTreeMap<Option<Automated>, Vec<u64>>,
+) -> Result<(), mysql::Error> {
+    for (class, ids) in changes {
         for chunk in ids.chunks(KEYS_PER_LOOKUP) {
-            let mut params: Vec<Value> = vec![reason.map(Automated::name).into()];
+            let mut params: Vec<Value> = vec![class.map(Automated::name).into()];
             params.extend(chunk.iter().map(|id| Value::from(*id)));
             conn.exec_drop(
                 format!(
@@ -280,42 +256,19 @@ pub fn classify_batch<Q: Queryable>(
             )?;
         }
     }
-    let updates: Vec<(&u64, &RowChange)> = changes
-        .iter()
-        .filter(|(_, c)| {
-            c.human_opens != 0
-                || c.human_clicks != 0
-                || c.first_open != c.stored_first_open
-                || c.first_click != c.stored_first_click
-        })
-        .collect();
-    let t2 = std::time::Instant::now();
-    for chunk in updates.chunks(super::ROWS_PER_STATEMENT) {
-        update_summaries(conn, chunk)?;
-    }
-    log::debug!(
-        "reclassified {} row(s) of {} summary row(s): read {:?}, details {:?}, summaries {:?} ({} updated)",
-        rows.len(),
-        report_ids.len(),
-        t1 - t0,
-        t2 - t1,
-        t2.elapsed(),
-        updates.len()
-    );
-    rollups::mark_dirty(conn, changed_days.into_iter())?;
-    Ok(classes)
+    Ok(())
 }
 
 /// One statement for a chunk of summary rows: `CASE id WHEN ? THEN ? ... END` per column.
 fn update_summaries<Q: Queryable>(
     conn: &mut Q,
-    chunk: &[(&u64, &RowChange)],
+    chunk: &[(u64, Reclassified)],
 ) -> Result<(), mysql::Error> {
-    let case = |params: &mut Vec<Value>, value: &dyn Fn(&RowChange) -> Value| {
+    let case = |params: &mut Vec<Value>, value: &dyn Fn(&Reclassified) -> Value| {
         let mut sql = String::from("CASE id");
         for (id, change) in chunk {
             sql.push_str(" WHEN ? THEN ?");
-            params.push(Value::from(**id));
+            params.push(Value::from(*id));
             params.push(value(change));
         }
         sql.push_str(" END");
@@ -327,7 +280,7 @@ fn update_summaries<Q: Queryable>(
     let clicks = case(&mut params, &|c| Value::from(c.human_clicks));
     let first_open = case(&mut params, &|c| time(c.first_open));
     let first_click = case(&mut params, &|c| time(c.first_click));
-    params.extend(chunk.iter().map(|(id, _)| Value::from(**id)));
+    params.extend(chunk.iter().map(|(id, _)| Value::from(*id)));
     conn.exec_drop(
         format!(
             "UPDATE aws_reports SET
