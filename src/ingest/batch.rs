@@ -135,145 +135,12 @@ impl Ingest {
         }
     }
 
+    /// One pass over a batch: sort the records (duplicates, events, skips, failures), plan the
+    /// events against what is stored, apply them, tally.
     fn apply_records_once(&mut self, records: &[SourceRecord]) -> Result<(), mysql::Error> {
-        // Envelopes whose notification id already has detail rows are duplicates, known without
-        // parsing their Message: an event's rows are written in one transaction, so one row
-        // means all of them. This is what makes a rerun cheap. (A file read with a window needs
-        // each line's time first, so it takes the full path.)
-        let ids: Vec<Option<String>> = match self.file_window {
-            None => records.iter().map(SourceRecord::notification_id).collect(),
-            Some(_) => records.iter().map(|_| None).collect(),
-        };
-        let stored = details::notifications_applied(
-            &mut self.conn,
-            ids.iter().flatten().map(String::as_str),
-        )?;
-        // Applied already, by this partition (duplicates) or another (none of this run's business).
-        let (mut known, elsewhere): (HashSet<String>, HashSet<String>) = {
-            let (ours, theirs): (Vec<_>, Vec<_>) = stored
-                .into_iter()
-                .partition(|(_, message_id)| self.partition.holds(message_id));
-            (
-                ours.into_iter().map(|(id, _)| id).collect(),
-                theirs.into_iter().map(|(id, _)| id).collect(),
-            )
-        };
-        if let Some(memory) = &self.dry_run_memory {
-            known.extend(
-                ids.iter()
-                    .flatten()
-                    .filter(|id| memory.ids.contains(*id))
-                    .cloned(),
-            );
-        }
-        let mut resolved: Vec<String> = Vec::new();
-
-        let mut pending: Vec<Pending> = Vec::with_capacity(records.len());
-        let mut failures: Vec<Failure> = Vec::new();
-        for (index, record) in records.iter().enumerate() {
-            if ids[index].as_ref().is_some_and(|id| elsewhere.contains(id)) {
-                self.other_partitions += 1;
-                continue;
-            }
-            if let Some(id) = ids[index].as_ref().filter(|id| known.contains(*id)) {
-                self.counts.scanned += 1;
-                self.counts.duplicates += 1;
-                if self.unresolved.contains(id) {
-                    resolved.push(id.clone());
-                }
-                continue;
-            }
-            let interpretation = interpret_guarded(record);
-            // A file read with a window: a record that is no event, or cannot be read, belongs
-            // to the window of its envelope's time (one it has no readable time for, to every
-            // window: nothing else would keep it).
-            if !matches!(interpretation, Ok(Interpretation::Event(_)))
-                && self
-                    .file_window
-                    .is_some_and(|w| record.published_at().is_some_and(|at| !w.contains(at)))
-            {
-                continue;
-            }
-            if !self.partition.is_whole() && !self.holds(record, &interpretation) {
-                self.other_partitions += 1;
-                continue;
-            }
-            match interpretation {
-                Ok(Interpretation::Event(event)) => {
-                    if self
-                        .file_window
-                        .is_some_and(|w| !w.contains(event.window_time()))
-                    {
-                        continue;
-                    }
-                    // MySQL drops the connection on a packet over max_allowed_packet, which would
-                    // look like a lost server: a record that cannot fit fails here, alone.
-                    let largest = event
-                        .other_info
-                        .len()
-                        .max(event.subject.as_ref().map_or(0, String::len));
-                    if largest + PACKET_OVERHEAD > self.max_packet {
-                        self.counts.scanned += 1;
-                        let reason = format!(
-                            "a value of {largest} bytes does not fit the server's max_allowed_packet ({} bytes): raise it to store this record",
-                            self.max_packet
-                        );
-                        failures.push(self.failure(record, event.notification_id.clone(), reason));
-                        continue;
-                    }
-                    if self
-                        .pruned_before
-                        .is_some_and(|horizon| event.occurred_at < horizon)
-                    {
-                        self.counts.scanned += 1;
-                        self.counts.skipped += 1;
-                        log::warn!(
-                            "notification {}: its event predates the retention horizon (details pruned), skipped so it cannot count twice",
-                            event.notification_id
-                        );
-                        continue;
-                    }
-                    self.counts.scanned += 1;
-                    for warning in &event.warnings {
-                        log::warn!(
-                            "notification {} ({}): {warning}",
-                            event.notification_id,
-                            record.origin()
-                        );
-                    }
-                    pending.push(Pending {
-                        event: *event,
-                        record: index,
-                    });
-                }
-                Ok(Interpretation::Skip(why)) => {
-                    self.counts.scanned += 1;
-                    self.counts.skipped += 1;
-                    log::debug!("{}: skipped, {why}", record.origin());
-                }
-                Err(error) => {
-                    self.counts.scanned += 1;
-                    failures.push(self.failure(record, error.notification_id, error.reason));
-                }
-            }
-        }
-
-        let events: Vec<&SesEvent> = pending.iter().map(|p| &p.event).collect();
-        let looked_up: HashSet<&str> = ids.iter().flatten().map(String::as_str).collect();
-        let mut applied = details::applied_among(&mut self.conn, &events, &looked_up)?;
-        if let Some(memory) = &self.dry_run_memory {
-            memory.recall(&events, &mut applied);
-        }
-        let fates = accounting::plan(&events, &applied);
-        if let Some(memory) = &mut self.dry_run_memory {
-            memory.remember(&events, &fates);
-        }
-        let to_resolve = events
-            .iter()
-            .zip(&fates)
-            .flat_map(|(e, f)| accounting::summarized(e, f));
-        self.users.prefetch(&mut self.conn, to_resolve)?;
-
+        let mut sorted = self.sort(records)?;
+        let events: Vec<&SesEvent> = sorted.pending.iter().map(|p| &p.event).collect();
+        let fates = self.plan(&events, &sorted.looked_up)?;
         let mut done: Vec<bool> = fates.iter().map(|f| *f == Fate::Duplicate).collect();
         if self.dry_run {
             done.iter_mut().for_each(|d| *d = true);
@@ -284,13 +151,192 @@ impl Ingest {
                 return Ok(());
             }
             for (i, error) in rejected {
-                let record = &records[pending[i].record];
+                let record = &records[sorted.pending[i].record];
                 let reason = format!("MySQL rejected it: {error}");
-                failures.push(self.failure(record, events[i].notification_id.clone(), reason));
+                let failure = self.failure(record, events[i].notification_id.clone(), reason);
+                sorted.failures.push(failure);
             }
         }
+        self.tally(&events, &fates, &done, &mut sorted.resolved);
+        if !self.dry_run {
+            let now = OffsetDateTime::now_utc();
+            failures::record_failures(&mut self.conn, &sorted.failures, now)?;
+            failures::mark_resolved(&mut self.conn, &sorted.resolved, now)?;
+        }
+        for id in &sorted.resolved {
+            self.unresolved.remove(id);
+        }
+        Ok(())
+    }
 
-        for ((event, fate), ok) in events.iter().zip(&fates).zip(&done) {
+    /// Sorts a batch's records: duplicates known by their notification id without parsing (an
+    /// event's rows are written in one transaction, so one row means all of them: what makes a
+    /// rerun cheap), other partitions' records, events to plan, skips and failures. A file read
+    /// with a window needs each line's time first, so it takes the full path.
+    fn sort(&mut self, records: &[SourceRecord]) -> Result<Sorted, mysql::Error> {
+        let ids: Vec<Option<String>> = match self.file_window {
+            None => records.iter().map(SourceRecord::notification_id).collect(),
+            Some(_) => records.iter().map(|_| None).collect(),
+        };
+        let stored = details::notifications_applied(
+            &mut self.conn,
+            ids.iter().flatten().map(String::as_str),
+        )?;
+        // Applied already, by this partition (duplicates) or another (none of this run's business).
+        let (ours, theirs): (Vec<_>, Vec<_>) = stored
+            .into_iter()
+            .partition(|(_, message_id)| self.partition.holds(message_id));
+        let mut known: HashSet<String> = ours.into_iter().map(|(id, _)| id).collect();
+        let elsewhere: HashSet<String> = theirs.into_iter().map(|(id, _)| id).collect();
+        if let Some(memory) = &self.dry_run_memory {
+            known.extend(
+                ids.iter()
+                    .flatten()
+                    .filter(|id| memory.ids.contains(*id))
+                    .cloned(),
+            );
+        }
+        let mut sorted = Sorted {
+            looked_up: ids.iter().flatten().cloned().collect(),
+            ..Sorted::default()
+        };
+        for (index, record) in records.iter().enumerate() {
+            let id = ids[index].as_ref();
+            if id.is_some_and(|id| elsewhere.contains(id)) {
+                self.other_partitions += 1;
+            } else if let Some(id) = id.filter(|id| known.contains(*id)) {
+                self.counts.scanned += 1;
+                self.counts.duplicates += 1;
+                if self.unresolved.contains(id) {
+                    sorted.resolved.push(id.clone());
+                }
+            } else {
+                self.sort_one(index, record, &mut sorted);
+            }
+        }
+        Ok(sorted)
+    }
+
+    /// Interprets one record not known to be applied, and files it.
+    fn sort_one(&mut self, index: usize, record: &SourceRecord, sorted: &mut Sorted) {
+        let interpretation = interpret_guarded(record);
+        // A file read with a window: a record that is no event, or cannot be read, belongs to
+        // the window of its envelope's time (one it has no readable time for, to every window:
+        // nothing else would keep it).
+        if !matches!(interpretation, Ok(Interpretation::Event(_)))
+            && self
+                .file_window
+                .is_some_and(|w| record.published_at().is_some_and(|at| !w.contains(at)))
+        {
+            return;
+        }
+        if !self.partition.is_whole() && !self.holds(record, &interpretation) {
+            self.other_partitions += 1;
+            return;
+        }
+        match interpretation {
+            Ok(Interpretation::Event(event)) => self.sort_event(index, record, *event, sorted),
+            Ok(Interpretation::Skip(why)) => {
+                self.counts.scanned += 1;
+                self.counts.skipped += 1;
+                log::debug!("{}: skipped, {why}", record.origin());
+            }
+            Err(error) => {
+                self.counts.scanned += 1;
+                let failure = self.failure(record, error.notification_id, error.reason);
+                sorted.failures.push(failure);
+            }
+        }
+    }
+
+    /// Files an event: outside a file's window (dropped), too large for a packet (a failure),
+    /// before the retention horizon (skipped), or to plan.
+    fn sort_event(
+        &mut self,
+        index: usize,
+        record: &SourceRecord,
+        event: SesEvent,
+        sorted: &mut Sorted,
+    ) {
+        if self
+            .file_window
+            .is_some_and(|w| !w.contains(event.window_time()))
+        {
+            return;
+        }
+        self.counts.scanned += 1;
+        // MySQL drops the connection on a packet over max_allowed_packet, which would look like
+        // a lost server: a record that cannot fit fails here, alone.
+        let largest = event
+            .other_info
+            .len()
+            .max(event.subject.as_ref().map_or(0, String::len));
+        if largest + PACKET_OVERHEAD > self.max_packet {
+            let reason = format!(
+                "a value of {largest} bytes does not fit the server's max_allowed_packet ({} bytes): raise it to store this record",
+                self.max_packet
+            );
+            let failure = self.failure(record, event.notification_id.clone(), reason);
+            sorted.failures.push(failure);
+            return;
+        }
+        if self
+            .pruned_before
+            .is_some_and(|horizon| event.occurred_at < horizon)
+        {
+            self.counts.skipped += 1;
+            log::warn!(
+                "notification {}: its event predates the retention horizon (details pruned), skipped so it cannot count twice",
+                event.notification_id
+            );
+            return;
+        }
+        for warning in &event.warnings {
+            log::warn!(
+                "notification {} ({}): {warning}",
+                event.notification_id,
+                record.origin()
+            );
+        }
+        sorted.pending.push(Pending {
+            event,
+            record: index,
+        });
+    }
+
+    /// Each event's fate against what is stored (and, in a dry run, what it would have
+    /// written), with the users of every recipient it names resolved.
+    fn plan(
+        &mut self,
+        events: &[&SesEvent],
+        looked_up: &HashSet<String>,
+    ) -> Result<Vec<Fate>, mysql::Error> {
+        let looked_up: HashSet<&str> = looked_up.iter().map(String::as_str).collect();
+        let mut applied = details::applied_among(&mut self.conn, events, &looked_up)?;
+        if let Some(memory) = &self.dry_run_memory {
+            memory.recall(events, &mut applied);
+        }
+        let fates = accounting::plan(events, &applied);
+        if let Some(memory) = &mut self.dry_run_memory {
+            memory.remember(events, &fates);
+        }
+        let to_resolve = events
+            .iter()
+            .zip(&fates)
+            .flat_map(|(e, f)| accounting::summarized(e, f));
+        self.users.prefetch(&mut self.conn, to_resolve)?;
+        Ok(fates)
+    }
+
+    /// Counts what was applied or found duplicate, and which kept failures that resolves.
+    fn tally(
+        &mut self,
+        events: &[&SesEvent],
+        fates: &[Fate],
+        done: &[bool],
+        resolved: &mut Vec<String>,
+    ) {
+        for ((event, fate), ok) in events.iter().zip(fates).zip(done) {
             if !ok {
                 continue;
             }
@@ -308,15 +354,6 @@ impl Ingest {
                 resolved.push(event.notification_id.clone());
             }
         }
-        if !self.dry_run {
-            let now = OffsetDateTime::now_utc();
-            failures::record_failures(&mut self.conn, &failures, now)?;
-            failures::mark_resolved(&mut self.conn, &resolved, now)?;
-        }
-        for id in &resolved {
-            self.unresolved.remove(id);
-        }
-        Ok(())
     }
 
     /// Whether this run's partition applies `record`: by its mail's messageId, else (a record
@@ -490,6 +527,18 @@ impl Ingest {
             }
         }
     }
+}
+
+/// A batch's records, sorted.
+#[derive(Default)]
+struct Sorted {
+    /// The notification ids looked up before parsing (found to have no rows when not duplicates).
+    looked_up: HashSet<String>,
+    /// Events to plan, with their record's index.
+    pending: Vec<Pending>,
+    failures: Vec<Failure>,
+    /// Kept failures this batch resolves.
+    resolved: Vec<String>,
 }
 
 /// Interprets a record; a panic in that code (a bug, or input nobody foresaw) becomes the

@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mysql::prelude::Queryable;
 use mysql::Conn;
 use time::OffsetDateTime;
 
@@ -47,101 +46,14 @@ use resilience::{lock, stop_on_signals, watch_deadline};
 
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
+/// One run: open (connect, schema, lock, watchdog, abandoned runs), choose the window, read the
+/// state a batch needs, open the source, record the start, consume, roll up, record the end.
 pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
     let started = Instant::now();
-    let (mut conn, database) = store::connect(&config.env)?;
-    migrations::check_schema(&mut conn, &database)?;
-    let partition = config.partition;
-    lock(&mut conn, &database, partition)?;
-    let stop = stop_on_signals()?;
-    // Set once the run is recorded, so that the deadline watchdog can record its end.
-    let run_id_for_watchdog = Arc::new(AtomicU64::new(0));
-    // Dry runs too: they read the source as a real run does, and can hang as one.
-    watch_deadline(
-        &config.env,
-        stop.clone(),
-        run_id_for_watchdog.clone(),
-        monitor.clone(),
-        config.env.io_timeout + config.env.connect_timeout,
-    )?;
-    let abandoned = if config.dry_run {
-        Vec::new()
-    } else {
-        runs::mark_abandoned_runs(&mut conn, &database).sql_context("reading aws_report_runs")?
-    };
-    for run in &abandoned {
-        log::warn!(
-            "run {} over {} stopped without recording its end (killed?): marked abandoned; the days it changed are rolled up by this run, and catch-up reads its window again",
-            run.0,
-            run.1
-        );
-    }
-
-    let window = match &config.window {
-        WindowChoice::Fixed(w) => Some(*w),
-        WindowChoice::Everything => None,
-        WindowChoice::CatchUp {
-            lookback_hours,
-            max_days,
-        } => {
-            let last = runs::last_completed_end(&mut conn, partition)
-                .sql_context("reading aws_report_runs")?;
-            let catch_up = window::catch_up(
-                config.env.now,
-                &config.env.zone,
-                last,
-                *lookback_hours,
-                *max_days,
-            );
-            if let Some(gap) = catch_up.uncovered {
-                log::warn!(
-                    "notifications from {} to {} are older than --max-days {max_days} and no completed run covers them: \
-                     run `ses-report ingest --from {} --to {}` by hand",
-                    timestamps::display(gap.from),
-                    timestamps::display(gap.to),
-                    timestamps::display(gap.from),
-                    timestamps::display(gap.to)
-                );
-            }
-            Some(catch_up.window)
-        }
-    };
-    let users = UserDirectory::open(&mut conn, &config.env.users)
-        .sql_context("looking for the users table")?;
-    let pruned_before =
-        retention::pruned_before(&mut conn).sql_context("reading aws_report_retention")?;
-    let unresolved =
-        failures::unresolved_failure_ids(&mut conn).sql_context("reading aws_report_failures")?;
-    let max_packet: u64 = conn
-        .query_first("SELECT @@max_allowed_packet")
-        .sql_context("reading max_allowed_packet")?
-        .unwrap_or(4 * 1024 * 1024);
-    let max_packet = usize::try_from(max_packet).unwrap_or(usize::MAX);
-    let mut ingest = Ingest {
-        env: config.env.clone(),
-        database,
-        retries: config.env.retries,
-        stop,
-        conn,
-        users,
-        unresolved,
-        counts: Counts::default(),
-        dry_run: config.dry_run,
-        file_window: match config.source {
-            Source::File(_) => window,
-            Source::Mongo | Source::Failures => None,
-        },
-        pruned_before,
-        zone: config.env.zone.clone(),
-        dry_run_memory: config.dry_run.then(DryRunMemory::default),
-        max_packet,
-        partition,
-        other_partitions: 0,
-        conflicts_exhausted: false,
-        horizon_moved: false,
-        new_failures_logged: 0,
-    };
-
+    let mut opened = open(config, monitor)?;
+    let window = choose_window(&mut opened.conn, config)?;
+    let watchdog_run_id = opened.watchdog_run_id.clone();
+    let mut ingest = Ingest::new(config, opened, window)?;
     if let Some(w) = window.filter(Window::is_empty) {
         log::info!(
             "up to date: nothing to read before {}",
@@ -149,16 +61,152 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
         );
         // Days an earlier run changed but did not roll up are still rolled up.
         ingest.roll_up()?;
-        report_outcome(
-            config.quiet,
-            &summary_line(Some(w), &Counts::default(), started.elapsed()),
-            &Counts::default(),
-            None,
-        );
+        let summary = summary_line(Some(w), &Counts::default(), started.elapsed());
+        report_outcome(config.quiet, &summary, &Counts::default(), None);
         return Ok(Exit::Done);
     }
+    let mut source = open_source(config, window, &mut ingest)?;
+    let label = source.label();
+    announce(config, &label, window);
+    let run_id = record_start(&mut ingest, config, window, &label)?;
+    if let Some(id) = run_id {
+        watchdog_run_id.store(id, std::sync::atomic::Ordering::SeqCst);
+    }
+    let outcome = ingest.consume(source.as_mut(), config.batch_size, started);
+    // Even an interrupted run rolls up what it applied (and what earlier runs left marked).
+    let outcome = match outcome {
+        Ok(()) => ingest.roll_up(),
+        Err(stop @ (Error::Interrupted { .. } | Error::Deadline { .. })) => {
+            ingest.roll_up().and(Err(stop))
+        }
+        Err(error) => Err(error),
+    };
+    let counts = ingest.counts;
+    let conn = conclude(ingest, config, monitor);
+    let summary = summary_line(window, &counts, started.elapsed());
+    finish(conn, config, run_id, &counts, outcome, &summary)
+}
 
-    let mut source: Box<dyn RecordSource> = match (&config.source, window) {
+/// A run's connection, locked, with its stop signal and deadline watchdog.
+struct Opened {
+    conn: Conn,
+    database: String,
+    stop: Arc<AtomicUsize>,
+    /// Set once the run is recorded, so that the deadline watchdog can record its end.
+    watchdog_run_id: Arc<AtomicU64>,
+}
+
+/// Connects, checks the schema, takes the lock, starts the deadline watchdog and marks the runs
+/// that died without recording their end as abandoned.
+fn open(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Opened> {
+    let (mut conn, database) = store::connect(&config.env)?;
+    migrations::check_schema(&mut conn, &database)?;
+    lock(&mut conn, &database, config.partition)?;
+    let stop = stop_on_signals()?;
+    let watchdog_run_id = Arc::new(AtomicU64::new(0));
+    // Dry runs too: they read the source as a real run does, and can hang as one.
+    watch_deadline(
+        &config.env,
+        stop.clone(),
+        watchdog_run_id.clone(),
+        monitor.clone(),
+        config.env.io_timeout + config.env.connect_timeout,
+    )?;
+    if !config.dry_run {
+        let abandoned = runs::mark_abandoned_runs(&mut conn, &database)
+            .sql_context("reading aws_report_runs")?;
+        for run in &abandoned {
+            log::warn!(
+                "run {} over {} stopped without recording its end (killed?): marked abandoned; the days it changed are rolled up by this run, and catch-up reads its window again",
+                run.0,
+                run.1
+            );
+        }
+    }
+    Ok(Opened {
+        conn,
+        database,
+        stop,
+        watchdog_run_id,
+    })
+}
+
+/// The window asked for, or catch-up's from the runs table (`None`: a whole file).
+fn choose_window(conn: &mut Conn, config: &IngestConfig) -> Result<Option<Window>> {
+    let (lookback_hours, max_days) = match &config.window {
+        WindowChoice::Fixed(w) => return Ok(Some(*w)),
+        WindowChoice::Everything => return Ok(None),
+        WindowChoice::CatchUp {
+            lookback_hours,
+            max_days,
+        } => (*lookback_hours, *max_days),
+    };
+    let last =
+        runs::last_completed_end(conn, config.partition).sql_context("reading aws_report_runs")?;
+    let env = &config.env;
+    let catch_up = window::catch_up(env.now, &env.zone, last, lookback_hours, max_days);
+    if let Some(gap) = catch_up.uncovered {
+        let (from, to) = (timestamps::display(gap.from), timestamps::display(gap.to));
+        log::warn!(
+            "notifications from {from} to {to} are older than --max-days {max_days} and no completed run covers them: \
+             run `ses-report ingest --from {from} --to {to}` by hand"
+        );
+    }
+    Ok(Some(catch_up.window))
+}
+
+impl Ingest {
+    /// The run's state: the users table, the retention horizon, the failures kept, the
+    /// server's packet limit.
+    fn new(config: &IngestConfig, opened: Opened, window: Option<Window>) -> Result<Ingest> {
+        let Opened {
+            mut conn,
+            database,
+            stop,
+            ..
+        } = opened;
+        let users = UserDirectory::open(&mut conn, &config.env.users)
+            .sql_context("looking for the users table")?;
+        let pruned_before =
+            retention::pruned_before(&mut conn).sql_context("reading aws_report_retention")?;
+        let unresolved = failures::unresolved_failure_ids(&mut conn)
+            .sql_context("reading aws_report_failures")?;
+        let max_packet =
+            store::max_allowed_packet(&mut conn).sql_context("reading max_allowed_packet")?;
+        Ok(Ingest {
+            env: config.env.clone(),
+            database,
+            retries: config.env.retries,
+            stop,
+            conn,
+            users,
+            unresolved,
+            counts: Counts::default(),
+            dry_run: config.dry_run,
+            file_window: match config.source {
+                Source::File(_) => window,
+                Source::Mongo | Source::Failures => None,
+            },
+            pruned_before,
+            zone: config.env.zone.clone(),
+            dry_run_memory: config.dry_run.then(DryRunMemory::default),
+            max_packet,
+            partition: config.partition,
+            other_partitions: 0,
+            conflicts_exhausted: false,
+            horizon_moved: false,
+            new_failures_logged: 0,
+        })
+    }
+}
+
+/// The run's source: the file, the collection's window, or the failures kept.
+fn open_source(
+    config: &IngestConfig,
+    window: Option<Window>,
+    ingest: &mut Ingest,
+) -> Result<Box<dyn RecordSource>> {
+    Ok(match (&config.source, window) {
         (Source::File(path), _) => Box::new(FileSource::open(path)?),
         (Source::Mongo, Some(w)) => Box::new(MongoSource::open(
             &config.env,
@@ -175,13 +223,17 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
                 SourceRecord::stored(&r.notification_id, &r.source, r.document)
             })))
         }
-    };
-    let label = source.label();
+    })
+}
+
+/// Says what the run reads.
+fn announce(config: &IngestConfig, label: &str, window: Option<Window>) {
     let dry = if config.dry_run {
         " (dry run: nothing is written)"
     } else {
         ""
     };
+    let partition = config.partition;
     let part = if partition.is_whole() {
         String::new()
     } else {
@@ -191,41 +243,39 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
         Some(w) => log::info!("ingesting {label} for {w}{part}{dry}"),
         None => log::info!("ingesting every line of {label}{part}{dry}"),
     }
+}
 
+/// Records the run's start in `aws_report_runs` (not for a dry run).
+fn record_start(
+    ingest: &mut Ingest,
+    config: &IngestConfig,
+    window: Option<Window>,
+    label: &str,
+) -> Result<Option<u64>> {
+    if config.dry_run {
+        return Ok(None);
+    }
     // A file read whole is recorded over every instant a DATETIME column can hold.
     let run_window = window.unwrap_or(Window {
         from: time::macros::datetime!(1000-01-01 0:00 UTC),
         to: time::macros::datetime!(9999-12-31 0:00 UTC),
     });
-    let run_id = if config.dry_run {
-        None
-    } else {
-        Some(
-            // The program's own "now" (SES_REPORT_NOW pins it), the clock the window was
-            // clamped with: catch-up compares the two.
-            runs::start_run(
-                &mut ingest.conn,
-                run_window,
-                &label,
-                partition,
-                config.env.now,
-            )
-            .sql_context("recording the run")?,
-        )
-    };
-    if let Some(id) = run_id {
-        run_id_for_watchdog.store(id, std::sync::atomic::Ordering::SeqCst);
-    }
+    // The program's own "now" (SES_REPORT_NOW pins it), the clock the window was clamped with:
+    // catch-up compares the two.
+    let id = runs::start_run(
+        &mut ingest.conn,
+        run_window,
+        label,
+        config.partition,
+        config.env.now,
+    )
+    .sql_context("recording the run")?;
+    Ok(Some(id))
+}
 
-    let outcome = ingest.consume(source.as_mut(), config.batch_size, started);
-    // Even an interrupted run rolls up what it applied (and what earlier runs left marked).
-    let outcome = match outcome {
-        Ok(()) => ingest.roll_up(),
-        Err(stop @ (Error::Interrupted { .. } | Error::Deadline { .. })) => {
-            ingest.roll_up().and(Err(stop))
-        }
-        Err(error) => Err(error),
-    };
+/// Says what the run left undone (failures, other partitions' records) and gives the monitor
+/// the run's figures; returns the connection for recording the end.
+fn conclude(ingest: Ingest, config: &IngestConfig, monitor: &Arc<Monitor>) -> Conn {
     let counts = ingest.counts;
     if counts.failed > 0 {
         let new = ingest.new_failures_logged;
@@ -237,6 +287,7 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
             counts.failed as usize - new.min(counts.failed as usize),
         );
     }
+    let partition = config.partition;
     if !partition.is_whole() {
         log::info!(
             "partition {partition}: {} record(s) read belong to other partitions (not counted)",
@@ -255,8 +306,7 @@ pub fn run(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Exit> {
         counts,
         unresolved_failures,
     });
-    let summary = summary_line(window, &counts, started.elapsed());
-    finish(conn, config, run_id, &counts, outcome, &summary)
+    conn
 }
 
 /// Records how the run ended and reports it (`report_outcome`).

@@ -87,6 +87,14 @@ fn connect_with(builder: OptsBuilder, env: &Environment) -> Result<Conn> {
     })
 }
 
+/// The server's `max_allowed_packet`, in bytes: a value larger than it drops the connection.
+pub fn max_allowed_packet(conn: &mut Conn) -> std::result::Result<usize, mysql::Error> {
+    let bytes: u64 = conn
+        .query_first("SELECT @@max_allowed_packet")?
+        .unwrap_or(4 * 1024 * 1024);
+    Ok(usize::try_from(bytes).unwrap_or(usize::MAX))
+}
+
 /// Connects to the configured database, which must exist.
 pub fn connect(env: &Environment) -> Result<(Conn, String)> {
     let (builder, database) = options(env)?;
