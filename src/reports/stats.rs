@@ -217,165 +217,180 @@ pub fn render(
     hours: &OpenHours,
 ) -> String {
     match format {
-        Format::Csv => {
-            let mut header: Vec<&str> = Vec::new();
-            let names = key_names(by);
-            header.extend(names.iter().map(String::as_str));
-            header.extend(Counter::ALL.map(Counter::column));
-            header.extend(["volume", "volume_basis"]);
-            header.extend(RATES);
-            header.push("verdict");
-            csv_text(
-                &header,
-                groups.iter().map(|g| {
-                    let mut cells: Vec<String> = key_values(by, g);
-                    cells.extend(g.totals.counts.iter().map(u64::to_string));
-                    cells.push(g.volume.to_string());
-                    cells.push(g.volume_basis.name().to_string());
-                    cells.extend(
-                        rates(g)
-                            .iter()
-                            .map(|r| r.map(|r| format!("{r:.6}")).unwrap_or_default()),
-                    );
-                    cells.push(g.verdict.name().to_string());
-                    cells
-                }),
-            )
-        }
-        Format::Json => {
-            let rows: Vec<Value> = groups
-                .iter()
-                .map(|g| {
-                    let mut row = serde_json::Map::new();
-                    for (name, value) in key_names(by).iter().zip(key_values(by, g)) {
-                        row.insert(name.to_string(), json!(value));
-                    }
-                    for (counter, count) in Counter::ALL.iter().zip(g.totals.counts) {
-                        row.insert(counter.column().to_string(), json!(count));
-                    }
-                    row.insert("volume".into(), json!(g.volume));
-                    row.insert("volume_basis".into(), json!(g.volume_basis.name()));
-                    for (name, rate) in RATES.iter().zip(rates(g)) {
-                        row.insert(name.to_string(), json!(rate));
-                    }
-                    row.insert("verdict".into(), json!(g.verdict.name()));
-                    row.insert(
-                        "time_to_first_human_open".into(),
-                        spread_json(g.time_to_open),
-                    );
-                    row.insert(
-                        "time_to_first_human_click".into(),
-                        spread_json(g.time_to_click),
-                    );
-                    Value::Object(row)
-                })
-                .collect();
-            let doc = json!({
-                "period": period,
-                "note": "rates are computed from SES events and approximate AWS's own reputation figures",
-                "groups": rows,
-                "human_opens_by_hour": {"time_zone": hours.zone, "counts": hours.counts},
-            });
-            format!(
-                "{}\n",
-                serde_json::to_string_pretty(&doc).unwrap_or_default()
-            )
-        }
-        Format::Table => {
-            let mut header: Vec<String> = key_names(by);
-            header.extend(
-                [
-                    "sent",
-                    "delivered",
-                    "bounced",
-                    "soft",
-                    "complaints",
-                    "opens",
-                    "clicks",
-                    "unsubs",
-                ]
-                .map(String::from),
-            );
-            header.extend(
-                [
-                    "bounce%",
-                    "complaint%",
-                    "delivery%",
-                    "open%",
-                    "human-open%",
-                    "click%",
-                    "human-click%",
-                    "verdict",
-                ]
-                .map(String::from),
-            );
-            let pct = |r: Option<f64>, digits: usize| {
-                r.map(|r| format!("{:.*}", digits, r * 100.0))
-                    .unwrap_or("-".into())
-            };
-            let mut rows: Vec<Vec<String>> = vec![header];
-            for g in groups {
-                let t = &g.totals;
-                let mut row = key_values(by, g);
-                for c in [
-                    Counter::Sent,
-                    Counter::Delivered,
-                    Counter::PermanentBounces,
-                    Counter::TransientBounces,
-                    Counter::Complaints,
-                    Counter::UniqueOpens,
-                    Counter::UniqueClicks,
-                    Counter::Unsubscribes,
-                ] {
-                    row.push(t[c].to_string());
-                }
-                row.push(pct(g.bounce_rate, 2));
-                row.push(pct(g.complaint_rate, 3));
-                row.push(pct(g.delivery_rate, 1));
-                row.push(pct(g.open_rate, 1));
-                row.push(pct(g.human_open_rate, 1));
-                row.push(pct(g.click_rate, 1));
-                row.push(pct(g.human_click_rate, 1));
-                row.push(g.verdict.name().to_string());
-                rows.push(row);
-            }
-            let widths: Vec<usize> = (0..rows[0].len())
-                .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-                .collect();
-            let mut out = String::new();
-            let _ = writeln!(
-                out,
-                "deliverability {period} (rates approximate AWS's own figures)"
-            );
-            if groups
-                .iter()
-                .any(|g| g.volume_basis == VolumeBasis::Outcomes)
-            {
-                let _ = writeln!(
-                    out,
-                    "groups without Send events are measured against deliveries + bounces + rejects"
-                );
-            }
-            for row in &rows {
-                let cells: Vec<String> = row
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| {
-                        if i < key_names(by).len() {
-                            format!("{c:<w$}", w = widths[i])
-                        } else {
-                            format!("{c:>w$}", w = widths[i])
-                        }
-                    })
-                    .collect();
-                let _ = writeln!(out, "{}", cells.join("  ").trim_end());
-            }
-            if groups.is_empty() {
-                let _ = writeln!(out, "(no rollups in this period: run `ses-report rollup` if data was ingested before rollups existed)");
-            }
-            out
-        }
+        Format::Csv => to_csv(by, groups),
+        Format::Json => to_json(by, groups, period, hours),
+        Format::Table => to_table(by, groups, period),
     }
+}
+
+/// One line per group: keys, every counter, volume, rates, verdict.
+fn to_csv(by: &[GroupBy], groups: &[GroupStats]) -> String {
+    let mut header: Vec<&str> = Vec::new();
+    let names = key_names(by);
+    header.extend(names.iter().map(String::as_str));
+    header.extend(Counter::ALL.map(Counter::column));
+    header.extend(["volume", "volume_basis"]);
+    header.extend(RATES);
+    header.push("verdict");
+    csv_text(
+        &header,
+        groups.iter().map(|g| {
+            let mut cells: Vec<String> = key_values(by, g);
+            cells.extend(g.totals.counts.iter().map(u64::to_string));
+            cells.push(g.volume.to_string());
+            cells.push(g.volume_basis.name().to_string());
+            cells.extend(
+                rates(g)
+                    .iter()
+                    .map(|r| r.map(|r| format!("{r:.6}")).unwrap_or_default()),
+            );
+            cells.push(g.verdict.name().to_string());
+            cells
+        }),
+    )
+}
+
+/// The period, the groups with their timing, and the hours people read.
+fn to_json(by: &[GroupBy], groups: &[GroupStats], period: &str, hours: &OpenHours) -> String {
+    let rows: Vec<Value> = groups
+        .iter()
+        .map(|g| {
+            let mut row = serde_json::Map::new();
+            for (name, value) in key_names(by).iter().zip(key_values(by, g)) {
+                row.insert(name.to_string(), json!(value));
+            }
+            for (counter, count) in Counter::ALL.iter().zip(g.totals.counts) {
+                row.insert(counter.column().to_string(), json!(count));
+            }
+            row.insert("volume".into(), json!(g.volume));
+            row.insert("volume_basis".into(), json!(g.volume_basis.name()));
+            for (name, rate) in RATES.iter().zip(rates(g)) {
+                row.insert(name.to_string(), json!(rate));
+            }
+            row.insert("verdict".into(), json!(g.verdict.name()));
+            row.insert(
+                "time_to_first_human_open".into(),
+                spread_json(g.time_to_open),
+            );
+            row.insert(
+                "time_to_first_human_click".into(),
+                spread_json(g.time_to_click),
+            );
+            Value::Object(row)
+        })
+        .collect();
+    let doc = json!({
+        "period": period,
+        "note": "rates are computed from SES events and approximate AWS's own reputation figures",
+        "groups": rows,
+        "human_opens_by_hour": {"time_zone": hours.zone, "counts": hours.counts},
+    });
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    )
+}
+
+/// The table's header and rows, as text.
+fn table_cells(by: &[GroupBy], groups: &[GroupStats]) -> Vec<Vec<String>> {
+    let mut header: Vec<String> = key_names(by);
+    header.extend(
+        [
+            "sent",
+            "delivered",
+            "bounced",
+            "soft",
+            "complaints",
+            "opens",
+            "clicks",
+            "unsubs",
+        ]
+        .map(String::from),
+    );
+    header.extend(
+        [
+            "bounce%",
+            "complaint%",
+            "delivery%",
+            "open%",
+            "human-open%",
+            "click%",
+            "human-click%",
+            "verdict",
+        ]
+        .map(String::from),
+    );
+    let pct = |r: Option<f64>, digits: usize| {
+        r.map(|r| format!("{:.*}", digits, r * 100.0))
+            .unwrap_or("-".into())
+    };
+    let mut rows: Vec<Vec<String>> = vec![header];
+    for g in groups {
+        let t = &g.totals;
+        let mut row = key_values(by, g);
+        for c in [
+            Counter::Sent,
+            Counter::Delivered,
+            Counter::PermanentBounces,
+            Counter::TransientBounces,
+            Counter::Complaints,
+            Counter::UniqueOpens,
+            Counter::UniqueClicks,
+            Counter::Unsubscribes,
+        ] {
+            row.push(t[c].to_string());
+        }
+        row.push(pct(g.bounce_rate, 2));
+        row.push(pct(g.complaint_rate, 3));
+        row.push(pct(g.delivery_rate, 1));
+        row.push(pct(g.open_rate, 1));
+        row.push(pct(g.human_open_rate, 1));
+        row.push(pct(g.click_rate, 1));
+        row.push(pct(g.human_click_rate, 1));
+        row.push(g.verdict.name().to_string());
+        rows.push(row);
+    }
+    rows
+}
+
+/// For a person: the main counters and rates in aligned columns.
+fn to_table(by: &[GroupBy], groups: &[GroupStats], period: &str) -> String {
+    let rows = table_cells(by, groups);
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "deliverability {period} (rates approximate AWS's own figures)"
+    );
+    if groups
+        .iter()
+        .any(|g| g.volume_basis == VolumeBasis::Outcomes)
+    {
+        let _ = writeln!(
+            out,
+            "groups without Send events are measured against deliveries + bounces + rejects"
+        );
+    }
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i < key_names(by).len() {
+                    format!("{c:<w$}", w = widths[i])
+                } else {
+                    format!("{c:>w$}", w = widths[i])
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    if groups.is_empty() {
+        let _ = writeln!(out, "(no rollups in this period: run `ses-report rollup` if data was ingested before rollups existed)");
+    }
+    out
 }
 
 #[cfg(test)]
