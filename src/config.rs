@@ -25,6 +25,17 @@ use crate::domain::zone::Zone;
 use crate::error::{Error, Result};
 use crate::redact;
 
+/// Which failures `failures` lists (`store::failures::failure_rows`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listing {
+    /// Unresolved and not dismissed: what `retry` applies again.
+    Open,
+    /// Dismissed by a person, with their reason.
+    Dismissed,
+    /// Every row, resolved and dismissed ones included.
+    All,
+}
+
 /// How a reading command prints: an aligned table, CSV or JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -464,9 +475,10 @@ fn window_options(
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
             Err(Error::usage("give either --date or --from/--to, not both"))
         }
-        (Some(date), None, None) => Ok(Some(
-            zone.day(window::parse_date(date).map_err(bad("--date"))?),
-        )),
+        (Some(date), None, None) => Ok(Some(Window::day(
+            zone,
+            window::parse_date(date).map_err(bad("--date"))?,
+        ))),
         (None, None, Some(_)) => Err(Error::usage("--to needs --from")),
         (None, Some(from), to) => {
             let from = window::parse_bound(from, zone).map_err(bad("--from"))?;
@@ -750,7 +762,7 @@ impl ReportConfig {
 pub struct FailuresConfig {
     pub env: Environment,
     pub format: Format,
-    pub listing: crate::store::failures::Listing,
+    pub listing: Listing,
     pub documents: bool,
     /// `--dismiss ID... --reason TEXT`: dismiss these instead of listing.
     pub dismiss: Option<(Vec<u64>, String)>,
@@ -758,7 +770,6 @@ pub struct FailuresConfig {
 
 impl FailuresConfig {
     pub fn new(args: &FailuresArgs, env: Environment) -> Result<FailuresConfig> {
-        use crate::store::failures::Listing;
         let format = choice(
             "--format",
             &args.format,

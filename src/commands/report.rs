@@ -12,7 +12,7 @@ use crate::domain::figures::{Counter, GroupBy, Totals};
 use crate::domain::suppression::Rules;
 use crate::domain::timestamps;
 use crate::domain::verdict::{self, GroupStats, Verdict};
-use crate::domain::window;
+use crate::domain::window::{self, Window};
 use crate::error::{Error, Exit, Result};
 use crate::reports::html;
 use crate::store::{classification, runs, Session};
@@ -157,7 +157,7 @@ fn every_day(session: &mut Session, days: &Days) -> Result<(Vec<Totals>, Vec<Str
     let mut days_without_run = Vec::new();
     for day in days.dates() {
         let key = day.to_string();
-        if !window::covered_by(days.zone.day(day), &windows) {
+        if !window::covered_by(Window::day(&days.zone, day), &windows) {
             days_without_run.push(key.clone());
         }
         match per_day.iter().position(|t| t.key.first() == Some(&key)) {

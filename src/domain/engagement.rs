@@ -6,7 +6,7 @@
 //! store recomputes it for every summary row a batch touches, so a burst is a burst whichever
 //! click arrives first, and a delivery arriving after its opens still reclassifies them.
 //!
-//! The rules and their evidence (README "Human engagement" cites each):
+//! The rules and their evidence (docs/engagement.md cites each):
 //! - `unsubscribe-link`: a click on an opt-out link is not engagement (useSend
 //!   `unsubscribe-engagement-exempt.ts`: the word "unsubscribe" in the link's path or query);
 //!   here also a `linkTags` name or value saying so.

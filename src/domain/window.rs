@@ -21,6 +21,13 @@ pub struct Window {
 }
 
 impl Window {
+    /// The window covering one calendar day in `zone` (23 or 25 hours on DST days).
+    pub fn day(zone: &Zone, date: Date) -> Window {
+        Window {
+            from: zone.start_of(date),
+            to: zone.start_of(date.next_day().unwrap_or(date)),
+        }
+    }
     pub fn contains(&self, at: OffsetDateTime) -> bool {
         self.from <= at && at < self.to
     }
@@ -202,7 +209,7 @@ mod tests {
 
     #[test]
     fn utc_day_is_24_hours() {
-        let w = Zone::utc().day(date!(2026 - 11 - 27));
+        let w = Window::day(&Zone::utc(), date!(2026 - 11 - 27));
         assert_eq!(w.from, datetime!(2026-11-27 0:00 UTC));
         assert_eq!(w.to, datetime!(2026-11-28 0:00 UTC));
     }
@@ -210,17 +217,17 @@ mod tests {
     #[test]
     fn new_york_dst_days_are_23_and_25_hours() {
         let ny = Zone::named("America/New_York").unwrap();
-        let spring = ny.day(date!(2026 - 03 - 08));
+        let spring = Window::day(&ny, date!(2026 - 03 - 08));
         assert_eq!(spring.from, datetime!(2026-03-08 05:00 UTC));
         assert_eq!(spring.to, datetime!(2026-03-09 04:00 UTC));
         assert_eq!(spring.to - spring.from, Duration::hours(23));
-        let autumn = ny.day(date!(2026 - 11 - 01));
+        let autumn = Window::day(&ny, date!(2026 - 11 - 01));
         assert_eq!(autumn.to - autumn.from, Duration::hours(25));
     }
 
     #[test]
     fn window_is_half_open() {
-        let w = Zone::utc().day(date!(2026 - 11 - 27));
+        let w = Window::day(&Zone::utc(), date!(2026 - 11 - 27));
         assert!(w.contains(datetime!(2026-11-27 0:00 UTC)));
         assert!(w.contains(datetime!(2026-11-27 23:59:59.999 UTC)));
         assert!(!w.contains(datetime!(2026-11-28 0:00 UTC)));

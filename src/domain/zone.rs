@@ -11,8 +11,6 @@ use std::fmt;
 
 use time::{Date, OffsetDateTime, PrimitiveDateTime};
 
-use crate::domain::window::Window;
-
 /// The zone whose midnights are day boundaries.
 #[derive(Clone, Debug)]
 pub struct Zone {
@@ -86,14 +84,6 @@ impl Zone {
     pub fn hour_of(&self, at: OffsetDateTime) -> u8 {
         to_jiff(at).to_zoned_datetime(self.tz.clone()).hour() as u8
     }
-
-    /// The window covering one calendar day in this zone (23 or 25 hours on DST days).
-    pub fn day(&self, date: Date) -> Window {
-        Window {
-            from: self.start_of(date),
-            to: self.start_of(date.next_day().unwrap_or(date)),
-        }
-    }
 }
 
 /// `at` in jiff, saturating at jiff's ends.
@@ -119,12 +109,13 @@ fn from_jiff(ts: jiff::Timestamp) -> OffsetDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::window::Window;
     use time::macros::{date, datetime};
 
     #[test]
     fn days_follow_dst() {
         let paris = Zone::named("Europe/Paris").unwrap();
-        let spring = paris.day(date!(2026 - 03 - 29));
+        let spring = Window::day(&paris, date!(2026 - 03 - 29));
         assert_eq!(spring.from, datetime!(2026-03-28 23:00 UTC));
         assert_eq!(spring.to - spring.from, time::Duration::hours(23));
         assert_eq!(
@@ -138,7 +129,7 @@ mod tests {
         let tokyo = Zone::named("Asia/Tokyo").unwrap();
         let last = tokyo.date_of(datetime!(9999-12-31 23:59 UTC));
         assert_eq!(last.year(), 9999);
-        let end = tokyo.day(date!(9999 - 12 - 31));
+        let end = Window::day(&tokyo, date!(9999 - 12 - 31));
         assert!(end.from <= end.to);
         assert!(Zone::named("Nowhere/Land")
             .unwrap_err()

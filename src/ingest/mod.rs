@@ -216,7 +216,7 @@ fn open_source(
         // The configuration never pairs Mongo with "everything"; say so rather than scan it all.
         (Source::Mongo, None) => return Err(Error::usage("reading MongoDB needs a window")),
         (Source::Failures, _) => {
-            let rows = failures::failure_rows(&mut ingest.conn, failures::Listing::Open)
+            let rows = failures::failure_rows(&mut ingest.conn, crate::config::Listing::Open)
                 .sql_context("reading aws_report_failures")?;
             log::info!("{} unresolved failures to retry", rows.len());
             Box::new(StoredSource::new(rows.into_iter().map(|r| {

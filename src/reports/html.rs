@@ -249,7 +249,7 @@ fn engagement_section(report: &Report) -> String {
     let mut out = String::from(
         "<h2>Human and machine engagement</h2><p class=\"note\">Every open and click is kept; those \
          below that are not human (Apple Mail Privacy Protection prefetches, security scanners, \
-         opt-out links) are left out of the human rates. The rules and their sources are in the README.</p>\
+         opt-out links) are left out of the human rates. The rules and their sources are in docs/engagement.md.</p>\
          <table><tr><th>classified as</th><th>opens</th><th>clicks</th></tr>",
     );
     let mut reasons: Vec<Option<&str>> = report

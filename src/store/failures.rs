@@ -1,6 +1,7 @@
 //! `aws_report_failures`: every record that could not be applied, kept whole with its reason
 //! until a later run applies it.
 
+use crate::config::Listing;
 use std::collections::HashSet;
 
 use mysql::prelude::Queryable;
@@ -92,17 +93,6 @@ pub fn open_failure_count<Q: Queryable>(conn: &mut Q) -> Result<u64, mysql::Erro
             "SELECT COUNT(*) FROM aws_report_failures WHERE resolved_at IS NULL AND dismissed_at IS NULL",
         )?
         .unwrap_or(0))
-}
-
-/// Which failures `failure_rows` lists.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Listing {
-    /// Unresolved and not dismissed: what `retry` applies again.
-    Open,
-    /// Dismissed by a person, with their reason.
-    Dismissed,
-    /// Every row, resolved and dismissed ones included.
-    All,
 }
 
 /// Dismisses these unresolved failures (by their `id`) with a reason; returns the ids that

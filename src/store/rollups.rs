@@ -10,7 +10,7 @@ use time::{Date, OffsetDateTime};
 use crate::domain::event_kind::EventKind;
 use crate::domain::figures::{Counter, GroupBy, Totals};
 use crate::domain::timestamps;
-use crate::domain::window;
+use crate::domain::window::{self, Window};
 use crate::domain::zone::Zone;
 
 /// Per summary row (recipient), what its details of the day say: flags, and open/click counts.
@@ -258,7 +258,7 @@ fn recompute_in(
     );
     let now = timestamps::to_sql(OffsetDateTime::now_utc());
     for (done, day) in days.iter().enumerate() {
-        let window = zone.day(*day);
+        let window = Window::day(zone, *day);
         let day_value = Value::Date(day.year() as u16, day.month() as u8, day.day(), 0, 0, 0, 0);
         tx.exec_drop(
             "DELETE FROM aws_report_daily WHERE day = ?",
@@ -449,7 +449,7 @@ pub fn totals_from_rows(
         } else {
             format!("{}, ", keys.join(", "))
         };
-        let window = zone.day(day);
+        let window = Window::day(zone, day);
         params.push(timestamps::to_sql(window.from));
         params.push(timestamps::to_sql(window.to));
         let rows: Vec<mysql::Row> = conn.exec(day_select(&before, "", &aliases), params)?;
