@@ -139,6 +139,7 @@ fn the_debian_package_installs_a_binary_that_runs_and_migrates() {
         "lib/systemd/system/ses-report-partition@.service",
         "lib/systemd/system/ses-report-partition@.timer",
         "usr/share/doc/ses-report/README.md",
+        "usr/share/doc/ses-report/docs/operations.md",
     ] {
         assert!(dir.join(file).exists(), "the package lacks /{file}");
     }
