@@ -523,16 +523,6 @@ mod tests {
         assert_eq!(Automated::from_name("human"), None);
     }
 
-    fn open_at(at: OffsetDateTime, agent: &str) -> Engagement {
-        Engagement {
-            interaction: Interaction::Open,
-            at,
-            user_agent: Some(agent.into()),
-            link: None,
-            link_tags: None,
-        }
-    }
-
     #[test]
     fn reclassifying_moves_the_counts_by_what_changed() {
         let delivered = datetime!(2026-11-27 10:00 UTC);
@@ -542,18 +532,15 @@ mod tests {
             first_click: None,
             engagements: 2,
         };
-        let person = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36";
+        let person = CHROME;
         let events = vec![
             // Stored as human, still human.
             (
-                open_at(delivered + Duration::hours(1), person),
+                open(delivered + Duration::hours(1), person),
                 Standing::Stored(None),
             ),
             // New, and human: counted human by the upsert already, so nothing moves.
-            (
-                open_at(delivered + Duration::hours(2), person),
-                Standing::New,
-            ),
+            (open(delivered + Duration::hours(2), person), Standing::New),
         ];
         let r = reclassify(&events, &row, None);
         assert_eq!(r.classes, vec![None, None]);
@@ -562,7 +549,7 @@ mod tests {
         assert!(!r.changes(&row));
         // A stored class that the set no longer supports moves the count back.
         let events = vec![(
-            open_at(delivered + Duration::hours(1), person),
+            open(delivered + Duration::hours(1), person),
             Standing::Stored(Some(Automated::ScannerAgent)),
         )];
         let r = reclassify(
@@ -589,9 +576,9 @@ mod tests {
             // Three ever applied, one given: two were pruned.
             engagements: 3,
         };
-        let person = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36";
+        let person = CHROME;
         let events = vec![(
-            open_at(delivered + Duration::days(2), person),
+            open(delivered + Duration::days(2), person),
             Standing::Stored(Some(Automated::ScannerAgent)),
         )];
         let r = reclassify(&events, &row, Some(horizon));

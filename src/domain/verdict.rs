@@ -195,23 +195,25 @@ impl Spread {
     }
 }
 
+/// A group of example.com with these counts, for tests.
+#[cfg(test)]
+pub(crate) fn example_group(sent: u64, delivered: u64, bounces: u64) -> GroupStats {
+    let mut counts = [0u64; Counter::ALL.len()];
+    counts[Counter::Sent as usize] = sent;
+    counts[Counter::Delivered as usize] = delivered;
+    counts[Counter::PermanentBounces as usize] = bounces;
+    assess(
+        Totals {
+            key: vec!["example.com".into()],
+            counts,
+        },
+        100,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn group(sent: u64, delivered: u64, bounces: u64) -> GroupStats {
-        let mut counts = [0u64; Counter::ALL.len()];
-        counts[0] = sent;
-        counts[1] = delivered;
-        counts[5] = bounces;
-        assess(
-            Totals {
-                key: vec!["example.com".into()],
-                counts,
-            },
-            100,
-        )
-    }
 
     #[test]
     fn percentages_have_no_float_noise() {
@@ -248,11 +250,11 @@ mod tests {
 
     #[test]
     fn rates_use_ses_definitions() {
-        let g = group(200, 180, 12);
+        let g = example_group(200, 180, 12);
         assert_eq!(g.bounce_rate, Some(0.06));
         assert_eq!(g.delivery_rate, Some(0.9));
         assert_eq!(g.verdict, Verdict::Warning);
-        assert_eq!(group(0, 0, 0).bounce_rate, None);
+        assert_eq!(example_group(0, 0, 0).bounce_rate, None);
     }
 
     #[test]

@@ -396,26 +396,11 @@ fn to_table(by: &[GroupBy], groups: &[GroupStats], period: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::figures::Totals;
-    use crate::domain::verdict::assess;
-
-    fn group(sent: u64, delivered: u64, bounces: u64) -> GroupStats {
-        let mut counts = [0u64; Counter::ALL.len()];
-        counts[0] = sent;
-        counts[1] = delivered;
-        counts[5] = bounces;
-        assess(
-            Totals {
-                key: vec!["example.com".into()],
-                counts,
-            },
-            100,
-        )
-    }
+    use crate::domain::verdict::{assess, example_group};
 
     #[test]
     fn csv_and_json_carry_the_same_values() {
-        let mut g = group(200, 180, 12);
+        let mut g = example_group(200, 180, 12);
         g.totals.counts[Counter::UniqueOpens as usize] = 90;
         g.totals.counts[Counter::HumanUniqueOpens as usize] = 36;
         let g = GroupStats {
@@ -499,7 +484,7 @@ mod tests {
             key_of(&r, &[GroupBy::Domain, GroupBy::Tag("none".into())], &tokyo),
             vec!["acme.example", ""]
         );
-        let mut groups = vec![group(200, 180, 0), group(200, 180, 0)];
+        let mut groups = vec![example_group(200, 180, 0), example_group(200, 180, 0)];
         groups[0].totals.key = vec!["google".into()];
         groups[1].totals.key = vec!["microsoft".into()];
         let rows = vec![
