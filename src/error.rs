@@ -47,7 +47,7 @@ pub enum Server {
 }
 
 impl Server {
-    fn variable(self) -> &'static str {
+    pub fn variable(self) -> &'static str {
         match self {
             Server::MySql => "SES_REPORT_MYSQL_URL",
             Server::Mongo => "SES_REPORT_MONGO_URL",
@@ -152,16 +152,13 @@ impl Error {
         }
     }
 
-    /// Whether MySQL refused this for want of a right (1044 database, 1142 table, 1227
-    /// operation): the user is the problem, not the server or the data.
-    pub fn is_access_denied(&self) -> bool {
+    /// The MySQL error behind this one, through its context, if any (`store::codes` reads
+    /// its code).
+    pub fn mysql_source(&self) -> Option<&mysql::Error> {
         match self {
-            Error::MySql {
-                source: mysql::Error::MySqlError(e),
-                ..
-            } => matches!(e.code, 1044 | 1142 | 1227),
-            Error::Context { source, .. } => source.is_access_denied(),
-            _ => false,
+            Error::MySql { source, .. } => Some(source),
+            Error::Context { source, .. } => source.mysql_source(),
+            _ => None,
         }
     }
 
@@ -173,60 +170,6 @@ impl Error {
             Error::Context { source, .. } => source.exit(),
             _ => Exit::Fatal,
         }
-    }
-
-    /// Whether doing the same again on a new connection can succeed: MySQL lost, restarting,
-    /// out of connections, a deadlock or a lock wait timeout.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Error::MySql { source, .. } => is_retryable_mysql(source),
-            Error::Context { source, .. } => source.is_retryable(),
-            _ => false,
-        }
-    }
-}
-
-/// A unique key refused a row (ER_DUP_ENTRY, ER_DUP_ENTRY_WITH_KEY_NAME). Planned batches never
-/// insert a pair twice, so during ingest this means another run (another partition's worker
-/// never does: a whole-stream run, or the same window twice) committed the same notification
-/// between this batch's planning and its insert.
-pub fn is_duplicate_key(e: &mysql::Error) -> bool {
-    matches!(e, mysql::Error::MySqlError(server) if matches!(server.code, 1062 | 1586))
-}
-
-/// InnoDB chose this transaction as a deadlock's victim and rolled it back (ER_LOCK_DEADLOCK).
-/// The connection and its session locks are intact: the transaction can simply run again.
-pub fn is_deadlock(e: &mysql::Error) -> bool {
-    matches!(e, mysql::Error::MySqlError(server) if server.code == 1213)
-}
-
-/// Errors that mean the connection or server is gone (or briefly unable), as opposed to a
-/// problem with the data of one event.
-pub fn is_retryable_mysql(e: &mysql::Error) -> bool {
-    match e {
-        mysql::Error::MySqlError(server) => matches!(
-            server.code,
-            // shutdown in progress, connection killed, lock wait timeout, deadlock,
-            // server gone away / lost (reported by some proxies), too many connections
-            1053 | 1927 | 1205 | 1213 | 2006 | 2013 | 1040
-        ),
-        mysql::Error::IoError(_) | mysql::Error::CodecError(_) | mysql::Error::DriverError(_) => {
-            true
-        }
-        _ => false,
-    }
-}
-
-/// What to check when MySQL refuses a connection, by its error code (MySQL's server error
-/// reference: 1045 access denied, 1044 no rights on the database, 1049 unknown database): a wrong
-/// password is no server that is down.
-pub fn mysql_hint(code: Option<u16>) -> String {
-    let var = Server::MySql.variable();
-    match code {
-        Some(1045) => format!("check the user name and password in {var} (percent-encode special characters)"),
-        Some(1044) => format!("the user has no rights on that database: GRANT them (README: Database rights), or check the database in {var}"),
-        Some(1049) => format!("the database does not exist: run `ses-report migrate` as a user allowed to create it, or check its name in {var}"),
-        _ => format!("is the server up and reachable from here? check the host and port in {var}"),
     }
 }
 
@@ -317,14 +260,6 @@ impl std::error::Error for Error {}
 mod tests {
     use super::*;
 
-    fn server(code: u16) -> mysql::Error {
-        mysql::Error::MySqlError(mysql::MySqlError {
-            state: "HY000".into(),
-            message: String::new(),
-            code,
-        })
-    }
-
     #[test]
     fn exit_codes_follow_the_variant_through_context() {
         assert_eq!(Error::usage("x").exit(), Exit::Usage);
@@ -342,24 +277,13 @@ mod tests {
     }
 
     #[test]
-    fn lost_connections_and_deadlocks_are_retryable_data_errors_are_not() {
-        assert!(Error::mysql("x", server(1927)).is_retryable());
-        assert!(Error::mysql("x", server(1213))
-            .context("recomputing rollups")
-            .is_retryable());
-        assert!(!Error::mysql("x", server(1062)).is_retryable());
-        assert!(!Error::mysql("x", server(1644)).is_retryable());
-        assert!(!Error::usage("x").is_retryable());
-    }
-
-    #[test]
     fn messages_name_the_variable_and_hide_passwords() {
         redact::register_url("mysql://u:sekret-pw@h/d");
         let e = Error::Unreachable {
             server: Server::MySql,
             target: redact::url("mysql://u:sekret-pw@h/d"),
             detail: "refused for sekret-pw".into(),
-            hint: mysql_hint(None),
+            hint: format!("check the host in {}", Server::MySql.variable()),
         };
         let text = e.to_string();
         assert!(text.contains("SES_REPORT_MYSQL_URL"), "{text}");

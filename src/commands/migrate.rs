@@ -2,11 +2,11 @@
 
 use crate::config::Environment;
 use crate::error::{Exit, Result};
-use crate::store::migrations;
+use crate::store::{codes, migrations};
 
 pub fn run(env: &Environment) -> Result<Exit> {
     let applied = migrations::migrate(env).map_err(|e| {
-        if e.is_access_denied() {
+        if codes::is_access_denied(&e) {
             e.context("migrate creates and alters the report tables: run it as a user with CREATE, ALTER, INDEX, DROP and the data rights on the database (README: Database rights); ingest and the reading commands need only SELECT, INSERT, UPDATE, DELETE")
         } else {
             e

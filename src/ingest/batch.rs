@@ -11,10 +11,11 @@ use time::OffsetDateTime;
 use super::{Ingest, Pending, PROGRESS_EVERY};
 use crate::domain::accounting::{self, Fate};
 use crate::domain::ses::{self, Interpretation, SesEvent};
-use crate::error::{is_duplicate_key, is_retryable_mysql, Error, Result};
+use crate::error::{Error, Result};
 use crate::ops::progress::Progress;
 use crate::redact;
 use crate::source::{RecordSource, SourceError, SourceRecord};
+use crate::store::codes::{is_duplicate_key, is_retryable};
 use crate::store::details::{self, BatchError};
 use crate::store::failures::{self, Failure};
 use crate::store::retention;
@@ -472,7 +473,7 @@ impl Ingest {
                     .for_each(|d| *d = true);
                 Ok(())
             }
-            Err(BatchError::Sql(e)) if is_retryable_mysql(&e) => Err(e),
+            Err(BatchError::Sql(e)) if is_retryable(&e) => Err(e),
             // Another run wrote some of these notifications meanwhile: `retrying` plans the batch
             // again (unless that kept happening: then the event at fault is found and fails).
             Err(BatchError::Sql(e)) if is_duplicate_key(&e) && !self.conflicts_exhausted => Err(e),

@@ -13,9 +13,10 @@ use mysql::Conn;
 use super::Ingest;
 use crate::config::Environment;
 use crate::domain::partition::Partition;
-use crate::error::{is_deadlock, is_duplicate_key, Error, Result};
+use crate::error::{Error, Result};
 use crate::ops::Monitor;
 use crate::redact;
+use crate::store::codes::{is_deadlock, is_duplicate_key, is_retryable_error};
 use crate::store::{self, runs, SqlContext};
 
 /// How often a transaction chosen as a deadlock's victim is run again before it counts as a
@@ -189,7 +190,7 @@ impl Ingest {
                 Err(e) => Error::mysql(doing, e),
             };
             self.conflicts_exhausted = false;
-            if !error.is_retryable() {
+            if !is_retryable_error(&error) {
                 return Err(error);
             }
             self.counts = counts;

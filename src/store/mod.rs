@@ -8,6 +8,7 @@
 //! everything here works on a batch with multi-row statements.
 
 pub mod classification;
+pub mod codes;
 pub mod details;
 pub mod evidence;
 pub mod failures;
@@ -26,7 +27,7 @@ use mysql::{Conn, Opts, OptsBuilder, Value};
 
 use crate::config::Environment;
 use crate::domain::partition::Partition;
-use crate::error::{is_retryable_mysql, Error, Result, Server};
+use crate::error::{Error, Result, Server};
 use crate::redact;
 
 /// Rows per multi-row statement: keeps each statement far below the placeholder limit.
@@ -80,10 +81,7 @@ fn connect_with(builder: OptsBuilder, env: &Environment) -> Result<Conn> {
         server: Server::MySql,
         target: redact::url(&env.mysql_url),
         detail: crate::error::mysql_plain(&e),
-        hint: crate::error::mysql_hint(match &e {
-            mysql::Error::MySqlError(e) => Some(e.code),
-            _ => None,
-        }),
+        hint: codes::connect_hint(&e),
     })
 }
 
@@ -139,7 +137,7 @@ impl Session {
         loop {
             let error = match work(&mut self.conn) {
                 Ok(value) => return Ok(value),
-                Err(e) if is_retryable_mysql(&e) && attempt < self.env.retries => e,
+                Err(e) if codes::is_retryable(&e) && attempt < self.env.retries => e,
                 Err(e) if attempt == 0 => return Err(Error::mysql(doing, e)),
                 Err(e) => {
                     return Err(
