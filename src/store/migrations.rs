@@ -11,73 +11,96 @@ use crate::config::Environment;
 use crate::domain::provider;
 use crate::error::{Error, Result};
 
+/// One schema version: its SQL file and, where SQL alone cannot state it, a data step run after
+/// the SQL and before the version is recorded (idempotent, so a migration cut short runs it
+/// again).
+struct Migration {
+    version: u32,
+    name: &'static str,
+    sql: &'static str,
+    data: Option<fn(&mut Conn) -> Result<()>>,
+}
+
 /// The schema, in order. Each file is applied once and recorded in `ses_report_migrations`.
-const MIGRATIONS: &[(u32, &str, &str)] = &[
-    (
-        1,
-        "ingest tables",
-        include_str!("../../sql/0001_ingest_tables.sql"),
-    ),
-    (
-        2,
-        "daily rollups",
-        include_str!("../../sql/0002_daily_rollups.sql"),
-    ),
-    (
-        3,
-        "retention horizon",
-        include_str!("../../sql/0003_retention.sql"),
-    ),
-    (
-        4,
-        "dirty days, suppressed complaints",
-        include_str!("../../sql/0004_dirty_days_and_suppressed_complaints.sql"),
-    ),
-    (
-        5,
-        "human engagement, mailbox providers, tags",
-        include_str!("../../sql/0005_engagement_and_dimensions.sql"),
-    ),
-    (
-        6,
-        "suppression ledger",
-        include_str!("../../sql/0006_suppression_ledger.sql"),
-    ),
-    (
-        7,
-        "partitioned runs",
-        include_str!("../../sql/0007_partitioned_runs.sql"),
-    ),
-    (
-        8,
-        "narrow detail keys: digests",
-        include_str!("../../sql/0008_narrow_detail_keys.sql"),
-    ),
-    (
-        9,
-        "narrow detail keys: unique keys",
-        include_str!("../../sql/0009_narrow_detail_unique_keys.sql"),
-    ),
-    (
-        10,
-        "feedback key for feedback rows only",
-        include_str!("../../sql/0010_feedback_key_for_feedback_rows_only.sql"),
-    ),
-    (
-        11,
-        "delivery times by address",
-        include_str!("../../sql/0011_delivery_times_by_address.sql"),
-    ),
-    (
-        12,
-        "not-spam reports are no complaints",
-        include_str!("../../sql/0012_not_spam_reports_are_no_complaints.sql"),
-    ),
-    (
-        13,
-        "dismissed failures",
-        include_str!("../../sql/0013_dismissed_failures.sql"),
-    ),
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "ingest tables",
+        sql: include_str!("../../sql/0001_ingest_tables.sql"),
+        data: None,
+    },
+    Migration {
+        version: 2,
+        name: "daily rollups",
+        sql: include_str!("../../sql/0002_daily_rollups.sql"),
+        data: None,
+    },
+    Migration {
+        version: 3,
+        name: "retention horizon",
+        sql: include_str!("../../sql/0003_retention.sql"),
+        data: None,
+    },
+    Migration {
+        version: 4,
+        name: "dirty days, suppressed complaints",
+        sql: include_str!("../../sql/0004_dirty_days_and_suppressed_complaints.sql"),
+        data: None,
+    },
+    Migration {
+        version: 5,
+        name: "human engagement, mailbox providers, tags",
+        sql: include_str!("../../sql/0005_engagement_and_dimensions.sql"),
+        data: Some(backfill_engagement_and_providers),
+    },
+    Migration {
+        version: 6,
+        name: "suppression ledger",
+        sql: include_str!("../../sql/0006_suppression_ledger.sql"),
+        data: Some(rebuild_ledger),
+    },
+    Migration {
+        version: 7,
+        name: "partitioned runs",
+        sql: include_str!("../../sql/0007_partitioned_runs.sql"),
+        data: None,
+    },
+    Migration {
+        version: 8,
+        name: "narrow detail keys: digests",
+        sql: include_str!("../../sql/0008_narrow_detail_keys.sql"),
+        data: Some(fill_detail_keys),
+    },
+    Migration {
+        version: 9,
+        name: "narrow detail keys: unique keys",
+        sql: include_str!("../../sql/0009_narrow_detail_unique_keys.sql"),
+        data: None,
+    },
+    Migration {
+        version: 10,
+        name: "feedback key for feedback rows only",
+        sql: include_str!("../../sql/0010_feedback_key_for_feedback_rows_only.sql"),
+        data: None,
+    },
+    Migration {
+        version: 11,
+        name: "delivery times by address",
+        sql: include_str!("../../sql/0011_delivery_times_by_address.sql"),
+        data: None,
+    },
+    Migration {
+        version: 12,
+        name: "not-spam reports are no complaints",
+        sql: include_str!("../../sql/0012_not_spam_reports_are_no_complaints.sql"),
+        data: None,
+    },
+    Migration {
+        version: 13,
+        name: "dismissed failures",
+        sql: include_str!("../../sql/0013_dismissed_failures.sql"),
+        data: None,
+    },
 ];
 
 /// Duplicate column name, duplicate key name, no such key to drop: what re-running an
@@ -87,7 +110,7 @@ const ALREADY_APPLIED: [u16; 3] = [1060, 1061, 1091];
 
 /// The schema version this binary needs.
 pub fn schema_version() -> u32 {
-    MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
+    MIGRATIONS.last().map(|m| m.version).unwrap_or(0)
 }
 
 /// Returns the versions applied now.
@@ -114,7 +137,13 @@ pub fn migrate(env: &Environment) -> Result<Vec<u32>> {
         .query("SELECT version FROM ses_report_migrations")
         .sql_context("reading ses_report_migrations")?;
     let mut applied = Vec::new();
-    for (version, name, sql) in MIGRATIONS {
+    for migration in MIGRATIONS {
+        let Migration {
+            version,
+            name,
+            sql,
+            data,
+        } = migration;
         if done.contains(version) {
             continue;
         }
@@ -131,18 +160,8 @@ pub fn migrate(env: &Environment) -> Result<Vec<u32>> {
                 }
             }
         }
-        if *version == 5 {
-            backfill_engagement_and_providers(&mut conn)?;
-        }
-        if *version == 8 {
-            let filled = fill_detail_keys(&mut conn)?;
-            log::info!("migration 8: key digests of {filled} detail row(s)");
-        }
-        if *version == 6 {
-            let entries = super::ledger::rebuild(&mut conn).sql_context(
-                "applying migration 6 (the suppression ledger from the detail rows)",
-            )?;
-            log::info!("migration 6: {entries} suppression ledger entries from the detail rows");
+        if let Some(data) = data {
+            data(&mut conn)?;
         }
         conn.exec_drop(
             "INSERT INTO ses_report_migrations (version, name) VALUES (?, ?)",
@@ -157,7 +176,7 @@ pub fn migrate(env: &Environment) -> Result<Vec<u32>> {
 /// Migration 8's data step: the key digests of existing detail rows, in SQL (the same bytes as
 /// `store::key_digest`), one primary-key range per statement so that a large table is filled in
 /// short transactions; a cut-short run resumes with the rows still NULL.
-fn fill_detail_keys(conn: &mut Conn) -> Result<u64> {
+fn fill_detail_keys(conn: &mut Conn) -> Result<()> {
     const RANGE: u64 = 20_000;
     let context = "applying migration 8 (key digests of the detail rows)";
     let bounds: Option<(Option<u64>, Option<u64>)> = conn
@@ -166,7 +185,7 @@ fn fill_detail_keys(conn: &mut Conn) -> Result<u64> {
         )
         .sql_context(context)?;
     let Some((Some(first), Some(last))) = bounds else {
-        return Ok(0);
+        return Ok(());
     };
     let digest = |column: &str| format!("UNHEX(LEFT(SHA2({column}, 256), 32))");
     let statement = format!(
@@ -185,7 +204,16 @@ fn fill_detail_keys(conn: &mut Conn) -> Result<u64> {
         filled += conn.affected_rows();
         from += RANGE;
     }
-    Ok(filled)
+    log::info!("migration 8: key digests of {filled} detail row(s)");
+    Ok(())
+}
+
+/// Migration 6's data step: the suppression ledger from the detail rows kept.
+fn rebuild_ledger(conn: &mut Conn) -> Result<()> {
+    let entries = super::ledger::rebuild(conn)
+        .sql_context("applying migration 6 (the suppression ledger from the detail rows)")?;
+    log::info!("migration 6: {entries} suppression ledger entries from the detail rows");
+    Ok(())
 }
 
 /// Migration 5's data step, which SQL alone cannot state: classify every existing open and
@@ -315,7 +343,7 @@ mod tests {
 
     #[test]
     fn schema_files_split_into_statements() {
-        let statements = split_statements(MIGRATIONS[0].2);
+        let statements = split_statements(MIGRATIONS[0].sql);
         assert_eq!(statements.len(), 4);
         assert!(statements
             .iter()
