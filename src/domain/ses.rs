@@ -434,207 +434,30 @@ fn interpret_record(
     notification_id: &str,
     published_at: Option<OffsetDateTime>,
 ) -> Result<Interpretation, Fault> {
-    let (kind, dialect) = match (record.get("eventType"), record.get("notificationType")) {
-        (Some(Value::String(t)), _) => match EventKind::from_ses_name(t) {
-            Some(kind) => (kind, Dialect::EventPublishing),
-            None => {
-                return Err(Fault::new(
-                    FaultKind::Unknown,
-                    format!("unknown eventType {:?}", shorten(t)),
-                ))
-            }
-        },
-        (Some(other), _) => {
-            return Err(Fault::new(
-                FaultKind::WrongType,
-                format!("eventType is {}, not a string", json_kind(other)),
-            ))
-        }
-        (None, Some(Value::String(t))) => match t.as_str() {
-            "AmazonSnsSubscriptionSucceeded" => {
-                return Ok(Interpretation::Skip(Skip::SubscriptionSucceeded))
-            }
-            other => match EventKind::from_classic_name(other) {
-                Some(kind) => (kind, Dialect::Classic),
-                None => {
-                    return Err(Fault::new(
-                        FaultKind::Unknown,
-                        format!("unknown notificationType {:?}", shorten(t)),
-                    ))
-                }
-            },
-        },
-        (None, Some(other)) => {
-            return Err(Fault::new(
-                FaultKind::WrongType,
-                format!("notificationType is {}, not a string", json_kind(other)),
-            ))
-        }
-        (None, None) => {
-            return Err(Fault::new(
-                FaultKind::Missing,
-                "SES record has neither eventType nor notificationType",
-            ))
-        }
+    let (kind, dialect) = match kind_of(record)? {
+        Ok(found) => found,
+        Err(skip) => return Ok(Interpretation::Skip(skip)),
     };
     let mut warnings = Vec::new();
-
-    let mail = match record.get("mail") {
-        Some(Value::Object(mail)) => mail,
-        None | Some(Value::Null) => {
-            return Err(Fault::new(
-                FaultKind::Missing,
-                "SES record has no mail object",
-            ))
-        }
-        Some(other) => {
-            return Err(Fault::new(
-                FaultKind::WrongType,
-                format!("mail is {}, not an object", json_kind(other)),
-            ))
-        }
-    };
-    let message_id = match mail.get("messageId") {
-        Some(Value::String(id)) if !id.trim().is_empty() => keep_within(
-            id.trim(),
-            widths::MESSAGE_ID,
-            "mail.messageId",
-            &mut warnings,
-        ),
-        Some(Value::String(_)) | None | Some(Value::Null) => {
-            return Err(Fault::new(FaultKind::Missing, "mail.messageId is missing"))
-        }
-        Some(other) => {
-            return Err(Fault::new(
-                FaultKind::WrongType,
-                format!("mail.messageId is {}, not a string", json_kind(other)),
-            ))
-        }
-    };
-    let destination = match mail.get("destination") {
-        Some(Value::Array(list)) if !list.is_empty() => list
-            .iter()
-            .enumerate()
-            .map(|(i, v)| address_at(v, &format!("mail.destination[{i}]")))
-            .collect::<Result<Vec<_>, _>>()?,
-        Some(Value::Array(_)) => {
-            return Err(Fault::new(FaultKind::Empty, "mail.destination is empty"))
-        }
-        None | Some(Value::Null) => {
-            return Err(Fault::new(
-                FaultKind::Missing,
-                "mail.destination is missing",
-            ))
-        }
-        Some(other) => {
-            return Err(Fault::new(
-                FaultKind::WrongType,
-                format!("mail.destination is {}, not a list", json_kind(other)),
-            ))
-        }
-    };
-    let source = optional_text(mail.get("source"), "mail.source", &mut warnings)
-        .map(|s| keep_within(s.trim(), widths::ADDRESS, "mail.source", &mut warnings));
-    let subject = mail
-        .get("commonHeaders")
-        .and_then(Value::as_object)
-        .and_then(|h| {
-            optional_text(
-                h.get("subject"),
-                "mail.commonHeaders.subject",
-                &mut warnings,
-            )
-        })
-        .map(|s| keep_within(s, widths::SUBJECT, "subject", &mut warnings));
-    let headers = MailHeaders::read(mail.get("headers"));
-    let header_user_id = headers.user_id(&mut warnings);
-    let report_type = headers.report_type(&mut warnings);
-    let tags = MailTags::read(mail.get("tags"), &mut warnings);
+    let mail = object(record.get("mail"), "mail", "SES record has no mail object")?;
+    let common = read_mail(mail, &mut warnings)?;
 
     let key = kind.object_key();
+    let no_object = || format!("{kind} record has no {key} object");
     let event_object = match record.get(key) {
-        Some(Value::Object(o)) => Some(o),
         None | Some(Value::Null) if kind.at_mail_time() => None,
-        None | Some(Value::Null) => {
-            return Err(Fault::new(
-                FaultKind::Missing,
-                format!("{kind} record has no {key} object"),
-            ))
-        }
-        Some(other) => {
-            return Err(Fault::new(
-                FaultKind::WrongType,
-                format!("{key} is {}, not an object", json_kind(other)),
-            ))
-        }
+        value => Some(object(value, key, &no_object())?),
     };
-
+    let needed = || event_object.ok_or_else(|| Fault::new(FaultKind::Missing, no_object()));
     let occurred_at = if kind.at_mail_time() {
         required_time(mail.get("timestamp"), "mail.timestamp")?
     } else {
-        let o = event_object.ok_or_else(|| {
-            Fault::new(
-                FaultKind::Missing,
-                format!("{kind} record has no {key} object"),
-            )
-        })?;
-        required_time(o.get("timestamp"), &format!("{key}.timestamp"))?
+        required_time(needed()?.get("timestamp"), &format!("{key}.timestamp"))?
     };
-
     let recipients = match kind.recipients_field() {
-        None => distinct(destination.clone()),
-        Some(RecipientsField {
-            array: field,
-            address: address_key,
-        }) => {
-            let o = event_object.ok_or_else(|| {
-                Fault::new(
-                    FaultKind::Missing,
-                    format!("{kind} record has no {key} object"),
-                )
-            })?;
-            let list = match o.get(field) {
-                Some(Value::Array(list)) if !list.is_empty() => list,
-                Some(Value::Array(_)) => {
-                    return Err(Fault::new(
-                        FaultKind::Empty,
-                        format!("{key}.{field} is empty"),
-                    ))
-                }
-                None | Some(Value::Null) => {
-                    return Err(Fault::new(
-                        FaultKind::Missing,
-                        format!("{key}.{field} is missing"),
-                    ))
-                }
-                Some(other) => {
-                    return Err(Fault::new(
-                        FaultKind::WrongType,
-                        format!("{key}.{field} is {}, not a list", json_kind(other)),
-                    ))
-                }
-            };
-            let mut found = Vec::with_capacity(list.len());
-            for (i, entry) in list.iter().enumerate() {
-                let place = format!("{key}.{field}[{i}]");
-                let value = match address_key {
-                    None => entry,
-                    Some(k) => match entry {
-                        Value::Object(r) => r.get(k).unwrap_or(&Value::Null),
-                        other => {
-                            return Err(Fault::new(
-                                FaultKind::WrongType,
-                                format!("{place} is {}, not an object", json_kind(other)),
-                            ))
-                        }
-                    },
-                };
-                found.push(address_at(value, &place)?);
-            }
-            distinct(found)
-        }
+        None => distinct(common.destination.clone()),
+        Some(field) => recipients_of(needed()?, key, field)?,
     };
-
     let feedback_id = match kind {
         EventKind::Bounce | EventKind::Complaint => event_object
             .and_then(|o| {
@@ -671,13 +494,13 @@ fn interpret_record(
         published_at,
         kind,
         dialect,
-        message_id,
-        source,
-        subject,
-        first_destination: destination[0].clone(),
-        header_user_id,
-        report_type,
-        tags,
+        first_destination: common.destination[0].clone(),
+        message_id: common.message_id,
+        source: common.source,
+        subject: common.subject,
+        header_user_id: common.header_user_id,
+        report_type: common.report_type,
+        tags: common.tags,
         occurred_at,
         recipients,
         feedback_id,
@@ -685,6 +508,140 @@ fn interpret_record(
         other_info,
         warnings,
     })))
+}
+
+/// What every record's `mail` object says, whatever the event.
+struct MailPart {
+    message_id: String,
+    destination: Vec<String>,
+    source: Option<String>,
+    subject: Option<String>,
+    header_user_id: Option<u64>,
+    report_type: i32,
+    tags: MailTags,
+}
+
+fn read_mail(mail: &Map<String, Value>, warnings: &mut Vec<String>) -> Result<MailPart, Fault> {
+    let message_id = non_empty_text(mail.get("messageId"), "mail.messageId")?;
+    let message_id = keep_within(message_id, widths::MESSAGE_ID, "mail.messageId", warnings);
+    let destination = non_empty_list(mail.get("destination"), "mail.destination")?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| address_at(v, &format!("mail.destination[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let source = optional_text(mail.get("source"), "mail.source", warnings)
+        .map(|s| keep_within(s.trim(), widths::ADDRESS, "mail.source", warnings));
+    let subject = mail
+        .get("commonHeaders")
+        .and_then(Value::as_object)
+        .and_then(|h| optional_text(h.get("subject"), "mail.commonHeaders.subject", warnings))
+        .map(|s| keep_within(s, widths::SUBJECT, "subject", warnings));
+    let headers = MailHeaders::read(mail.get("headers"));
+    Ok(MailPart {
+        message_id,
+        destination,
+        source,
+        subject,
+        header_user_id: headers.user_id(warnings),
+        report_type: headers.report_type(warnings),
+        tags: MailTags::read(mail.get("tags"), warnings),
+    })
+}
+
+/// The record's event type and dialect (`eventType` for event publishing, `notificationType`
+/// for classic notifications), or the skip of SNS's subscription confirmation.
+fn kind_of(record: &Map<String, Value>) -> Result<Result<(EventKind, Dialect), Skip>, Fault> {
+    let unknown = |field: &str, t: &str| {
+        Fault::new(
+            FaultKind::Unknown,
+            format!("unknown {field} {:?}", shorten(t)),
+        )
+    };
+    match (record.get("eventType"), record.get("notificationType")) {
+        (Some(Value::String(t)), _) => EventKind::from_ses_name(t)
+            .map(|kind| Ok((kind, Dialect::EventPublishing)))
+            .ok_or_else(|| unknown("eventType", t)),
+        (Some(other), _) => Err(wrong_type("eventType", other, "a string")),
+        (None, Some(Value::String(t))) if t == "AmazonSnsSubscriptionSucceeded" => {
+            Ok(Err(Skip::SubscriptionSucceeded))
+        }
+        (None, Some(Value::String(t))) => EventKind::from_classic_name(t)
+            .map(|kind| Ok((kind, Dialect::Classic)))
+            .ok_or_else(|| unknown("notificationType", t)),
+        (None, Some(other)) => Err(wrong_type("notificationType", other, "a string")),
+        (None, None) => Err(Fault::new(
+            FaultKind::Missing,
+            "SES record has neither eventType nor notificationType",
+        )),
+    }
+}
+
+/// The recipients an event object names (`bounce.bouncedRecipients[].emailAddress`, ...),
+/// normalised and distinct.
+fn recipients_of(
+    event_object: &Map<String, Value>,
+    key: &str,
+    field: RecipientsField,
+) -> Result<Vec<String>, Fault> {
+    let array = field.array;
+    let list = non_empty_list(event_object.get(array), &format!("{key}.{array}"))?;
+    let mut found = Vec::with_capacity(list.len());
+    for (i, entry) in list.iter().enumerate() {
+        let place = format!("{key}.{array}[{i}]");
+        let value = match (field.address, entry) {
+            (None, _) => entry,
+            (Some(k), Value::Object(r)) => r.get(k).unwrap_or(&Value::Null),
+            (Some(_), other) => return Err(wrong_type(&place, other, "an object")),
+        };
+        found.push(address_at(value, &place)?);
+    }
+    Ok(distinct(found))
+}
+
+/// `{place} is a number, not a string`.
+fn wrong_type(place: &str, value: &Value, wanted: &str) -> Fault {
+    Fault::new(
+        FaultKind::WrongType,
+        format!("{place} is {}, not {wanted}", json_kind(value)),
+    )
+}
+
+/// A required object; `missing` says what is missing when it is absent or null.
+fn object<'a>(
+    value: Option<&'a Value>,
+    place: &str,
+    missing: &str,
+) -> Result<&'a Map<String, Value>, Fault> {
+    match value {
+        Some(Value::Object(o)) => Ok(o),
+        None | Some(Value::Null) => Err(Fault::new(FaultKind::Missing, missing)),
+        Some(other) => Err(wrong_type(place, other, "an object")),
+    }
+}
+
+/// A required list with at least one entry.
+fn non_empty_list<'a>(value: Option<&'a Value>, place: &str) -> Result<&'a [Value], Fault> {
+    match value {
+        Some(Value::Array(list)) if !list.is_empty() => Ok(list),
+        Some(Value::Array(_)) => Err(Fault::new(FaultKind::Empty, format!("{place} is empty"))),
+        None | Some(Value::Null) => Err(Fault::new(
+            FaultKind::Missing,
+            format!("{place} is missing"),
+        )),
+        Some(other) => Err(wrong_type(place, other, "a list")),
+    }
+}
+
+/// A required string that is not blank, trimmed (a blank one counts as missing).
+fn non_empty_text<'a>(value: Option<&'a Value>, place: &str) -> Result<&'a str, Fault> {
+    match value {
+        Some(Value::String(text)) if !text.trim().is_empty() => Ok(text.trim()),
+        Some(Value::String(_)) | None | Some(Value::Null) => Err(Fault::new(
+            FaultKind::Missing,
+            format!("{place} is missing"),
+        )),
+        Some(other) => Err(wrong_type(place, other, "a string")),
+    }
 }
 
 /// The custom headers ses-report reads, case-insensitively as mail headers are.
