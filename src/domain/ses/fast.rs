@@ -15,9 +15,10 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::{
-    distinct, keep_within, widths, BounceType, Dialect, Interpretation, MailHeaders, SesEvent,
+    distinct, keep_within, widths, BounceType, Dialect, Interpretation, MailHeaders, MailPart,
+    SesEvent,
 };
-use crate::domain::event_kind::EventKind;
+use crate::domain::event_kind::{EventKind, RecipientsField};
 use crate::domain::tags::MailTags;
 use crate::domain::text::normalize_address;
 use crate::domain::timestamps;
@@ -201,59 +202,10 @@ pub(super) fn interpret_text(
         return None;
     }
     let record: RecordIn = serde_json::from_str(text).ok()?;
-    // `"eventType": null` is not absent: the general path refuses it, so this path declines.
-    let event_type: Option<Cow<str>> = match record.event_type {
-        Some(raw) => Some(serde_json::from_str(raw.get()).ok()?),
-        None => None,
-    };
-    let notification_type: Option<Cow<str>> = match record.notification_type {
-        Some(raw) => serde_json::from_str(raw.get()).ok()?,
-        None => None,
-    };
-    let (kind, dialect) = match (&event_type, &notification_type) {
-        (Some(t), _) => (EventKind::from_ses_name(t)?, Dialect::EventPublishing),
-        (None, Some(t)) => (EventKind::from_classic_name(t)?, Dialect::Classic),
-        (None, None) => return None,
-    };
-    let mail = record.mail.as_ref()?;
+    let (kind, dialect) = kind_of(&record)?;
     let mut warnings = Vec::new();
-    let message_id = mail
-        .message_id
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())?;
-    let message_id = keep_within(
-        message_id,
-        widths::MESSAGE_ID,
-        "mail.messageId",
-        &mut warnings,
-    );
-    let destination = mail.destination.as_ref().filter(|d| !d.is_empty())?;
-    let destination: Vec<String> = destination
-        .iter()
-        .map(|a| address(a))
-        .collect::<Option<_>>()?;
-    let source = mail
-        .source
-        .as_deref()
-        .map(|s| keep_within(s.trim(), widths::ADDRESS, "mail.source", &mut warnings));
-    let subject = mail
-        .common_headers
-        .as_ref()
-        .and_then(|h| h.subject.as_deref())
-        .map(|s| keep_within(s, widths::SUBJECT, "subject", &mut warnings));
-    let (user_id, report_type) = custom_headers(mail.headers.as_deref())?;
-    let headers = MailHeaders {
-        user_id: user_id.as_ref(),
-        report_type: report_type.as_ref(),
-    };
-    let header_user_id = headers.user_id(&mut warnings);
-    let report_type = headers.report_type(&mut warnings);
-    let tags: Option<Value> = match mail.tags {
-        Some(raw) => Some(serde_json::from_str(raw.get()).ok()?),
-        None => None,
-    };
-    let tags = MailTags::read(tags.as_ref(), &mut warnings);
+    let common = read_mail(record.mail.as_ref()?, &mut warnings)?;
+    let mail = record.mail.as_ref()?;
 
     let raw_object = record.rest.get(kind.object_key());
     if raw_object.is_none() && !kind.at_mail_time() {
@@ -276,50 +228,10 @@ pub(super) fn interpret_text(
         .ok()?;
 
     let recipients = match kind.recipients_field() {
-        Some(field) => {
-            let o = object.as_ref()?;
-            let listed: Vec<String> = match field.address {
-                None => member::<Vec<Cow<str>>>(o, field.array)
-                    .ok()??
-                    .iter()
-                    .map(|a| address(a))
-                    .collect::<Option<_>>()?,
-                Some(key) => member::<Vec<Members>>(o, field.array)
-                    .ok()??
-                    .iter()
-                    .map(|r| address(&member::<Cow<str>>(r, key).ok()??))
-                    .collect::<Option<_>>()?,
-            };
-            if listed.is_empty() {
-                return None;
-            }
-            distinct(listed)
-        }
-        None => distinct(destination.clone()),
+        Some(field) => recipients_of(object.as_ref()?, field)?,
+        None => distinct(common.destination.clone()),
     };
-    let text = |key: &str| -> Option<Option<Cow<str>>> {
-        match object.as_ref() {
-            Some(o) => member(o, key).ok(),
-            None => Some(None),
-        }
-    };
-    let feedback_id = match kind {
-        EventKind::Bounce | EventKind::Complaint => text("feedbackId")?
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| keep_within(s, widths::FEEDBACK_ID, "feedbackId", &mut warnings)),
-        _ => None,
-    };
-    let bounce_type = match kind {
-        EventKind::Bounce => Some(
-            text("bounceType")?
-                .as_deref()
-                .map(BounceType::from_ses)
-                .unwrap_or(BounceType::Undetermined),
-        ),
-        _ => None,
-    };
+    let (feedback_id, bounce_type) = feedback_of(kind, object.as_ref(), &mut warnings)?;
     if !warnings.is_empty() {
         // The general path words every warning; let it.
         return None;
@@ -333,13 +245,13 @@ pub(super) fn interpret_text(
         published_at,
         kind,
         dialect,
-        message_id,
-        source,
-        subject,
-        first_destination: destination[0].clone(),
-        header_user_id,
-        report_type,
-        tags,
+        first_destination: common.destination[0].clone(),
+        message_id: common.message_id,
+        source: common.source,
+        subject: common.subject,
+        header_user_id: common.header_user_id,
+        report_type: common.report_type,
+        tags: common.tags,
         occurred_at,
         recipients,
         feedback_id,
@@ -347,6 +259,120 @@ pub(super) fn interpret_text(
         other_info,
         warnings,
     })))
+}
+
+/// The event type and dialect, or `None` (an unknown or null type: the general path words it).
+fn kind_of(record: &RecordIn<'_>) -> Option<(EventKind, Dialect)> {
+    // `"eventType": null` is not absent: the general path refuses it, so this path declines.
+    let event_type: Option<Cow<str>> = match record.event_type {
+        Some(raw) => Some(serde_json::from_str(raw.get()).ok()?),
+        None => None,
+    };
+    let notification_type: Option<Cow<str>> = match record.notification_type {
+        Some(raw) => serde_json::from_str(raw.get()).ok()?,
+        None => None,
+    };
+    match (&event_type, &notification_type) {
+        (Some(t), _) => Some((EventKind::from_ses_name(t)?, Dialect::EventPublishing)),
+        (None, Some(t)) => Some((EventKind::from_classic_name(t)?, Dialect::Classic)),
+        (None, None) => None,
+    }
+}
+
+/// What the `mail` object says, as `ses::read_mail` reads it, or `None` for the general path.
+fn read_mail(mail: &MailIn<'_>, warnings: &mut Vec<String>) -> Option<MailPart> {
+    let message_id = mail
+        .message_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())?;
+    let message_id = keep_within(message_id, widths::MESSAGE_ID, "mail.messageId", warnings);
+    let destination = mail.destination.as_ref().filter(|d| !d.is_empty())?;
+    let destination: Vec<String> = destination
+        .iter()
+        .map(|a| address(a))
+        .collect::<Option<_>>()?;
+    let source = mail
+        .source
+        .as_deref()
+        .map(|s| keep_within(s.trim(), widths::ADDRESS, "mail.source", warnings));
+    let subject = mail
+        .common_headers
+        .as_ref()
+        .and_then(|h| h.subject.as_deref())
+        .map(|s| keep_within(s, widths::SUBJECT, "subject", warnings));
+    let (user_id, report_type) = custom_headers(mail.headers.as_deref())?;
+    let headers = MailHeaders {
+        user_id: user_id.as_ref(),
+        report_type: report_type.as_ref(),
+    };
+    let header_user_id = headers.user_id(warnings);
+    let report_type = headers.report_type(warnings);
+    let tags: Option<Value> = match mail.tags {
+        Some(raw) => Some(serde_json::from_str(raw.get()).ok()?),
+        None => None,
+    };
+    Some(MailPart {
+        message_id,
+        destination,
+        source,
+        subject,
+        header_user_id,
+        report_type,
+        tags: MailTags::read(tags.as_ref(), warnings),
+    })
+}
+
+/// A bounce's or complaint's feedback id, and a bounce's type, as the general path reads them.
+fn feedback_of(
+    kind: EventKind,
+    object: Option<&Members<'_>>,
+    warnings: &mut Vec<String>,
+) -> Option<(Option<String>, Option<BounceType>)> {
+    let text = |key: &str| -> Option<Option<Cow<str>>> {
+        match object {
+            Some(o) => member(o, key).ok(),
+            None => Some(None),
+        }
+    };
+    let feedback_id = match kind {
+        EventKind::Bounce | EventKind::Complaint => text("feedbackId")?
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| keep_within(s, widths::FEEDBACK_ID, "feedbackId", warnings)),
+        _ => None,
+    };
+    let bounce_type = match kind {
+        EventKind::Bounce => Some(
+            text("bounceType")?
+                .as_deref()
+                .map(BounceType::from_ses)
+                .unwrap_or(BounceType::Undetermined),
+        ),
+        _ => None,
+    };
+    Some((feedback_id, bounce_type))
+}
+
+/// The recipients an event object lists, normalised and distinct, or `None`.
+fn recipients_of(object: &Members<'_>, field: RecipientsField) -> Option<Vec<String>> {
+    let listed: Vec<String> = match field.address {
+        None => member::<Vec<Cow<str>>>(object, field.array)
+            .ok()??
+            .iter()
+            .map(|a| address(a))
+            .collect::<Option<_>>()?,
+        Some(key) => member::<Vec<Members>>(object, field.array)
+            .ok()??
+            .iter()
+            .map(|r| address(&member::<Cow<str>>(r, key).ok()??))
+            .collect::<Option<_>>()?,
+    };
+    if listed.is_empty() {
+        return None;
+    }
+    Some(distinct(listed))
 }
 
 /// The `user_id` and `report_type` header values, as the general path reads them.
