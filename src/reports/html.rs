@@ -114,6 +114,63 @@ struct Series<'a> {
     values: Vec<f64>,
 }
 
+/// A chart's geometry: the SVG box, the plot area inside it, the value scale.
+struct Plot {
+    w: f64,
+    h: f64,
+    left: f64,
+    top: f64,
+    plot_w: f64,
+    plot_h: f64,
+    max_value: f64,
+    /// Points on the x axis.
+    n: usize,
+    as_percent: bool,
+}
+
+impl Plot {
+    fn new(n: usize, max_value: f64, as_percent: bool) -> Plot {
+        let (w, h, left, right, top, bottom) = (760.0, 260.0, 64.0, 150.0, 28.0, 36.0);
+        Plot {
+            w,
+            h,
+            left,
+            top,
+            plot_w: w - left - right,
+            plot_h: h - top - bottom,
+            max_value,
+            n: n.max(1),
+            as_percent,
+        }
+    }
+
+    fn x(&self, i: usize) -> f64 {
+        self.left
+            + if self.n == 1 {
+                self.plot_w / 2.0
+            } else {
+                self.plot_w * i as f64 / (self.n - 1) as f64
+            }
+    }
+
+    fn y(&self, v: f64) -> f64 {
+        self.top + self.plot_h - self.plot_h * (v / self.max_value)
+    }
+
+    fn fmt(&self, v: f64) -> String {
+        if self.as_percent {
+            format!("{:.2}%", v * 100.0)
+        } else {
+            format!("{v:.0}")
+        }
+    }
+
+    /// The x of the legend column, right of the plot.
+    fn legend_x(&self) -> f64 {
+        self.left + self.plot_w + 8.0
+    }
+}
+
 /// A line chart as inline SVG, with optional horizontal threshold lines.
 fn line_chart(
     title: &str,
@@ -122,115 +179,112 @@ fn line_chart(
     thresholds: &[(&str, f64, &str)],
     as_percent: bool,
 ) -> String {
-    let (w, h, left, right, top, bottom) = (760.0, 260.0, 64.0, 150.0, 28.0, 36.0);
-    let plot_w = w - left - right;
-    let plot_h = h - top - bottom;
     let max_value = series
         .iter()
         .flat_map(|s| s.values.iter().copied())
         .chain(thresholds.iter().map(|t| t.1 * 1.15))
         .fold(0.0_f64, f64::max)
         .max(if as_percent { 0.001 } else { 1.0 });
-    let n = labels.len().max(1);
-    let x = |i: usize| {
-        left + if n == 1 {
-            plot_w / 2.0
-        } else {
-            plot_w * i as f64 / (n - 1) as f64
-        }
-    };
-    let y = |v: f64| top + plot_h - plot_h * (v / max_value);
-    let fmt = |v: f64| {
-        if as_percent {
-            format!("{:.2}%", v * 100.0)
-        } else {
-            format!("{v:.0}")
-        }
-    };
+    let plot = Plot::new(labels.len(), max_value, as_percent);
     let mut svg = String::new();
     let _ = write!(
         svg,
         r#"<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{t}" xmlns="http://www.w3.org/2000/svg">"#,
+        w = plot.w,
+        h = plot.h,
         t = escape(title)
     );
     let _ = write!(
         svg,
         r#"<text x="{left}" y="18" class="chart-title">{}</text>"#,
-        escape(title)
+        escape(title),
+        left = plot.left
     );
-    for step in 0..=4 {
-        let v = max_value * step as f64 / 4.0;
-        let _ = write!(
-            svg,
-            r##"<line x1="{left}" x2="{x2}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e5e7eb"/><text x="{tx}" y="{ty:.1}" class="axis" text-anchor="end">{label}</text>"##,
-            x2 = left + plot_w,
-            yy = y(v),
-            tx = left - 6.0,
-            ty = y(v) + 4.0,
-            label = fmt(v)
-        );
-    }
-    let every = (n / 10).max(1);
-    for (i, label) in labels.iter().enumerate() {
-        if i % every == 0 || i == n - 1 {
-            let _ = write!(
-                svg,
-                r#"<text x="{:.1}" y="{}" class="axis" text-anchor="middle">{}</text>"#,
-                x(i),
-                h - 12.0,
-                escape(label)
-            );
-        }
-    }
+    axes(&mut svg, &plot, labels);
     for (label, value, color) in thresholds {
         let _ = write!(
             svg,
             r#"<line x1="{left}" x2="{x2}" y1="{yy:.1}" y2="{yy:.1}" stroke="{color}" stroke-dasharray="6 4"/><text x="{lx}" y="{ly:.1}" class="legend" fill="{color}">{label}</text>"#,
-            x2 = left + plot_w,
-            yy = y(*value),
-            lx = left + plot_w + 8.0,
-            ly = y(*value) + 4.0,
+            left = plot.left,
+            x2 = plot.left + plot.plot_w,
+            yy = plot.y(*value),
+            lx = plot.legend_x(),
+            ly = plot.y(*value) + 4.0,
             label = escape(label)
         );
     }
     for (k, s) in series.iter().enumerate() {
-        let points: Vec<String> = s
-            .values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| format!("{:.1},{:.1}", x(i), y(*v)))
-            .collect();
-        let _ = write!(
-            svg,
-            r#"<polyline fill="none" stroke="{}" stroke-width="2.5" points="{}"/>"#,
-            s.color,
-            points.join(" ")
-        );
-        for (i, v) in s.values.iter().enumerate() {
-            let _ = write!(
-                svg,
-                r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{}"><title>{} {}: {}</title></circle>"#,
-                x(i),
-                y(*v),
-                s.color,
-                escape(s.name),
-                escape(&labels[i]),
-                fmt(*v)
-            );
-        }
-        let _ = write!(
-            svg,
-            r#"<rect x="{lx}" y="{ly}" width="12" height="12" fill="{c}"/><text x="{tx}" y="{ty}" class="legend">{name}</text>"#,
-            lx = left + plot_w + 8.0,
-            ly = top + 4.0 + 20.0 * k as f64,
-            c = s.color,
-            tx = left + plot_w + 26.0,
-            ty = top + 14.0 + 20.0 * k as f64,
-            name = escape(s.name)
-        );
+        lines(&mut svg, &plot, labels, k, s);
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// The value grid with its labels, and the x labels (at most about ten).
+fn axes(svg: &mut String, plot: &Plot, labels: &[String]) {
+    for step in 0..=4 {
+        let v = plot.max_value * step as f64 / 4.0;
+        let _ = write!(
+            svg,
+            r##"<line x1="{left}" x2="{x2}" y1="{yy:.1}" y2="{yy:.1}" stroke="#e5e7eb"/><text x="{tx}" y="{ty:.1}" class="axis" text-anchor="end">{label}</text>"##,
+            left = plot.left,
+            x2 = plot.left + plot.plot_w,
+            yy = plot.y(v),
+            tx = plot.left - 6.0,
+            ty = plot.y(v) + 4.0,
+            label = plot.fmt(v)
+        );
+    }
+    let every = (plot.n / 10).max(1);
+    for (i, label) in labels.iter().enumerate() {
+        if i % every == 0 || i == plot.n - 1 {
+            let _ = write!(
+                svg,
+                r#"<text x="{:.1}" y="{}" class="axis" text-anchor="middle">{}</text>"#,
+                plot.x(i),
+                plot.h - 12.0,
+                escape(label)
+            );
+        }
+    }
+}
+
+/// One series: its line, a point with a tooltip per day, and its legend entry (the `k`th).
+fn lines(svg: &mut String, plot: &Plot, labels: &[String], k: usize, s: &Series<'_>) {
+    let points: Vec<String> = s
+        .values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("{:.1},{:.1}", plot.x(i), plot.y(*v)))
+        .collect();
+    let _ = write!(
+        svg,
+        r#"<polyline fill="none" stroke="{}" stroke-width="2.5" points="{}"/>"#,
+        s.color,
+        points.join(" ")
+    );
+    for (i, v) in s.values.iter().enumerate() {
+        let _ = write!(
+            svg,
+            r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{}"><title>{} {}: {}</title></circle>"#,
+            plot.x(i),
+            plot.y(*v),
+            s.color,
+            escape(s.name),
+            escape(&labels[i]),
+            plot.fmt(*v)
+        );
+    }
+    let _ = write!(
+        svg,
+        r#"<rect x="{lx}" y="{ly}" width="12" height="12" fill="{c}"/><text x="{tx}" y="{ty}" class="legend">{name}</text>"#,
+        lx = plot.legend_x(),
+        ly = plot.top + 4.0 + 20.0 * k as f64,
+        c = s.color,
+        tx = plot.left + plot.plot_w + 26.0,
+        ty = plot.top + 14.0 + 20.0 * k as f64,
+        name = escape(s.name)
+    );
 }
 
 /// The share of an event type's rows that are machines', as a percentage.
@@ -381,6 +435,30 @@ pub fn render(report: &Report) -> String {
         escape(&report.title),
         escape(&report.period)
     );
+    for section in [
+        tiles,
+        drivers,
+        daily_charts,
+        engagement_section,
+        |r: &Report| provider_table(&r.providers),
+        worst_domains,
+        group_tables,
+        suppression_counts,
+    ] {
+        body.push_str(&section(report));
+    }
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title><style>{css}</style></head><body>{body}\
+         <footer>Generated by {generated}. Rates are computed from SES events and approximate AWS's own figures.</footer></body></html>\n",
+        title = escape(&report.title),
+        generated = escape(&report.generated),
+        css = CSS,
+    )
+}
+
+/// The period's headline figures, each rate coloured by its verdict.
+fn tiles(report: &Report) -> String {
+    let mut body = String::new();
     match &report.overall {
         None => body.push_str("<p class=\"empty\">No rollups in this period.</p>"),
         Some(o) => {
@@ -438,6 +516,12 @@ pub fn render(report: &Report) -> String {
             body.push_str("</section>");
         }
     }
+    body
+}
+
+/// The groups that cross a threshold.
+fn drivers(report: &Report) -> String {
+    let mut body = String::new();
     if !report.drivers.is_empty() {
         body.push_str("<h2>What drives the verdict</h2><ul class=\"drivers\">");
         for line in &report.drivers {
@@ -445,8 +529,15 @@ pub fn render(report: &Report) -> String {
         }
         body.push_str("</ul><p class=\"note\">Groups under the minimum volume get no verdict of their own, but their rates count in the whole: they are listed, marked low volume.</p>");
     }
-    // Every day of the period is on the axis; a day no completed run covers is starred, so that
-    // a failed ingest does not pass for a quiet day.
+    body
+}
+
+/// Volume and reputation rates per day; a day no completed run covers is starred, so that a
+/// failed ingest does not pass for a quiet day.
+fn daily_charts(report: &Report) -> String {
+    if report.days.is_empty() {
+        return String::new();
+    }
     let labels: Vec<String> = report
         .days
         .iter()
@@ -459,6 +550,42 @@ pub fn render(report: &Report) -> String {
             }
         })
         .collect();
+    let mut body = volume_chart(report, &labels);
+    body.push_str("<h2>Reputation rates</h2><p class=\"note\">Computed from SES events: approximations of AWS's own figures.</p>");
+    body.push_str(&line_chart(
+        "Bounce rate (permanent bounces / sent)",
+        &labels,
+        &[Series {
+            name: "bounce rate",
+            color: "#d97706",
+            values: daily_rate(report, Counter::PermanentBounces, Counter::Sent),
+        }],
+        &[
+            ("5% review", 0.05, "#ca8a04"),
+            ("10% pause", 0.10, "#dc2626"),
+        ],
+        true,
+    ));
+    body.push_str(&line_chart(
+        "Complaint rate (complaints / delivered)",
+        &labels,
+        &[Series {
+            name: "complaint rate",
+            color: "#dc2626",
+            values: daily_rate(report, Counter::Complaints, Counter::Delivered),
+        }],
+        &[
+            ("0.1% review", 0.001, "#ca8a04"),
+            ("0.5% pause", 0.005, "#dc2626"),
+        ],
+        true,
+    ));
+    body
+}
+
+/// Recipients sent, delivered, bounced and complained per day, and which days no run covers.
+fn volume_chart(report: &Report, labels: &[String]) -> String {
+    let mut body = String::new();
     let count = |counter: Counter| {
         report
             .days
@@ -475,88 +602,63 @@ pub fn render(report: &Report) -> String {
                 + d[Counter::UndeterminedBounces]) as f64
         })
         .collect();
-    let rate = |num: Counter, den: Counter| {
-        report
-            .days
-            .iter()
-            .map(|d| {
-                if d[den] == 0 {
-                    0.0
-                } else {
-                    d[num] as f64 / d[den] as f64
-                }
-            })
-            .collect::<Vec<_>>()
-    };
-    if !report.days.is_empty() {
-        body.push_str("<h2>Daily volume</h2>");
-        body.push_str(&line_chart(
-            "Recipients per day",
-            &labels,
-            &[
-                Series {
-                    name: "sent",
-                    color: "#2563eb",
-                    values: count(Counter::Sent),
-                },
-                Series {
-                    name: "delivered",
-                    color: "#16a34a",
-                    values: count(Counter::Delivered),
-                },
-                Series {
-                    name: "bounced",
-                    color: "#d97706",
-                    values: bounced,
-                },
-                Series {
-                    name: "complained",
-                    color: "#dc2626",
-                    values: count(Counter::Complaints),
-                },
-            ],
-            &[],
-            false,
-        ));
-        if !report.days_without_run.is_empty() {
-            let _ = write!(
-                body,
-                "<p class=\"note no-run\">* No completed ingest covers {}: its figures may be missing, not quiet (see <code>ses-report doctor</code>).</p>",
-                escape(&report.days_without_run.join(", "))
-            );
-        }
-        body.push_str("<h2>Reputation rates</h2><p class=\"note\">Computed from SES events: approximations of AWS's own figures.</p>");
-        body.push_str(&line_chart(
-            "Bounce rate (permanent bounces / sent)",
-            &labels,
-            &[Series {
-                name: "bounce rate",
+    body.push_str("<h2>Daily volume</h2>");
+    body.push_str(&line_chart(
+        "Recipients per day",
+        labels,
+        &[
+            Series {
+                name: "sent",
+                color: "#2563eb",
+                values: count(Counter::Sent),
+            },
+            Series {
+                name: "delivered",
+                color: "#16a34a",
+                values: count(Counter::Delivered),
+            },
+            Series {
+                name: "bounced",
                 color: "#d97706",
-                values: rate(Counter::PermanentBounces, Counter::Sent),
-            }],
-            &[
-                ("5% review", 0.05, "#ca8a04"),
-                ("10% pause", 0.10, "#dc2626"),
-            ],
-            true,
-        ));
-        body.push_str(&line_chart(
-            "Complaint rate (complaints / delivered)",
-            &labels,
-            &[Series {
-                name: "complaint rate",
+                values: bounced,
+            },
+            Series {
+                name: "complained",
                 color: "#dc2626",
-                values: rate(Counter::Complaints, Counter::Delivered),
-            }],
-            &[
-                ("0.1% review", 0.001, "#ca8a04"),
-                ("0.5% pause", 0.005, "#dc2626"),
-            ],
-            true,
-        ));
+                values: count(Counter::Complaints),
+            },
+        ],
+        &[],
+        false,
+    ));
+    if !report.days_without_run.is_empty() {
+        let _ = write!(
+            body,
+            "<p class=\"note no-run\">* No completed ingest covers {}: its figures may be missing, not quiet (see <code>ses-report doctor</code>).</p>",
+            escape(&report.days_without_run.join(", "))
+        );
     }
-    body.push_str(&engagement_section(report));
-    body.push_str(&provider_table(&report.providers));
+    body
+}
+
+/// Each day's `num / den` (0 on a day without `den`).
+fn daily_rate(report: &Report, num: Counter, den: Counter) -> Vec<f64> {
+    report
+        .days
+        .iter()
+        .map(|d| {
+            if d[den] == 0 {
+                0.0
+            } else {
+                d[num] as f64 / d[den] as f64
+            }
+        })
+        .collect()
+}
+
+/// The recipient domains with the most permanent bounces and complaints.
+fn worst_domains(report: &Report) -> String {
+    let mut body = String::new();
     body.push_str("<h2>Recipient domains with the most bounces and complaints</h2>");
     body.push_str(
         "<table><tr><th>domain</th><th>permanent bounces</th><th>complaints</th><th>sent</th></tr>",
@@ -571,7 +673,14 @@ pub fn render(report: &Report) -> String {
     if report.worst_domains.is_empty() {
         body.push_str("<tr><td colspan=\"4\">none</td></tr>");
     }
-    body.push_str("</table><h2>By report type</h2>");
+    body.push_str("</table>");
+    body
+}
+
+/// The figures by report type (with their names), configuration set and sending IP.
+fn group_tables(report: &Report) -> String {
+    let mut body = String::new();
+    body.push_str("<h2>By report type</h2>");
     let named: Vec<GroupStats> = report
         .report_types
         .iter()
@@ -621,6 +730,12 @@ pub fn render(report: &Report) -> String {
             ],
         ));
     }
+    body
+}
+
+/// Addresses suppressed, per reason.
+fn suppression_counts(report: &Report) -> String {
+    let mut body = String::new();
     body.push_str("<h2>Suppression list</h2><table><tr><th>reason</th><th>addresses</th></tr>");
     for (reason, n) in &report.suppressions {
         let _ = write!(body, "<tr><td>{}</td><td>{n}</td></tr>", escape(reason));
@@ -629,13 +744,7 @@ pub fn render(report: &Report) -> String {
         body.push_str("<tr><td colspan=\"2\">none</td></tr>");
     }
     body.push_str("</table>");
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title><style>{css}</style></head><body>{body}\
-         <footer>Generated by {generated}. Rates are computed from SES events and approximate AWS's own figures.</footer></body></html>\n",
-        title = escape(&report.title),
-        generated = escape(&report.generated),
-        css = CSS,
-    )
+    body
 }
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px auto;max-width:980px;color:#111827;padding:0 16px}\
