@@ -179,23 +179,66 @@ impl Environment {
 
     /// Builds the settings from any variable lookup (the process environment in production).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Environment> {
-        // A setting with a default is unset or has a value: set but blank is a mistake (a typo'd
-        // `SES_REPORT_MONGO_DB=` would otherwise read the default database every night).
-        let var = |name: &'static str, default: &str| -> Result<String> {
-            match get(name) {
-                None => Ok(default.to_string()),
-                Some(v) if v.trim().is_empty() => Err(Error::config(
-                    name,
-                    format!(
-                        "is set but empty: give it a value, or unset it for the default ({})",
-                        redact::url(default)
-                    ),
-                )),
-                Some(v) => Ok(v),
-            }
-        };
-        let mysql_url = var("SES_REPORT_MYSQL_URL", DEFAULT_MYSQL_URL)?;
-        let mongo_url = var("SES_REPORT_MONGO_URL", DEFAULT_MONGO_URL)?;
+        let vars = Vars(get);
+        let (mysql_url, mongo_url) = vars.database_urls()?;
+        let ping_url = vars.ping_url()?;
+        let zone_name = vars.var("SES_REPORT_TZ", "UTC")?;
+        let zone =
+            Zone::named(&zone_name).map_err(|e| Error::config("SES_REPORT_TZ", e.to_string()))?;
+        let now = vars.now()?;
+        Ok(Environment {
+            mysql_url,
+            mongo_url,
+            mongo_db: vars.var("SES_REPORT_MONGO_DB", "ses")?,
+            mongo_collection: vars.var("SES_REPORT_MONGO_COLLECTION", "sesevents")?,
+            zone,
+            connect_timeout: vars.seconds("SES_REPORT_CONNECT_TIMEOUT_SECS", 5)?,
+            io_timeout: vars.seconds("SES_REPORT_IO_TIMEOUT_SECS", 60)?,
+            deadline: vars.seconds("SES_REPORT_DEADLINE_SECS", 6 * 3600)?,
+            retries: vars.retries()?,
+            now,
+            metrics_file: vars.optional("SES_REPORT_METRICS_FILE"),
+            ping_url,
+            users: UsersTable::parse(
+                &vars.var("SES_REPORT_USERS_TABLE", "auth_users")?,
+                &vars.var("SES_REPORT_USERS_ID_COLUMN", "id")?,
+                &vars.var("SES_REPORT_USERS_EMAIL_COLUMN", "common_email")?,
+            )
+            .map_err(|(variable, problem)| Error::config(variable, problem))?,
+            report_type_names: report_type_names(&vars.var("SES_REPORT_REPORT_TYPE_NAMES", "")?)?,
+        })
+    }
+}
+
+/// The environment's variables, read through one lookup, each checked as it is read.
+struct Vars<F: Fn(&str) -> Option<String>>(F);
+
+impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    /// A setting with a default is unset or has a value: set but blank is a mistake (a typo'd
+    /// `SES_REPORT_MONGO_DB=` would otherwise read the default database every night).
+    fn var(&self, name: &'static str, default: &str) -> Result<String> {
+        match (self.0)(name) {
+            None => Ok(default.to_string()),
+            Some(v) if v.trim().is_empty() => Err(Error::config(
+                name,
+                format!(
+                    "is set but empty: give it a value, or unset it for the default ({})",
+                    redact::url(default)
+                ),
+            )),
+            Some(v) => Ok(v),
+        }
+    }
+
+    /// A setting without a default: unset or blank is none.
+    fn optional(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// The two database URLs, registered for redaction before anything can print them.
+    fn database_urls(&self) -> Result<(String, String)> {
+        let mysql_url = self.var("SES_REPORT_MYSQL_URL", DEFAULT_MYSQL_URL)?;
+        let mongo_url = self.var("SES_REPORT_MONGO_URL", DEFAULT_MONGO_URL)?;
         redact::register_url(&mysql_url);
         redact::register_url(&mongo_url);
         if !mysql_url.starts_with("mysql://") {
@@ -216,7 +259,11 @@ impl Environment {
                 ),
             ));
         }
-        let ping_url = get("SES_REPORT_PING_URL").filter(|v| !v.trim().is_empty());
+        Ok((mysql_url, mongo_url))
+    }
+
+    fn ping_url(&self) -> Result<Option<String>> {
+        let ping_url = self.optional("SES_REPORT_PING_URL");
         if let Some(url) = &ping_url {
             redact::register_url_path(url);
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -227,62 +274,45 @@ impl Environment {
                 ));
             }
         }
-        let metrics_file = get("SES_REPORT_METRICS_FILE").filter(|v| !v.trim().is_empty());
-        let zone_name = var("SES_REPORT_TZ", "UTC")?;
-        let zone =
-            Zone::named(&zone_name).map_err(|e| Error::config("SES_REPORT_TZ", e.to_string()))?;
-        let seconds = |name: &'static str, default: u64| -> Result<Duration> {
-            let text = var(name, &default.to_string())?;
-            match text.trim().parse::<u64>() {
-                Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
-                _ => Err(Error::config(
-                    name,
-                    format!("must be a whole number of seconds above 0, got {text:?}"),
-                )),
-            }
-        };
-        let now = match get("SES_REPORT_NOW").filter(|v| !v.trim().is_empty()) {
-            None => OffsetDateTime::now_utc(),
+        Ok(ping_url)
+    }
+
+    fn seconds(&self, name: &'static str, default: u64) -> Result<Duration> {
+        let text = self.var(name, &default.to_string())?;
+        match text.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Duration::from_secs(n)),
+            _ => Err(Error::config(
+                name,
+                format!("must be a whole number of seconds above 0, got {text:?}"),
+            )),
+        }
+    }
+
+    fn retries(&self) -> Result<u32> {
+        let text = self.var("SES_REPORT_RETRIES", "3")?;
+        text.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n <= 20)
+            .ok_or_else(|| {
+                Error::config(
+                    "SES_REPORT_RETRIES",
+                    format!("must be a whole number from 0 to 20, got {text:?}"),
+                )
+            })
+    }
+
+    /// The program's "now": `SES_REPORT_NOW` pins it (tests, reruns of a past day).
+    fn now(&self) -> Result<OffsetDateTime> {
+        match self.optional("SES_REPORT_NOW") {
+            None => Ok(OffsetDateTime::now_utc()),
             Some(text) => timestamps::parse(&text).map_err(|e| {
                 Error::config(
                     "SES_REPORT_NOW",
                     format!("must be an RFC 3339 instant: {e}"),
                 )
-            })?,
-        };
-        Ok(Environment {
-            mysql_url,
-            mongo_url,
-            mongo_db: var("SES_REPORT_MONGO_DB", "ses")?,
-            mongo_collection: var("SES_REPORT_MONGO_COLLECTION", "sesevents")?,
-            zone,
-            connect_timeout: seconds("SES_REPORT_CONNECT_TIMEOUT_SECS", 5)?,
-            io_timeout: seconds("SES_REPORT_IO_TIMEOUT_SECS", 60)?,
-            deadline: seconds("SES_REPORT_DEADLINE_SECS", 6 * 3600)?,
-            retries: {
-                let text = var("SES_REPORT_RETRIES", "3")?;
-                text.trim()
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| *n <= 20)
-                    .ok_or_else(|| {
-                        Error::config(
-                            "SES_REPORT_RETRIES",
-                            format!("must be a whole number from 0 to 20, got {text:?}"),
-                        )
-                    })?
-            },
-            now,
-            metrics_file,
-            ping_url,
-            users: UsersTable::parse(
-                &var("SES_REPORT_USERS_TABLE", "auth_users")?,
-                &var("SES_REPORT_USERS_ID_COLUMN", "id")?,
-                &var("SES_REPORT_USERS_EMAIL_COLUMN", "common_email")?,
-            )
-            .map_err(|(variable, problem)| Error::config(variable, problem))?,
-            report_type_names: report_type_names(&var("SES_REPORT_REPORT_TYPE_NAMES", "")?)?,
-        })
+            }),
+        }
     }
 }
 

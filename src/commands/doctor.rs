@@ -57,18 +57,39 @@ pub fn run(config: &DoctorConfig) -> Result<Exit> {
         Err(e) => return Err(e),
     }
 
+    findings.extend(rollup_findings(&mut conn, config)?);
+    let pending = rollups::pending_days(&mut conn).sql_context("reading aws_report_dirty_days")?;
+    findings.push(if pending == 0 {
+        ok("no changed day waits for its rollup")
+    } else {
+        fix(format!(
+            "{pending} changed day(s) wait for their rollup (a run failed before it): the next ingest recomputes them, or run `ses-report ingest`"
+        ))
+    });
+    let unresolved =
+        failures::open_failure_count(&mut conn).sql_context("reading aws_report_failures")?;
+    if unresolved > 0 {
+        findings.push(note(format!(
+            "{unresolved} record(s) could not be applied: `ses-report failures` lists them, `ses-report retry` re-applies them"
+        )));
+    }
+    report(&findings)
+}
+
+/// The rollups of the days asked for: computed in this zone, equal to a recomputation from the
+/// rows (drift), and which days the retention horizon leaves unchecked.
+fn rollup_findings(conn: &mut mysql::Conn, config: &DoctorConfig) -> Result<Vec<Finding>> {
+    let mut findings = Vec::new();
     let days = &config.days;
-    let horizon =
-        retention::pruned_before(&mut conn).sql_context("reading aws_report_retention")?;
+    let horizon = retention::pruned_before(conn).sql_context("reading aws_report_retention")?;
     let (pruned, checked) = rollups::split_at_horizon(days.dates(), &days.zone, horizon);
-    let zones = rollups::zones_between(&mut conn, days.first, days.end)
+    let zones = rollups::zones_between(conn, days.first, days.end)
         .sql_context("reading aws_report_daily")?;
     let others: Vec<&String> = zones.iter().filter(|z| *z != days.zone.name()).collect();
     // Rollups of another zone's days would all differ from this zone's recomputation: that is
     // no drift, and says nothing about whether they match their rows.
     let drifted = if others.is_empty() {
-        rollups::drift(&mut conn, &days.zone, &checked)
-            .sql_context("recomputing rollups to compare")?
+        rollups::drift(conn, &days.zone, &checked).sql_context("recomputing rollups to compare")?
     } else {
         Vec::new()
     };
@@ -113,22 +134,7 @@ pub fn run(config: &DoctorConfig) -> Result<Exit> {
             timestamps::display(horizon)
         )));
     }
-    let pending = rollups::pending_days(&mut conn).sql_context("reading aws_report_dirty_days")?;
-    findings.push(if pending == 0 {
-        ok("no changed day waits for its rollup")
-    } else {
-        fix(format!(
-            "{pending} changed day(s) wait for their rollup (a run failed before it): the next ingest recomputes them, or run `ses-report ingest`"
-        ))
-    });
-    let unresolved =
-        failures::open_failure_count(&mut conn).sql_context("reading aws_report_failures")?;
-    if unresolved > 0 {
-        findings.push(note(format!(
-            "{unresolved} record(s) could not be applied: `ses-report failures` lists them, `ses-report retry` re-applies them"
-        )));
-    }
-    report(&findings)
+    Ok(findings)
 }
 
 /// The notifications collection: documents per `Timestamp` shape, and the index.

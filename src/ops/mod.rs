@@ -215,26 +215,7 @@ pub fn run_families(
         )
         .with(labels, f64::from(exit.code())),
     );
-    let c = &figures.counts;
-    let mut notifications = Family::gauge(
-        "ses_report_notifications",
-        "Notifications of the last ses-report ingest, by outcome.",
-    );
-    for (outcome, n) in [
-        ("scanned", c.scanned),
-        ("applied", c.applied),
-        ("duplicates", c.duplicates),
-        ("skipped", c.skipped),
-        ("failed", c.failed),
-    ] {
-        let mut sample: Vec<(String, String)> = labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        sample.push(("outcome".into(), outcome.into()));
-        notifications.add(sample, n as f64);
-    }
-    families.push(notifications);
+    families.push(notifications_family(figures, labels));
     let unresolved = figures
         .unresolved_failures
         .map(|n| n as f64)
@@ -256,6 +237,30 @@ pub fn run_families(
         .with(labels, duration.as_secs_f64()),
     );
     families
+}
+
+/// The last run's notifications by outcome.
+fn notifications_family(figures: &RunFigures, labels: &[(&str, &str)]) -> Family {
+    let c = &figures.counts;
+    let mut notifications = Family::gauge(
+        "ses_report_notifications",
+        "Notifications of the last ses-report ingest, by outcome.",
+    );
+    for (outcome, n) in [
+        ("scanned", c.scanned),
+        ("applied", c.applied),
+        ("duplicates", c.duplicates),
+        ("skipped", c.skipped),
+        ("failed", c.failed),
+    ] {
+        let mut sample: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        sample.push(("outcome".into(), outcome.into()));
+        notifications.add(sample, n as f64);
+    }
+    notifications
 }
 
 #[cfg(test)]
