@@ -5,6 +5,7 @@ mod notifications;
 mod util;
 
 mod accounting;
+mod architecture;
 mod bad_input;
 mod cli;
 mod faults;

@@ -16,13 +16,21 @@ use mysql::prelude::Queryable;
 use mysql::Value;
 use time::OffsetDateTime;
 
-use super::details::Pair;
 use super::{placeholders, rollups, select_in, KEYS_PER_LOOKUP};
 use crate::domain::engagement::{
     self, Automated, Engagement, Interaction, Reclassified, RowState, Standing,
 };
 use crate::domain::event_kind::EventKind;
+use crate::domain::ses::SesEvent;
 use crate::domain::timestamps;
+
+/// One applied (event, recipient) with its summary row's id: what a batch classifies and
+/// `details::apply_batch` inserts.
+pub struct Pair<'a> {
+    pub event: &'a SesEvent,
+    pub recipient: &'a str,
+    pub report_id: u64,
+}
 
 /// One open or click as classification sees it: a stored detail row (`id`), or one of the
 /// batch's rows about to be inserted (`new_index`).

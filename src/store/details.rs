@@ -9,6 +9,7 @@ use mysql::{Conn, Value};
 
 use time::OffsetDateTime;
 
+use super::classification::Pair;
 use super::summaries::{self, Upserted};
 use super::{
     classification, key_digest, ledger, rollups, row_placeholders, select_in, ROWS_PER_STATEMENT,
@@ -118,13 +119,6 @@ impl std::fmt::Display for BatchError {
             ),
         }
     }
-}
-
-/// One detail row to write: an applied event's recipient, with its summary row's id.
-pub struct Pair<'a> {
-    pub event: &'a SesEvent,
-    pub recipient: &'a str,
-    pub report_id: u64,
 }
 
 /// Writes one batch inside the caller's transaction (commit, or roll back and apply the batch
