@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures ses-report against the old Node job on the same generated day.
 #
-# usage: scripts/bench.sh [N] [--no-baseline] [--large M]   (N notifications, default 100000)
+# usage: scripts/bench.sh [N] [--no-baseline] [--large M] [--compare FILE]
+#   (N notifications, default 100000)
 #
 # Generates N realistic notifications (ses-fixtures generate: every event type, ~2.5 per mail,
 # half with a user_id header, SNS retries, a 10k-user auth_users, 6 malformed records), loads them
@@ -18,20 +19,30 @@
 #   (i) with --large M: an M-notification day (e.g. 1000000) from its NDJSON file, on a fresh
 #       database: its events/s against (b)'s, the large-day ratio (MariaDB as configured)
 # Prints wall time, events/s and peak RSS (from /usr/bin/time) per run, and the ratios.
+# --compare FILE (BENCHMARKS.md): checks this run's ratios against the "Guarded ratios" table
+# there (rows `| key | ratio | lower or higher is better | commit |`), names each that regressed
+# by more than 10%, and exits 1 if any did. Ratios compare runs of one invocation, so they hold
+# across machines of a kind where seconds do not.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
-n=100000; baseline=1; large=0
-usage() { echo "usage: scripts/bench.sh [N] [--no-baseline] [--large M]" >&2; exit 2; }
+caller=$PWD
+n=100000; baseline=1; large=0; compare=""
+usage() { echo "usage: scripts/bench.sh [N] [--no-baseline] [--large M] [--compare FILE]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case $1 in
     --no-baseline) baseline=0 ;;
     --large) [ $# -ge 2 ] && [[ $2 =~ ^[0-9]+$ ]] || usage; large=$2; shift ;;
+    --compare) [ $# -ge 2 ] || usage; compare=$2; shift
+      [[ $compare == /* ]] || compare="$caller/$compare"
+      [ -r "$compare" ] || { echo "bench.sh: --compare $compare: no such readable file" >&2; exit 2; }
+      grep -q '^| `[a-z/_-]*` | [0-9.]* | \(lower\|higher\) |' "$compare" || {
+        echo "bench.sh: --compare $compare has no Guarded ratios table (| \`key\` | ratio | lower/higher | commit |)" >&2; exit 2; } ;;
     ''|*[!0-9]*) usage ;;
     *) n=$1 ;;
   esac
   shift
 done
+cd "$root"
 eval "$(scripts/services.sh)"
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >&2; }
 mysql_cli=$(command -v mariadb || command -v mysql)
@@ -175,17 +186,48 @@ for row in "${rows[@]}"; do
   awk -v l="$label" -v w="$wall" -v r="$rss" -v e="$e" \
     'BEGIN { printf "%-22s %10.2f %12.0f %14.1f\n", l, w, (w > 0 ? e / w : 0), r / 1024 }'
 done
-ratio() { awk -v a="$2" -v b="$3" -v t="$1" 'BEGIN { if (a > 0 && b > 0) printf "%-44s %6.2fx\n", t, a / b }'; }
+declare -A ratio_of  # by the key of BENCHMARKS.md's Guarded ratios table
+ratio() {  # ratio KEY TITLE A B: prints A/B, keeps it under KEY
+  local value
+  value=$(awk -v a="$3" -v b="$4" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b }')
+  [ -n "$value" ] || return 0
+  ratio_of[$1]=$value
+  printf '%-44s %6sx\n' "$2" "$value"
+}
 echo
-ratio "ses-report NDJSON ingest speed / baseline" "${wall_of["(e) baseline, Node"]:-0}" "${wall_of["(b) ingest, NDJSON"]}"
-ratio "ses-report Mongo ingest speed / baseline" "${wall_of["(e) baseline, Node"]:-0}" "${wall_of["(a) ingest, Mongo"]}"
-ratio "Mongo ingest time / bare scan time" "${wall_of["(a) ingest, Mongo"]}" "${wall_of["(d) bare scan, Mongo"]}"
-ratio "NDJSON ingest time / write floor time" "${wall_of["(b) ingest, NDJSON"]}" "${wall_of["(g) write floor"]}"
-ratio "2 partitions at once, wall / one run (NDJSON)" "${wall_of["(h) 2 partitions, NDJSON"]}" "${wall_of["(b) ingest, NDJSON"]}"
+ratio ndjson-vs-baseline "ses-report NDJSON ingest speed / baseline" "${wall_of["(e) baseline, Node"]:-0}" "${wall_of["(b) ingest, NDJSON"]}"
+ratio mongo-vs-baseline "ses-report Mongo ingest speed / baseline" "${wall_of["(e) baseline, Node"]:-0}" "${wall_of["(a) ingest, Mongo"]}"
+ratio mongo/scan "Mongo ingest time / bare scan time" "${wall_of["(a) ingest, Mongo"]}" "${wall_of["(d) bare scan, Mongo"]}"
+ratio ndjson/floor "NDJSON ingest time / write floor time" "${wall_of["(b) ingest, NDJSON"]}" "${wall_of["(g) write floor"]}"
+ratio partitions/one "2 partitions at once, wall / one run (NDJSON)" "${wall_of["(h) 2 partitions, NDJSON"]}" "${wall_of["(b) ingest, NDJSON"]}"
 if [ "$large" -gt 0 ]; then  # events/s of the large day over events/s of (b)
-  ratio "$large-event day events/s / $n-event events/s" \
+  ratio large/100k "$large-event day events/s / $n-event events/s" \
     "$(awk -v e="$large_events" -v w="${wall_of["(i) $large-day, NDJSON"]}" 'BEGIN { print e / w }')" \
     "$(awk -v e="$events" -v w="${wall_of["(b) ingest, NDJSON"]}" 'BEGIN { print e / w }')"
 fi
 echo "per-event isolation: $isolation"
 echo "partitions: $partitions"
+
+if [ -n "$compare" ]; then
+  # Each guarded key this run measured, against the committed figure: worse by more than 10% in
+  # the key's direction is a regression.
+  echo
+  echo "against $compare (a regression: more than 10% worse than the committed figure)"
+  regressed=0
+  while IFS='|' read -r _ key committed better commit _; do
+    key=$(echo "$key" | tr -d ' `'); committed=$(echo "$committed" | tr -d ' ')
+    better=$(echo "$better" | tr -d ' '); commit=$(echo "$commit" | tr -d ' ')
+    now=${ratio_of[$key]:-}
+    if [ -z "$now" ]; then
+      printf '%-16s committed %6s (%s)   not measured in this run\n' "$key" "$committed" "$commit"
+      continue
+    fi
+    verdict=$(awk -v c="$committed" -v n="$now" -v b="$better" 'BEGIN {
+      change = (n - c) / c * 100
+      worse = (b == "lower") ? change > 10 : change < -10
+      printf "%+.0f%% %s", change, (worse ? "REGRESSED" : "ok") }')
+    printf '%-16s committed %6s (%s)   now %6s   %s\n' "$key" "$committed" "$commit" "$now" "$verdict"
+    [[ $verdict == *REGRESSED ]] && regressed=1
+  done < <(grep '^| `[a-z/_-]*` | [0-9.]* | \(lower\|higher\) |' "$compare")
+  exit $regressed
+fi
