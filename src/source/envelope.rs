@@ -85,6 +85,106 @@ pub(super) fn line_envelope<'a>(peek: &LineEnvelope<'a>) -> Envelope<'a> {
     }
 }
 
+/// One envelope field of a JSON line, read in the same pass as the line (`line_fields`): a
+/// string (borrowed when it has no escapes), an object (a `Message` given as a document), or the
+/// name of another type. JSON null is `None` around it.
+pub(super) enum LinePart<'a> {
+    Text(Cow<'a, str>),
+    Object(Value),
+    Other(&'static str),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for LinePart<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Visit<'a> {
+            type Value = LinePart<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an SNS envelope field")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(LinePart::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(LinePart::Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(LinePart::Text(Cow::Owned(v)))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(LinePart::Other("a boolean"))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(LinePart::Other("a number"))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(LinePart::Other("a number"))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(LinePart::Other("a number"))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(LinePart::Other("a list"))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let value = Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(LinePart::Object(value))
+            }
+        }
+        d.deserialize_any(Visit(std::marker::PhantomData))
+    }
+}
+
+/// The envelope fields of a JSON line in one pass over it: `Message`, the long field, is
+/// unescaped as it is read rather than captured raw and parsed again (`line_envelope`).
+#[derive(Deserialize)]
+pub(super) struct LineFields<'a> {
+    #[serde(rename = "MessageId", borrow, default)]
+    message_id: Option<LinePart<'a>>,
+    #[serde(rename = "Type", borrow, default)]
+    kind: Option<LinePart<'a>>,
+    #[serde(rename = "Timestamp", borrow, default)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(rename = "Message", borrow, default)]
+    message: Option<LinePart<'a>>,
+}
+
+/// A JSON line's envelope in one pass, or `None` when the line does not parse that way (then
+/// `line_envelope` reads it field by field and says what is wrong with which).
+pub(super) fn line_fields(line: &str) -> Option<Envelope<'_>> {
+    fn text(part: Option<LinePart<'_>>) -> Part<Cow<'_, str>> {
+        match part {
+            None => Part::Absent,
+            Some(LinePart::Text(s)) => Part::Present(s),
+            Some(LinePart::Object(_)) => Part::WrongType("an object"),
+            Some(LinePart::Other(kind)) => Part::WrongType(kind),
+        }
+    }
+    let fields: LineFields = serde_json::from_str(line).ok()?;
+    let timestamp = match fields
+        .timestamp
+        .map(|raw| serde_json::from_str::<Value>(raw.get()))
+    {
+        None | Some(Ok(Value::Null)) => Part::Absent,
+        Some(Ok(value)) => Part::Present(ses::envelope_time(&value)),
+        Some(Err(_)) => Part::WrongType("unreadable JSON"),
+    };
+    let message = match fields.message {
+        None => Part::Absent,
+        Some(LinePart::Text(s)) => Part::Present(MessageBody::Text(s)),
+        Some(LinePart::Object(v)) => Part::Present(MessageBody::Record(Cow::Owned(v))),
+        Some(LinePart::Other(kind)) => Part::WrongType(kind),
+    };
+    Some(Envelope {
+        message_id: text(fields.message_id),
+        kind: text(fields.kind),
+        timestamp,
+        message,
+    })
+}
+
 /// The envelope fields of a BSON document, read in place.
 pub(super) fn bson_envelope(raw: &RawDocument) -> Envelope<'_> {
     let text = |key: &str| match raw.get(key) {

@@ -74,7 +74,7 @@ impl FileSource {
                     Some(too_long)
                 });
             }
-            let (chunk, found_end) = match available.iter().position(|&b| b == b'\n') {
+            let (chunk, found_end) = match memchr::memchr(b'\n', available) {
                 Some(i) => (&available[..i], Some(i + 1)),
                 None => (available, None),
             };

@@ -18,7 +18,8 @@ use time::OffsetDateTime;
 use crate::domain::ses::{self, Envelope, Interpretation, RecordError};
 use crate::error::Error;
 use envelope::{
-    bson_envelope, hex, line_envelope, line_id, mongo_id_of, peek_message_id, LineEnvelope,
+    bson_envelope, hex, line_envelope, line_fields, line_id, mongo_id_of, peek_message_id,
+    LineEnvelope,
 };
 
 /// One stored notification, before interpretation. It keeps the source's own bytes (a JSON
@@ -140,6 +141,11 @@ impl SourceRecord {
                 })
             }
             Body::Line(line) => {
+                // One pass when the line is a well-formed envelope; field by field otherwise,
+                // so that what is wrong is said of the field it is wrong in.
+                if let Some(envelope) = line_fields(line).filter(Envelope::is_envelope) {
+                    return self.interpret_envelope(&envelope);
+                }
                 if let Ok(peek) = serde_json::from_str::<LineEnvelope>(line) {
                     let envelope = line_envelope(&peek);
                     if envelope.is_envelope() {
@@ -359,6 +365,36 @@ mod tests {
                 proptest::prop_assert!(!e.reason.is_empty());
             }
         }
+
+        /// The one-pass envelope of a JSON line is the field-by-field one whenever it reads the
+        /// line at all, whatever value each envelope field holds.
+        #[test]
+        fn one_pass_envelopes_equal_field_by_field_ones(field in 0usize..4, value in crate::domain::ses::tests::json_value()) {
+            let mut envelope = json!({"Type": "Notification", "MessageId": "n-1", "Timestamp": "2026-11-27T10:00:02Z",
+                                      "Message": "{\"eventType\": \"Send\"}", "Other": [1, {"a": "\\u00e9"}]});
+            envelope[["Type", "MessageId", "Timestamp", "Message"][field]] = value;
+            let line = envelope.to_string();
+            let peek: LineEnvelope = serde_json::from_str(&line).unwrap();
+            if let Some(one_pass) = line_fields(&line) {
+                proptest::prop_assert_eq!(one_pass, line_envelope(&peek));
+            }
+        }
+    }
+
+    #[test]
+    fn one_pass_envelopes_read_escaped_and_plain_messages() {
+        let line = r#"{"Type": "Notification", "MessageId": "n", "Timestamp": "2026-11-27T10:00:02Z", "Message": "{\"a\": \"\u00e9\"}"}"#;
+        let peek: LineEnvelope = serde_json::from_str(line).unwrap();
+        let envelope = line_fields(line).unwrap();
+        assert_eq!(envelope, line_envelope(&peek));
+        assert_eq!(
+            envelope.message,
+            ses::Part::Present(ses::MessageBody::Text("{\"a\": \"é\"}".into()))
+        );
+        assert_eq!(envelope.message_id, ses::Part::Present("n".into()));
+        // A bad escape in Message: the one-pass read declines, the field-by-field one names it.
+        let bad = r#"{"Type": "Notification", "MessageId": "n", "Message": "\ud800"}"#;
+        assert!(line_fields(bad).is_none());
     }
 
     #[test]
