@@ -94,11 +94,21 @@ pub fn of_smtp_response(response: &str) -> Option<&'static str> {
 
 /// The provider a Delivery's own object (JSON text) names by its `smtpResponse`, if any.
 pub fn of_delivery(delivery: &str) -> Option<&'static str> {
-    serde_json::from_str::<serde_json::Value>(delivery)
-        .ok()?
-        .get("smtpResponse")?
-        .as_str()
-        .and_then(of_smtp_response)
+    /// Only the reply, borrowed where it has no escapes: no document is built.
+    #[derive(serde::Deserialize)]
+    struct Delivery<'a> {
+        #[serde(rename = "smtpResponse", borrow, default)]
+        smtp_response: Option<std::borrow::Cow<'a, str>>,
+    }
+    match serde_json::from_str::<Delivery>(delivery) {
+        Ok(d) => d.smtp_response.as_deref().and_then(of_smtp_response),
+        // Not that shape (a reply that is no string, a key given twice): read it whole.
+        Err(_) => serde_json::from_str::<serde_json::Value>(delivery)
+            .ok()?
+            .get("smtpResponse")?
+            .as_str()
+            .and_then(of_smtp_response),
+    }
 }
 
 /// A recipient's provider from its address and, for a Delivery, what its reply names
@@ -167,6 +177,11 @@ mod tests {
         assert_eq!(of_recipient("a@acme.example", None), OTHER);
         assert_eq!(of_delivery("not json"), None);
         assert_eq!(of_delivery(r#"{"smtpResponse":7}"#), None);
+        // A key given twice: the last one, as a whole-document read takes it.
+        assert_eq!(
+            of_delivery(r#"{"smtpResponse":"250 ok","smtpResponse":"250 2.0.0 OK - gsmtp"}"#),
+            Some("google")
+        );
         assert_eq!(of_delivery(r#"{"smtpResponse":"250 2.0.0 OK"}"#), None);
     }
 

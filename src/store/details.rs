@@ -225,8 +225,9 @@ fn insert_details<Q: Queryable>(
         .zip(classes.chunks(ROWS_PER_STATEMENT))
     {
         let mut params = Vec::with_capacity(chunk.len() * DETAIL_VALUES);
+        let mut keys = EventKeys::default();
         for (pair, class) in chunk.iter().zip(classes) {
-            detail_params(pair, *class, &mut params);
+            detail_params(pair, *class, &mut keys, &mut params);
         }
         conn.exec_drop(
             format!(
@@ -241,15 +242,41 @@ fn insert_details<Q: Queryable>(
     Ok(())
 }
 
-fn detail_params(pair: &Pair, class: Option<Automated>, params: &mut Vec<Value>) {
+/// The key digests of the event whose recipients are being written (they are adjacent in the
+/// pairs): computed once per event, not once per recipient.
+#[derive(Default)]
+struct EventKeys<'a> {
+    event: Option<&'a SesEvent>,
+    notification: Vec<u8>,
+    feedback: Option<Vec<u8>>,
+}
+
+impl<'a> EventKeys<'a> {
+    fn of(&mut self, event: &'a SesEvent) -> &Self {
+        if !self.event.is_some_and(|e| std::ptr::eq(e, event)) {
+            self.event = Some(event);
+            self.notification = key_digest(&event.notification_id);
+            self.feedback = event.feedback_id.as_deref().map(key_digest);
+        }
+        self
+    }
+}
+
+fn detail_params<'a>(
+    pair: &Pair<'a>,
+    class: Option<Automated>,
+    keys: &mut EventKeys<'a>,
+    params: &mut Vec<Value>,
+) {
     let (event, recipient) = (pair.event, pair.recipient);
+    let keys = keys.of(event);
+    let recipient_key = key_digest(recipient);
     params.push(event.notification_id.as_str().into());
-    params.push(key_digest(&event.notification_id).into());
-    params.push(key_digest(recipient).into());
-    let feedback_key = event.feedback_id.as_deref().map(key_digest);
+    params.push(keys.notification.clone().into());
+    params.push(recipient_key.clone().into());
     // The recipient's key again, on rows with a feedback id only (migration 10).
-    let feedback_recipient_key = feedback_key.as_ref().map(|_| key_digest(recipient));
-    params.push(feedback_key.into());
+    let feedback_recipient_key = keys.feedback.as_ref().map(|_| recipient_key);
+    params.push(keys.feedback.clone().into());
     params.push(feedback_recipient_key.into());
     params.push(pair.report_id.into());
     params.push(event.kind.ses_name().into());

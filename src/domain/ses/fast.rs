@@ -157,14 +157,19 @@ struct Obj<T>(T);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let raw = <&'de RawValue>::deserialize(d)?;
-        if !raw.get().trim_start().starts_with('{') {
-            return Err(D::Error::custom("not an object"));
+        // Only a map is offered to `T`, in the same pass over the text: no raw capture and
+        // second parse (which read `mail` twice and each header three times).
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = Obj<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Obj<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Obj)
+            }
         }
-        serde_json::from_str(raw.get())
-            .map(Obj)
-            .map_err(D::Error::custom)
+        d.deserialize_map(Visit(std::marker::PhantomData))
     }
 }
 
