@@ -75,6 +75,46 @@ impl MailTags {
     }
 }
 
+/// Tags as SES writes them, names to lists of strings, read without building a document.
+pub type TagLists<'a> = BTreeMap<std::borrow::Cow<'a, str>, Vec<std::borrow::Cow<'a, str>>>;
+
+impl MailTags {
+    /// What `read` makes of tags that are all lists of strings, from those lists (sorted by
+    /// name, as `read` sorts them).
+    pub fn from_lists(lists: &TagLists<'_>, warnings: &mut Vec<String>) -> MailTags {
+        let first = |name: &str, width: usize, warnings: &mut Vec<String>| {
+            let value = lists.get(name)?.first()?.trim();
+            if value.is_empty() {
+                return None;
+            }
+            if value.len() > width {
+                warnings.push(format!(
+                    "mail.tags {name:?} is longer than {width} characters: not kept"
+                ));
+                return None;
+            }
+            Some(value.to_string())
+        };
+        let configuration_set = first("ses:configuration-set", CONFIGURATION_SET_WIDTH, warnings);
+        let sending_ip = first("ses:outgoing-ip", IP_WIDTH, warnings);
+        let json = serde_json::to_string(lists).ok().filter(|text| {
+            let fits = text.len() <= TAGS_JSON_WIDTH;
+            if !fits {
+                warnings.push(format!(
+                    "mail.tags is {} bytes of JSON, over {TAGS_JSON_WIDTH}: not kept",
+                    text.len()
+                ));
+            }
+            fits
+        });
+        MailTags {
+            json: json.filter(|j| j != "{}"),
+            configuration_set,
+            sending_ip,
+        }
+    }
+}
+
 /// The order-free merge of two values of one summary column: the greater wins (`None` loses).
 /// The SQL upsert states the same rule.
 pub fn merge_greatest(a: Option<String>, b: Option<String>) -> Option<String> {
@@ -174,5 +214,25 @@ mod tests {
             merge_tags(Some("b".into()), Some("ab".into())).as_deref(),
             Some("ab")
         );
+    }
+
+    #[test]
+    fn lists_of_strings_read_as_the_document_reads_them() {
+        let cases = [
+            json!({}),
+            json!({"campaign": ["fall"], "ses:configuration-set": [" marketing "], "a\"b": ["x\ny", "é"]}),
+            json!({"ses:outgoing-ip": [], "ses:configuration-set": [""]}),
+            json!({"ses:configuration-set": ["x".repeat(65)], "z": ["1"], "b": ["2", "3"]}),
+        ];
+        for tags in cases {
+            let lists: TagLists = serde_json::from_value(tags.clone()).unwrap();
+            let (mut from_lists, mut from_value) = (vec![], vec![]);
+            assert_eq!(
+                MailTags::from_lists(&lists, &mut from_lists),
+                MailTags::read(Some(&tags), &mut from_value),
+                "{tags}"
+            );
+            assert_eq!(from_lists, from_value);
+        }
     }
 }

@@ -19,7 +19,7 @@ use super::{
     SesEvent,
 };
 use crate::domain::event_kind::{EventKind, RecipientsField};
-use crate::domain::tags::MailTags;
+use crate::domain::tags::{MailTags, TagLists};
 use crate::domain::text::normalize_address;
 use crate::domain::timestamps;
 
@@ -313,9 +313,16 @@ fn read_mail(mail: &MailIn<'_>, warnings: &mut Vec<String>) -> Option<MailPart> 
     };
     let header_user_id = headers.user_id(warnings);
     let report_type = headers.report_type(warnings);
-    let tags: Option<Value> = match mail.tags {
-        Some(raw) => Some(serde_json::from_str(raw.get()).ok()?),
-        None => None,
+    // Tags as SES writes them (lists of strings) are read as such; anything else as a document.
+    let tags = match mail.tags {
+        Some(raw) => match serde_json::from_str::<TagLists>(raw.get()) {
+            Ok(lists) => MailTags::from_lists(&lists, warnings),
+            Err(_) => {
+                let value: Value = serde_json::from_str(raw.get()).ok()?;
+                MailTags::read(Some(&value), warnings)
+            }
+        },
+        None => MailTags::read(None, warnings),
     };
     Some(MailPart {
         message_id,
@@ -324,7 +331,7 @@ fn read_mail(mail: &MailIn<'_>, warnings: &mut Vec<String>) -> Option<MailPart> 
         subject,
         header_user_id,
         report_type,
-        tags: MailTags::read(tags.as_ref(), warnings),
+        tags,
     })
 }
 
