@@ -36,13 +36,37 @@ impl MailTags {
             }
             return MailTags::default();
         };
-        let first = |name: &str, width: usize, warnings: &mut Vec<String>| {
-            let value = match map.get(name)? {
-                Value::Array(values) => values.first()?.as_str()?,
-                Value::String(s) => s.as_str(),
-                _ => return None,
-            }
-            .trim();
+        let sorted: BTreeMap<&String, &Value> = map.iter().collect();
+        MailTags::kept(
+            |name| match map.get(name)? {
+                Value::Array(values) => values.first()?.as_str(),
+                Value::String(s) => Some(s.as_str()),
+                _ => None,
+            },
+            serde_json::to_string(&sorted).ok(),
+            warnings,
+        )
+    }
+
+    /// What `read` makes of tags that are all lists of strings, from those lists (sorted by
+    /// name, as `read` sorts them).
+    pub fn from_lists(lists: &TagLists<'_>, warnings: &mut Vec<String>) -> MailTags {
+        MailTags::kept(
+            |name| lists.get(name)?.first().map(|v| v.as_ref()),
+            serde_json::to_string(lists).ok(),
+            warnings,
+        )
+    }
+
+    /// What the summary row keeps: the configuration set and sending IP (`first` value of a
+    /// tag, trimmed, when it fits its column) and the tags' sorted JSON when it fits its own.
+    fn kept<'t>(
+        first: impl Fn(&str) -> Option<&'t str>,
+        json: Option<String>,
+        warnings: &mut Vec<String>,
+    ) -> MailTags {
+        let mut fitting = |name: &str, width: usize| {
+            let value = first(name)?.trim();
             if value.is_empty() {
                 return None;
             }
@@ -54,10 +78,9 @@ impl MailTags {
             }
             Some(value.to_string())
         };
-        let configuration_set = first("ses:configuration-set", CONFIGURATION_SET_WIDTH, warnings);
-        let sending_ip = first("ses:outgoing-ip", IP_WIDTH, warnings);
-        let sorted: BTreeMap<&String, &Value> = map.iter().collect();
-        let json = serde_json::to_string(&sorted).ok().filter(|text| {
+        let configuration_set = fitting("ses:configuration-set", CONFIGURATION_SET_WIDTH);
+        let sending_ip = fitting("ses:outgoing-ip", IP_WIDTH);
+        let json = json.filter(|text| {
             let fits = text.len() <= TAGS_JSON_WIDTH;
             if !fits {
                 warnings.push(format!(
@@ -77,43 +100,6 @@ impl MailTags {
 
 /// Tags as SES writes them, names to lists of strings, read without building a document.
 pub type TagLists<'a> = BTreeMap<std::borrow::Cow<'a, str>, Vec<std::borrow::Cow<'a, str>>>;
-
-impl MailTags {
-    /// What `read` makes of tags that are all lists of strings, from those lists (sorted by
-    /// name, as `read` sorts them).
-    pub fn from_lists(lists: &TagLists<'_>, warnings: &mut Vec<String>) -> MailTags {
-        let first = |name: &str, width: usize, warnings: &mut Vec<String>| {
-            let value = lists.get(name)?.first()?.trim();
-            if value.is_empty() {
-                return None;
-            }
-            if value.len() > width {
-                warnings.push(format!(
-                    "mail.tags {name:?} is longer than {width} characters: not kept"
-                ));
-                return None;
-            }
-            Some(value.to_string())
-        };
-        let configuration_set = first("ses:configuration-set", CONFIGURATION_SET_WIDTH, warnings);
-        let sending_ip = first("ses:outgoing-ip", IP_WIDTH, warnings);
-        let json = serde_json::to_string(lists).ok().filter(|text| {
-            let fits = text.len() <= TAGS_JSON_WIDTH;
-            if !fits {
-                warnings.push(format!(
-                    "mail.tags is {} bytes of JSON, over {TAGS_JSON_WIDTH}: not kept",
-                    text.len()
-                ));
-            }
-            fits
-        });
-        MailTags {
-            json: json.filter(|j| j != "{}"),
-            configuration_set,
-            sending_ip,
-        }
-    }
-}
 
 /// The order-free merge of two values of one summary column: the greater wins (`None` loses).
 /// The SQL upsert states the same rule.
