@@ -6,28 +6,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/services.sh)"
-# The HTML report test renders the page in headless Chromium (Debian's package).
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "test.sh: installing chromium for the HTML report test" >&2
+# Debian packages some tests need, installed under Debian's policy-rc.d convention (exit 101:
+# no service may start), so that a package with a daemon (prometheus, stunnel4) starts nothing
+# that would have to be stopped. An existing policy file is left as it is.
+install_quietly() {
+  echo "test.sh: installing $* for the tests" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2 && apt-get install -y -qq chromium >&2
-fi
-# The metrics test validates the textfile with Prometheus's own promtool (Debian's package).
-if ! command -v promtool >/dev/null 2>&1; then
-  echo "test.sh: installing promtool (prometheus) for the metrics test" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  # The package would start a Prometheus server; the tests need only promtool, so the install
-  # runs under Debian's policy-rc.d convention (exit 101: no service may start) and nothing is
-  # started that would have to be stopped. An existing policy file is left as it is.
-  policy=/usr/sbin/policy-rc.d
-  ours=""
+  local policy=/usr/sbin/policy-rc.d ours=""
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && ours=1
     trap 'rm -f "$policy"' EXIT
   fi
-  apt-get update -qq >&2 && apt-get install -y -qq prometheus >&2
+  apt-get update -qq >&2 && apt-get install -y -qq "$@" >&2
   if [ -n "$ours" ]; then rm -f "$policy"; trap - EXIT; fi
-fi
+}
+# The HTML report test renders the page in headless Chromium.
+command -v chromium >/dev/null 2>&1 || install_quietly chromium
+# The metrics test validates the textfile with Prometheus's own promtool.
+command -v promtool >/dev/null 2>&1 || install_quietly prometheus
+# The TLS tests make their own CA (openssl) and put a TLS terminator (stunnel) in front of the
+# Mongo stand-in; their private MariaDB comes with mariadb-server (services.sh).
+command -v openssl >/dev/null 2>&1 || install_quietly openssl
+command -v stunnel4 >/dev/null 2>&1 || command -v stunnel >/dev/null 2>&1 || install_quietly stunnel4
 fuzz_seconds=${SES_REPORT_FUZZ_SECONDS:-30}
 if [ "$fuzz_seconds" -gt 0 ]; then
   # cargo-fuzz with --sanitizer none builds on stable Rust; new inputs go to a scratch corpus.

@@ -180,6 +180,7 @@ pub fn mysql_plain(e: &mysql::Error) -> String {
         mysql::Error::MySqlError(e) => format!("error {} ({}): {}", e.code, e.state, e.message),
         mysql::Error::IoError(e) => e.to_string(),
         mysql::Error::DriverError(e) => e.to_string(),
+        mysql::Error::CodecError(e) => e.to_string(),
         other => other.to_string(),
     }
 }

@@ -29,6 +29,32 @@ pub fn mongo_server_url() -> String {
         .unwrap_or_else(|_| "mongodb://127.0.0.1:27017".into())
 }
 
+/// A MySQL server as the harness reaches it (`admin`, a URL the mysql crate reads) and as the
+/// job is given it (`job`, which may carry the job's own options such as `ssl-mode`).
+#[derive(Clone)]
+pub struct MySqlServer {
+    pub admin: String,
+    pub job: String,
+}
+
+impl MySqlServer {
+    /// The server `scripts/services.sh` starts, shared by the tests.
+    pub fn shared() -> MySqlServer {
+        MySqlServer {
+            admin: mysql_server_url(),
+            job: mysql_server_url(),
+        }
+    }
+}
+
+/// `url` (no database, maybe a query) with `database` as its path.
+pub fn with_database(url: &str, database: &str) -> String {
+    match url.split_once('?') {
+        Some((base, query)) => format!("{}/{database}?{query}", base.trim_end_matches('/')),
+        None => format!("{}/{database}", url.trim_end_matches('/')),
+    }
+}
+
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
@@ -90,6 +116,8 @@ impl fmt::Display for Run {
 /// One test's databases. Dropped (both) when the value goes out of scope.
 pub struct TestEnv {
     pub name: String,
+    /// The MySQL server: how the harness reaches it, and the URL the job is given (no database).
+    server: MySqlServer,
     admin: Conn,
     mongo: Client,
     /// Extra environment for every run (e.g. SES_REPORT_NOW).
@@ -101,7 +129,12 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 impl TestEnv {
     /// `new`, with the bundled demo day in Mongo and its `auth_users` in MySQL, nothing ingested.
     pub fn demo(test: &str) -> TestEnv {
-        let env = TestEnv::new(test);
+        TestEnv::demo_on(test, MySqlServer::shared())
+    }
+
+    /// `demo` on a MySQL server of the test's own.
+    pub fn demo_on(test: &str, server: MySqlServer) -> TestEnv {
+        let env = TestEnv::new_on(test, server);
         env.execute(&std::fs::read_to_string(repo_path("fixtures/demo/auth_users.sql")).unwrap());
         env.load_ndjson(&repo_path("fixtures/demo/notifications.ndjson"));
         env
@@ -115,6 +148,17 @@ impl TestEnv {
     }
 
     pub fn unmigrated(test: &str) -> TestEnv {
+        TestEnv::unmigrated_on(test, MySqlServer::shared())
+    }
+
+    /// `new` on a MySQL server of the test's own (`crate::servers`).
+    pub fn new_on(test: &str, server: MySqlServer) -> TestEnv {
+        let env = TestEnv::unmigrated_on(test, server);
+        env.run(&["migrate"]).expect_code(0);
+        env
+    }
+
+    pub fn unmigrated_on(test: &str, server: MySqlServer) -> TestEnv {
         let short: String = test
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
@@ -125,14 +169,14 @@ impl TestEnv {
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst)
         );
-        let opts = Opts::from_url(&mysql_server_url()).expect("SES_REPORT_TEST_MYSQL_URL");
+        let opts = Opts::from_url(&server.admin).expect("SES_REPORT_TEST_MYSQL_URL");
         let mut admin = Conn::new(
             OptsBuilder::from_opts(opts).tcp_connect_timeout(Some(Duration::from_secs(5))),
         )
         .unwrap_or_else(|e| {
             panic!(
                 "MySQL is not reachable at {} ({e}): run scripts/services.sh",
-                mysql_server_url()
+                server.admin
             )
         });
         admin
@@ -163,14 +207,16 @@ impl TestEnv {
             .unwrap();
         TestEnv {
             name,
+            server,
             admin,
             mongo,
             vars: Vec::new(),
         }
     }
 
+    /// The URL the job is given.
     pub fn mysql_url(&self) -> String {
-        format!("{}/{}", mysql_server_url(), self.name)
+        with_database(&self.server.job, &self.name)
     }
 
     /// The environment every run gets: this test's databases and nothing from the caller's.
@@ -261,8 +307,9 @@ impl TestEnv {
 
     // --- MySQL
 
+    /// A connection of the harness to this test's database.
     pub fn conn(&self) -> Conn {
-        let opts = Opts::from_url(&self.mysql_url()).unwrap();
+        let opts = Opts::from_url(&with_database(&self.server.admin, &self.name)).unwrap();
         let mut conn = Conn::new(opts).unwrap();
         conn.query_drop("SET time_zone = '+00:00'").unwrap();
         conn
@@ -364,7 +411,8 @@ impl TestEnv {
     /// can leave a rollup stale without a test failing. Run in the zone the rollups were
     /// computed in (the one `aws_report_daily.time_zone` names, else the test's own).
     pub fn assert_rollups_fresh(&self) {
-        let Ok(mut conn) = Conn::new(Opts::from_url(&self.mysql_url()).unwrap()) else {
+        let admin = with_database(&self.server.admin, &self.name);
+        let Ok(mut conn) = Conn::new(Opts::from_url(&admin).unwrap()) else {
             return;
         };
         let range: Result<Vec<(Option<String>, Option<String>)>, _> = conn.query(

@@ -45,6 +45,7 @@ pub fn run(config: &DoctorConfig) -> Result<Exit> {
     findings.extend(collection_findings(config)?);
 
     let (mut conn, database) = store::connect(env)?;
+    findings.push(transport_finding(&store::transport(env, &mut conn)?));
     match migrations::check_schema(&mut conn, &database) {
         Ok(()) => findings.push(ok(format!(
             "database {database} is at schema version {}",
@@ -74,6 +75,35 @@ pub fn run(config: &DoctorConfig) -> Result<Exit> {
         )));
     }
     report(&findings)
+}
+
+/// Whether the MySQL connection is encrypted and checked (docs/compatibility.md, "TLS").
+fn transport_finding(t: &store::Transport) -> Finding {
+    let mode = t.mode.name();
+    match (&t.tls, t.mode) {
+        (Some((version, cipher)), store::tls::SslMode::VerifyIdentity) => ok(format!(
+            "the MySQL connection to {} uses TLS ({version}, {cipher}) with ssl-mode={mode}: the server's certificate and host name are checked",
+            t.host
+        )),
+        (Some((version, cipher)), _) if !t.local => note(format!(
+            "the MySQL connection to {} uses TLS ({version}, {cipher}) but ssl-mode={mode} does not check the server's {}: set ssl-mode=VERIFY_IDENTITY (and ssl-ca=PATH for a private CA) in SES_REPORT_MYSQL_URL",
+            t.host,
+            if t.mode == store::tls::SslMode::VerifyCa { "host name" } else { "certificate" }
+        )),
+        (Some((version, _)), _) => ok(format!(
+            "the MySQL connection to {} is local and uses TLS ({version}) with ssl-mode={mode}",
+            t.host
+        )),
+        (None, _) if t.local => ok(format!(
+            "the MySQL connection to {} is local (ssl-mode={mode}, not encrypted)",
+            t.host
+        )),
+        (None, _) => note(format!(
+            "the MySQL connection to {} is not encrypted (ssl-mode={mode}{}): the password and the rows cross the network in clear; enable TLS on the server and set ssl-mode=VERIFY_IDENTITY in SES_REPORT_MYSQL_URL",
+            t.host,
+            if t.mode == store::tls::SslMode::Preferred { ", and the server offers no TLS" } else { "" }
+        )),
+    }
 }
 
 /// The rollups of the days asked for: computed in this zone, equal to a recomputation from the

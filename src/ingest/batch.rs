@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::ops::progress::Progress;
 use crate::redact;
 use crate::source::{RecordSource, SourceError, SourceRecord};
-use crate::store::codes::{is_duplicate_key, is_retryable};
+use crate::store;
+use crate::store::codes::{self, is_duplicate_key, is_retryable};
 use crate::store::details::{self, BatchError};
 use crate::store::failures::{self, Failure};
 use crate::store::retention;
@@ -477,11 +478,35 @@ impl Ingest {
             // Another run wrote some of these notifications meanwhile: `retrying` plans the batch
             // again (unless that kept happening: then the event at fault is found and fails).
             Err(BatchError::Sql(e)) if is_duplicate_key(&e) && !self.conflicts_exhausted => Err(e),
-            Err(e) if events.len() == 1 => {
+            // Before any event is blamed: a server that no longer answers, or takes no writes,
+            // refused the batch for its own condition, whatever it said. Retried as such.
+            Err(BatchError::Sql(e)) if offset == 0 && events.len() == done.len() => {
+                match store::writable(&mut self.conn)? {
+                    false => Err(codes::read_only_refusal(&e)),
+                    true => self.bisect(events, fates, offset, done, rejected, BatchError::Sql(e)),
+                }
+            }
+            Err(e) => self.bisect(events, fates, offset, done, rejected, e),
+        }
+    }
+
+    /// A batch MySQL rejected for its data: one event is rejected; more are applied in halves
+    /// to find the events at fault.
+    fn bisect(
+        &mut self,
+        events: &[&SesEvent],
+        fates: &[Fate],
+        offset: usize,
+        done: &mut [bool],
+        rejected: &mut Vec<(usize, String)>,
+        e: BatchError,
+    ) -> Result<(), mysql::Error> {
+        match e {
+            e if events.len() == 1 => {
                 rejected.push((offset, redact::scrub(&e.to_string())));
                 Ok(())
             }
-            Err(e) => {
+            e => {
                 let whole_batch = offset == 0 && events.len() == done.len();
                 let level = if whole_batch {
                     log::Level::Warn

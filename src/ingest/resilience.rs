@@ -16,7 +16,9 @@ use crate::domain::partition::Partition;
 use crate::error::{Error, Result};
 use crate::ops::Monitor;
 use crate::redact;
-use crate::store::codes::{is_deadlock, is_duplicate_key, is_retryable_error};
+use crate::store::codes::{
+    is_deadlock, is_duplicate_key, is_retryable_error, needs_new_connection,
+};
 use crate::store::{self, runs, SqlContext};
 
 /// How often a transaction chosen as a deadlock's victim is run again before it counts as a
@@ -200,8 +202,10 @@ impl Ingest {
             }
             self.back_off(attempt, &redact::scrub(&error.to_string()))?;
             // A deadlock or lock wait timeout leaves the session (and its lock) as it was: go on
-            // with it. A lost one is replaced.
-            if self.conn.ping().is_err() {
+            // with it. A lost one is replaced, and so is one to a server that turned read-only
+            // (after a failover, the host name leads to the new writer).
+            let stale = error.mysql_source().is_some_and(needs_new_connection);
+            if stale || self.conn.ping().is_err() {
                 self.reconnect()?;
             }
         }
@@ -212,12 +216,14 @@ impl Ingest {
         let mut attempt = 0;
         loop {
             match store::connect(&self.env) {
-                Ok((mut conn, _)) => {
-                    // The server may not have noticed yet that the old session is gone (a read
-                    // timeout, a network drop): its lock is ours, so wait for it, within a bound.
+                Ok((conn, _)) => {
+                    // The old session goes first (it may still hold the lock). The server may not
+                    // have noticed yet that it is gone (a read timeout, a network drop): its lock
+                    // is ours, so wait for it, within a bound.
+                    drop(std::mem::replace(&mut self.conn, conn));
                     let wait = self.env.io_timeout;
                     let locked =
-                        store::wait_for_lock(&mut conn, &self.database, self.partition, wait)
+                        store::wait_for_lock(&mut self.conn, &self.database, self.partition, wait)
                             .sql_context("taking the ingest lock again")?;
                     if !locked {
                         return Err(Error::LockLost {
@@ -225,7 +231,6 @@ impl Ingest {
                             waited: wait.as_secs(),
                         });
                     }
-                    self.conn = conn;
                     log::info!("reconnected to MySQL");
                     return Ok(());
                 }

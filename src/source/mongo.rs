@@ -29,6 +29,26 @@ pub fn mongo_filter(window: &Window) -> Document {
     }
 }
 
+/// What to set when the driver refused the server's certificate (rustls's words for it).
+fn tls_hint(detail: &str) -> Option<String> {
+    let said = |needles: &[&str]| needles.iter().any(|n| detail.contains(n));
+    if said(&["UnknownIssuer", "BadSignature", "unknown issuer"]) {
+        return Some("the server's TLS certificate is not signed by a CA this job trusts: set tlsCAFile=PATH in SES_REPORT_MONGO_URL to the PEM bundle of the CA that signed it (Atlas' certificates chain to public roots and need none)".into());
+    }
+    if said(&["NotValidForName", "not valid for name"]) {
+        return Some("the server's TLS certificate does not name the host in SES_REPORT_MONGO_URL: connect by a name it holds (tlsAllowInvalidHostnames=true turns the check off)".into());
+    }
+    if said(&[
+        "certificate expired",
+        "Expired",
+        "not valid yet",
+        "NotValidYet",
+    ]) {
+        return Some("the server's TLS certificate is outside its validity dates: renew it, or check this machine's clock".into());
+    }
+    None
+}
+
 /// Connects and pings, so that a dead server fails the run within the connect timeout.
 pub fn mongo_client(env: &Environment) -> Result<Client> {
     let fail = |doing: &str, e: mongodb::error::Error| {
@@ -36,16 +56,19 @@ pub fn mongo_client(env: &Environment) -> Result<Client> {
             e.kind.as_ref(),
             mongodb::error::ErrorKind::Authentication { .. }
         );
+        let detail = mongo_plain(&e);
         Error::Unreachable {
             server: Server::Mongo,
             target: redact::url(&env.mongo_url),
-            detail: format!("{doing}: {}", mongo_plain(&e)),
             hint: if authentication {
                 "check the user name and password in SES_REPORT_MONGO_URL (percent-encode special characters) and its authSource".to_string()
             } else {
-                "is the server up and reachable from here? check the hosts in SES_REPORT_MONGO_URL"
-                    .to_string()
+                tls_hint(&detail).unwrap_or_else(|| {
+                    "is the server up and reachable from here? check the hosts in SES_REPORT_MONGO_URL (and tls=true if the server takes TLS only)"
+                        .to_string()
+                })
             },
+            detail: format!("{doing}: {detail}"),
         }
     };
     let mut options = ClientOptions::parse(&env.mongo_url).run().map_err(|e| {

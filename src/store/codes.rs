@@ -30,17 +30,68 @@ pub fn is_deadlock(e: &mysql::Error) -> bool {
 /// Errors that mean the connection or server is gone (or briefly unable), as opposed to a
 /// problem with the data of one event: shutdown in progress 1053, connection killed 1927, lock
 /// wait timeout 1205, deadlock 1213, server gone away 2006 or lost 2013 (reported by some
-/// proxies), too many connections 1040; and any I/O, codec or driver error.
+/// proxies), too many connections 1040; what a managed server answers during a failover or a
+/// restart (`is_server_condition`); and any I/O, codec or driver error.
 pub fn is_retryable(e: &mysql::Error) -> bool {
     match e {
         mysql::Error::MySqlError(server) => {
             matches!(server.code, 1053 | 1927 | 1205 | 1213 | 2006 | 2013 | 1040)
+                || is_server_condition(e)
         }
         mysql::Error::IoError(_) | mysql::Error::CodecError(_) | mysql::Error::DriverError(_) => {
             true
         }
         _ => false,
     }
+}
+
+/// What a server answers while it cannot take this statement now but will after a failover,
+/// a restart or a conflict (docs/compatibility.md, "Failovers", cites each):
+/// - MySQL and MariaDB: 1290 ER_OPTION_PREVENTS_STATEMENT (`read_only`: an Aurora writer
+///   demoted by a failover, a replica, a maintenance spell), 1836 ER_READ_ONLY_MODE, 1792
+///   ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION, 4031 ER_CLIENT_INTERACTION_TIMEOUT (MySQL
+///   8.0.24+ closed an idle connection), 1317 ER_QUERY_INTERRUPTED (`KILL QUERY`, a restart).
+/// - TiDB: 8002 and 8005 and 9007 (write conflicts: "the application can safely retry"), 8028
+///   (the schema changed during the transaction), 9001 PD timeout, 9002 TiKV timeout, 9003
+///   TiKV busy, 9005 Raft group unavailable.
+pub fn is_server_condition(e: &mysql::Error) -> bool {
+    matches!(
+        code(e),
+        Some(
+            1290 | 1836
+                | 1792
+                | 4031
+                | 1317
+                | 8002
+                | 8005
+                | 8028
+                | 9001
+                | 9002
+                | 9003
+                | 9005
+                | 9007
+        )
+    )
+}
+
+/// Errors after which the connection itself is no good, even if it still answers a ping: a
+/// read-only server after a failover is the old writer, and the host name now leads to the new
+/// one (Aurora moves its cluster endpoint by DNS); 4031 closed the session.
+pub fn needs_new_connection(e: &mysql::Error) -> bool {
+    matches!(code(e), Some(1290 | 1836 | 1792 | 4031))
+}
+
+/// A refusal made up from a read-only server's state, when a batch failed with an error that
+/// says nothing of it (a proxy's 1105, say): read-only is why, and it is retried as such.
+pub fn read_only_refusal(cause: &mysql::Error) -> mysql::Error {
+    mysql::Error::MySqlError(mysql::MySqlError {
+        state: "HY000".into(),
+        code: 1290,
+        message: format!(
+            "the server is read-only (@@read_only or @@innodb_read_only is on), which refused the batch: {}",
+            crate::error::mysql_plain(cause)
+        ),
+    })
 }
 
 /// Whether doing the same again on a new connection can succeed (`is_retryable` of the MySQL
@@ -90,6 +141,24 @@ mod tests {
         assert!(!is_retryable_error(&Error::usage("x")));
         assert!(is_deadlock(&server(1213)) && !is_deadlock(&server(1205)));
         assert!(is_duplicate_key(&server(1586)));
+    }
+
+    #[test]
+    fn failovers_and_conflicts_are_retried_and_read_only_asks_for_a_new_connection() {
+        for code in [
+            1290, 1836, 1792, 4031, 1317, 8002, 8005, 8028, 9001, 9002, 9003, 9005, 9007,
+        ] {
+            assert!(is_retryable(&server(code)), "{code}");
+            assert!(is_server_condition(&server(code)), "{code}");
+        }
+        assert!(needs_new_connection(&server(1290)) && needs_new_connection(&server(4031)));
+        assert!(!needs_new_connection(&server(1317)) && !needs_new_connection(&server(1213)));
+        let made = read_only_refusal(&server(1105));
+        assert!(is_retryable(&made) && needs_new_connection(&made));
+        // Data errors stay data errors: a trigger's SIGNAL, a bad value, a too long one.
+        for code in [1644, 1366, 1406, 1105] {
+            assert!(!is_retryable(&server(code)), "{code}");
+        }
     }
 
     #[test]

@@ -115,8 +115,8 @@ pub fn schema_version() -> u32 {
 
 /// Returns the versions applied now.
 pub fn migrate(env: &Environment) -> Result<Vec<u32>> {
-    let (builder, database) = options(env)?;
-    let mut server = connect_with(builder.clone().db_name(None::<String>), env)?;
+    let (builder, database, tls) = options(env)?;
+    let mut server = connect_with(builder.clone().db_name(None::<String>), &tls, env)?;
     server
         .query_drop(format!(
             "CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",

@@ -18,6 +18,7 @@ pub mod retention;
 pub mod rollups;
 pub mod runs;
 pub mod summaries;
+pub mod tls;
 pub mod users;
 
 use std::time::Duration;
@@ -36,9 +37,25 @@ const ROWS_PER_STATEMENT: usize = 250;
 /// Keys per `IN (...)` lookup.
 const KEYS_PER_LOOKUP: usize = 1000;
 
-/// The parsed MySQL URL plus the timeouts that keep a dead server from hanging cron.
-fn options(env: &Environment) -> Result<(OptsBuilder, String)> {
-    let opts = Opts::from_url(&env.mysql_url).map_err(|e| {
+/// The parsed MySQL URL (its TLS options apart) plus the timeouts that keep a dead server from
+/// hanging cron.
+fn options(env: &Environment) -> Result<(OptsBuilder, String, tls::Tls)> {
+    let bad_url = |problem: String| {
+        Error::config(
+            "SES_REPORT_MYSQL_URL",
+            format!("{}: {problem}", redact::url(&env.mysql_url)),
+        )
+    };
+    let (url, tls) = tls::split_url(&env.mysql_url).map_err(bad_url)?;
+    for (option, path) in tls.files() {
+        if !path.is_file() {
+            return Err(bad_url(format!(
+                "{option}={} is not a readable file",
+                path.display()
+            )));
+        }
+    }
+    let opts = Opts::from_url(&url).map_err(|e| {
         // `URL ParseError { invalid port number }` says it as a debug structure: the cause alone.
         let cause = e.to_string();
         let cause = cause
@@ -73,15 +90,24 @@ fn options(env: &Environment) -> Result<(OptsBuilder, String)> {
         .tcp_connect_timeout(Some(env.connect_timeout))
         .read_timeout(Some(env.io_timeout))
         .write_timeout(Some(env.io_timeout));
-    Ok((builder, database))
+    Ok((tls.apply(builder), database, tls))
 }
 
-fn connect_with(builder: OptsBuilder, env: &Environment) -> Result<Conn> {
-    Conn::new(builder).map_err(|e| Error::Unreachable {
+/// Connects with `builder`; under `ssl-mode=PREFERRED`, a server without TLS is connected to
+/// again in plain TCP, as MySQL's clients do.
+fn connect_with(builder: OptsBuilder, tls: &tls::Tls, env: &Environment) -> Result<Conn> {
+    let result = match Conn::new(builder.clone()) {
+        Err(e) if tls.falls_back(&e) => {
+            log::debug!("MySQL offers no TLS: connecting in plain TCP (ssl-mode=PREFERRED)");
+            Conn::new(builder.ssl_opts(None))
+        }
+        other => other,
+    };
+    result.map_err(|e| Error::Unreachable {
         server: Server::MySql,
         target: redact::url(&env.mysql_url),
         detail: crate::error::mysql_plain(&e),
-        hint: codes::connect_hint(&e),
+        hint: tls.hint(&e).unwrap_or_else(|| codes::connect_hint(&e)),
     })
 }
 
@@ -93,10 +119,63 @@ pub fn max_allowed_packet(conn: &mut Conn) -> std::result::Result<usize, mysql::
     Ok(usize::try_from(bytes).unwrap_or(usize::MAX))
 }
 
+/// How a connection reaches MySQL: what `doctor` reports.
+pub struct Transport {
+    pub mode: tls::SslMode,
+    pub host: String,
+    /// A Unix socket or a loopback address: nothing between here and the server to read it.
+    pub local: bool,
+    /// The TLS version and cipher the session uses, if it is encrypted.
+    pub tls: Option<(String, String)>,
+}
+
+/// How `conn` (opened from `env`'s URL) reaches the server, from the session's own status.
+pub fn transport(env: &Environment, conn: &mut Conn) -> Result<Transport> {
+    let (builder, _, tls) = options(env)?;
+    let opts = Opts::from(builder);
+    let host = opts.get_ip_or_hostname().to_string();
+    let local = opts.get_socket().is_some()
+        || host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let status: Vec<(String, String)> = conn
+        .query("SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')")
+        .unwrap_or_default();
+    let value = |name: &str| {
+        status
+            .iter()
+            .find(|(n, v)| n.eq_ignore_ascii_case(name) && !v.is_empty())
+            .map(|(_, v)| v.clone())
+    };
+    let tls_in_use = value("Ssl_version").zip(value("Ssl_cipher"));
+    Ok(Transport {
+        mode: tls.mode,
+        host,
+        local,
+        tls: tls_in_use,
+    })
+}
+
+/// Whether the server takes writes now: neither `@@read_only` nor `@@innodb_read_only` (an
+/// Aurora reader) is on. A server that knows neither variable (error 1193) is taken at its
+/// word; one that does not answer is an error, as lost as it looks.
+pub fn writable(conn: &mut Conn) -> std::result::Result<bool, mysql::Error> {
+    for variable in ["@@global.read_only", "@@global.innodb_read_only"] {
+        match conn.query_first::<Option<i64>, _>(format!("SELECT {variable}")) {
+            Ok(Some(Some(on))) if on != 0 => return Ok(false),
+            Ok(_) => {}
+            Err(mysql::Error::MySqlError(e)) if e.code == 1193 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
 /// Connects to the configured database, which must exist.
 pub fn connect(env: &Environment) -> Result<(Conn, String)> {
-    let (builder, database) = options(env)?;
-    let mut conn = connect_with(builder, env)?;
+    let (builder, database, tls) = options(env)?;
+    let mut conn = connect_with(builder, &tls, env)?;
     conn.query_drop("SET time_zone = '+00:00', NAMES utf8mb4")
         .sql_context("setting the session time zone")?;
     Ok((conn, database))
