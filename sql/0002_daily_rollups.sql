@@ -26,5 +26,7 @@ CREATE TABLE IF NOT EXISTS aws_report_daily (
   unsubscribes INT UNSIGNED NOT NULL DEFAULT 0,
   time_zone VARCHAR(64) NOT NULL,
   computed_at DATETIME(3) NOT NULL,
-  PRIMARY KEY (day, report_type, source_email, recipient_domain)
+  -- NONCLUSTERED for TiDB (a comment elsewhere): migration 5 replaces this key, and TiDB cannot
+  -- drop a clustered primary key (docs/compatibility.md).
+  PRIMARY KEY (day, report_type, source_email, recipient_domain) /*T![clustered_index] NONCLUSTERED */
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;

@@ -21,9 +21,11 @@ ALTER TABLE aws_reports
   ADD COLUMN tags TEXT COLLATE utf8mb4_bin NULL AFTER sending_ip;
 
 -- Until the Rust step of this migration reclassifies them, every existing open and click is
--- taken as human: the same state a batch leaves before it classifies its rows.
+-- taken as human: the same state a batch leaves before it classifies its rows. (In ranges of ids:
+-- `{id_range:TABLE}` runs the statement once per range, src/store/migrations.rs.)
 UPDATE aws_reports SET human_open_count = open_count, human_click_count = click_count
-  WHERE human_open_count = 0 AND human_click_count = 0 AND (open_count > 0 OR click_count > 0);
+  WHERE human_open_count = 0 AND human_click_count = 0 AND (open_count > 0 OR click_count > 0)
+    AND {id_range:aws_reports};
 
 -- The rollups gain the human counts and three dimensions.
 ALTER TABLE aws_report_daily
@@ -33,7 +35,7 @@ ALTER TABLE aws_report_daily
   ADD COLUMN configuration_set VARCHAR(64) NOT NULL DEFAULT '' AFTER mailbox_provider,
   ADD COLUMN sending_ip VARCHAR(45) NOT NULL DEFAULT '' AFTER configuration_set,
   DROP PRIMARY KEY,
-  ADD PRIMARY KEY (day, report_type, source_email, recipient_domain, mailbox_provider, configuration_set, sending_ip);
+  ADD PRIMARY KEY (day, report_type, source_email, recipient_domain, mailbox_provider, configuration_set, sending_ip) /*T![clustered_index] NONCLUSTERED */;
 
 -- Every day with a rollup is recomputed by the next ingest (or `ses-report rollup`), after the
 -- Rust step has classified the rows.

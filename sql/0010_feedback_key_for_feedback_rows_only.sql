@@ -8,6 +8,6 @@
 -- that have a feedback id. Each statement can be re-run (a migration cut short starts again).
 ALTER TABLE aws_report_details ADD COLUMN feedback_recipient_key BINARY(16) NULL AFTER feedback_key;
 UPDATE aws_report_details SET feedback_recipient_key = recipient_key
-  WHERE feedback_key IS NOT NULL AND feedback_recipient_key IS NULL;
+  WHERE feedback_key IS NOT NULL AND feedback_recipient_key IS NULL AND {id_range:aws_report_details};
 ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_feedback_recipient_key (feedback_key, feedback_recipient_key);
 ALTER TABLE aws_report_details DROP INDEX uq_details_feedback_key;

@@ -16,7 +16,7 @@ use crate::util::{mongo_server_url, with_database, MySqlServer, Run, TestEnv};
 fn run_with_url(env: &TestEnv, server_url: &str, args: &[&str]) -> Run {
     let mut cmd = env.command(args);
     cmd.env("SES_REPORT_MYSQL_URL", with_database(server_url, &env.name))
-        .env("SES_REPORT_CONNECT_TIMEOUT", "5");
+        .env("SES_REPORT_CONNECT_TIMEOUT_SECS", "5");
     env.run_command(cmd, args, None)
 }
 
@@ -256,7 +256,7 @@ fn mongo_over_tls_through_a_terminator_with_its_own_ca() {
     let with_mongo = |mongo: String, args: &[&str]| {
         let mut cmd = env.command(args);
         cmd.env("SES_REPORT_MONGO_URL", mongo)
-            .env("SES_REPORT_CONNECT_TIMEOUT", "5");
+            .env("SES_REPORT_CONNECT_TIMEOUT_SECS", "5");
         env.run_command(cmd, args, None)
     };
     let ca = certs.ca.display().to_string();

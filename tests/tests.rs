@@ -16,6 +16,7 @@ mod migrations;
 mod ops;
 mod packaging;
 mod partitions;
+mod portability;
 mod properties;
 mod reports;
 mod scenarios;

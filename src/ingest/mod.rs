@@ -113,7 +113,7 @@ fn open(config: &IngestConfig, monitor: &Arc<Monitor>) -> Result<Opened> {
         config.env.io_timeout + config.env.connect_timeout,
     )?;
     if !config.dry_run {
-        let abandoned = runs::mark_abandoned_runs(&mut conn, &database)
+        let abandoned = runs::mark_abandoned_runs(&mut conn, &database, config.partition)
             .sql_context("reading aws_report_runs")?;
         for run in &abandoned {
             log::warn!(

@@ -22,14 +22,27 @@ pub fn evidence(
 ) -> Result<Vec<Evidence>, mysql::Error> {
     // DATETIME's first instant: every row.
     let since = since.unwrap_or(time::macros::datetime!(1000-01-01 0:00 UTC));
-    let rows: Vec<EvidenceRow> = conn.exec(
-        "SELECT d.`to`, r.user_id, d.event_type, d.timestamp, d.other_info
+    // In pages of detail ids, then in the order the ledger folds them (address, time, id).
+    let mut rows: Vec<(u64, EvidenceRow)> = super::paged(
+        conn,
+        "SELECT d.id, d.`to`, r.user_id, d.event_type, d.timestamp, d.other_info
          FROM aws_report_details d JOIN aws_reports r ON r.id = d.report_id
-         WHERE d.event_type IN ('Bounce', 'Complaint', 'Subscription') AND d.timestamp >= ?
-         ORDER BY d.`to`, d.timestamp, d.id",
-        (timestamps::to_sql(since),),
-    )?;
-    Ok(evidence_of_rows(rows))
+         WHERE d.id > ? AND d.event_type IN ('Bounce', 'Complaint', 'Subscription') AND d.timestamp >= ?
+         ORDER BY d.id LIMIT ?",
+        0u64,
+        vec![timestamps::to_sql(since)],
+        |row: &(u64, String, Option<u64>, String, Value, Option<String>)| row.0,
+    )?
+    .into_iter()
+    .map(|(id, to, user, kind, at, info)| (id, (to, user, kind, at, info)))
+    .collect();
+    rows.sort_by(|(a_id, a), (b_id, b)| {
+        let at = |r: &EvidenceRow| timestamps::from_sql(&r.3);
+        (&a.0, at(a), a_id).cmp(&(&b.0, at(b), b_id))
+    });
+    Ok(evidence_of_rows(
+        rows.into_iter().map(|(_, row)| row).collect(),
+    ))
 }
 
 /// The evidence the detail rows hold for these addresses (found through their summary rows,
@@ -80,12 +93,15 @@ pub fn delivery_histories_between(
     from: OffsetDateTime,
     to: OffsetDateTime,
 ) -> Result<Vec<DeliveryHistory>, mysql::Error> {
-    let rows: Vec<(String, Option<u64>, u64, Value, Value, u64)> = conn.exec(
+    let rows: Vec<(String, Option<u64>, u64, Value, Value, u64)> = super::paged(
+        conn,
         "SELECT user_email, MAX(user_id), COUNT(*), MIN(delivery_at), MAX(delivery_at),
                 SUM(first_human_open_at IS NOT NULL OR first_human_click_at IS NOT NULL)
-         FROM aws_reports WHERE delivery_at >= ? AND delivery_at <= ?
-         GROUP BY user_email ORDER BY user_email",
-        (timestamps::to_sql(from), timestamps::to_sql(to)),
+         FROM aws_reports WHERE user_email > ? AND delivery_at >= ? AND delivery_at <= ?
+         GROUP BY user_email ORDER BY user_email LIMIT ?",
+        String::new(),
+        vec![timestamps::to_sql(from), timestamps::to_sql(to)],
+        |row: &(String, Option<u64>, u64, Value, Value, u64)| row.0.clone(),
     )?;
     Ok(rows
         .into_iter()

@@ -61,9 +61,14 @@ pub fn record_failures(
 }
 
 pub fn unresolved_failure_ids(conn: &mut Conn) -> Result<HashSet<String>, mysql::Error> {
-    let ids: Vec<String> =
-        conn.query("SELECT notification_id FROM aws_report_failures WHERE resolved_at IS NULL")?;
-    Ok(ids.into_iter().collect())
+    let rows: Vec<(u64, String)> = super::paged(
+        conn,
+        "SELECT id, notification_id FROM aws_report_failures WHERE id > ? AND resolved_at IS NULL ORDER BY id LIMIT ?",
+        0u64,
+        Vec::new(),
+        |row: &(u64, String)| row.0,
+    )?;
+    Ok(rows.into_iter().map(|(_, id)| id).collect())
 }
 
 pub fn mark_resolved(
@@ -152,15 +157,21 @@ pub struct FailureRow {
 
 pub fn failure_rows(conn: &mut Conn, listing: Listing) -> Result<Vec<FailureRow>, mysql::Error> {
     let filter = match listing {
-        Listing::Open => " WHERE resolved_at IS NULL AND dismissed_at IS NULL",
-        Listing::Dismissed => " WHERE dismissed_at IS NOT NULL",
+        Listing::Open => " AND resolved_at IS NULL AND dismissed_at IS NULL",
+        Listing::Dismissed => " AND dismissed_at IS NOT NULL",
         Listing::All => "",
     };
-    let rows: Vec<mysql::Row> = conn.query(format!(
-        "SELECT id, notification_id, source, error, document, attempts, first_failed_at, last_failed_at, resolved_at,
-                dismissed_at, dismissed_reason
-         FROM aws_report_failures{filter} ORDER BY id"
-    ))?;
+    let rows: Vec<mysql::Row> = super::paged(
+        conn,
+        &format!(
+            "SELECT id, notification_id, source, error, document, attempts, first_failed_at, last_failed_at, resolved_at,
+                    dismissed_at, dismissed_reason
+             FROM aws_report_failures WHERE id > ?{filter} ORDER BY id LIMIT ?"
+        ),
+        0u64,
+        Vec::new(),
+        |row: &mysql::Row| row.get::<u64, _>(0).unwrap_or(u64::MAX),
+    )?;
     Ok(rows
         .into_iter()
         .map(|row| {

@@ -257,6 +257,9 @@ fn lift_soft_bounces<Q: Queryable>(
     Ok(())
 }
 
+/// Rows per page of `read`: far below the 10,000 rows a Vitess tablet returns by default.
+const LEDGER_PAGE_ROWS: u64 = 5000;
+
 /// The whole ledger, or the entries with evidence since `since`, each with the user account of
 /// the address (the summary rows' user_id).
 pub fn read(
@@ -264,12 +267,28 @@ pub fn read(
     since: Option<OffsetDateTime>,
 ) -> Result<Vec<LedgerEntry>, mysql::Error> {
     let since = since.unwrap_or(time::macros::datetime!(1000-01-01 0:00 UTC));
-    let rows: Vec<mysql::Row> = conn.exec(
-        "SELECT s.email, s.kind, (SELECT MAX(r.user_id) FROM aws_reports r WHERE r.user_email = s.email),
-                s.first_at, s.last_at, s.evidence_count, s.last_diagnostic, s.last_diagnostic_at, s.recent
-         FROM aws_report_suppressions s WHERE s.last_at >= ? ORDER BY s.email, s.kind",
-        (timestamps::to_sql(since),),
-    )?;
+    // In pages, keyed on the primary key (email, kind).
+    let mut rows: Vec<mysql::Row> = Vec::new();
+    let (mut email, mut kind) = (String::new(), String::new());
+    loop {
+        let page: Vec<mysql::Row> = conn.exec(
+            "SELECT s.email, s.kind, (SELECT MAX(r.user_id) FROM aws_reports r WHERE r.user_email = s.email),
+                    s.first_at, s.last_at, s.evidence_count, s.last_diagnostic, s.last_diagnostic_at, s.recent
+             FROM aws_report_suppressions s
+             WHERE (s.email > ? OR (s.email = ? AND s.kind > ?)) AND s.last_at >= ?
+             ORDER BY s.email, s.kind LIMIT ?",
+            (&email, &email, &kind, timestamps::to_sql(since), LEDGER_PAGE_ROWS),
+        )?;
+        let full = page.len() as u64 == LEDGER_PAGE_ROWS;
+        if let Some(last) = page.last() {
+            email = last.get::<String, _>(0).unwrap_or_default();
+            kind = last.get::<String, _>(1).unwrap_or_default();
+        }
+        rows.extend(page);
+        if !full {
+            break;
+        }
+    }
     Ok(rows.into_iter().filter_map(entry_of_row).collect())
 }
 

@@ -148,7 +148,7 @@ pub fn migrate(env: &Environment) -> Result<Vec<u32>> {
             continue;
         }
         for statement in split_statements(sql) {
-            match conn.query_drop(&statement) {
+            match run_statement(&mut conn, &statement) {
                 Ok(()) => {}
                 // MySQL commits each DDL statement on its own: a migration cut short re-runs from
                 // its first statement, and a column or index it already added is no error.
@@ -310,6 +310,43 @@ pub fn check_schema(conn: &mut Conn, database: &str) -> Result<()> {
 }
 
 /// Splits a schema file into statements: each ends with `;` at the end of a line.
+/// Rows of a table one statement of a ranged migration step touches.
+const STATEMENT_RANGE: u64 = 20_000;
+
+/// A statement whose WHERE clause holds `{id_range:TABLE}` and that template, if it is one.
+fn ranged(statement: &str) -> Option<(&str, String)> {
+    let start = statement.find("{id_range:")?;
+    let end = start + statement[start..].find('}')?;
+    let table = &statement[start + "{id_range:".len()..end];
+    let template = format!(
+        "{}id >= ? AND id < ?{}",
+        &statement[..start],
+        &statement[end + 1..]
+    );
+    Some((table, template))
+}
+
+/// Runs one statement of a migration file. One written with `{id_range:TABLE}` runs once per
+/// range of TABLE's ids (`STATEMENT_RANGE` at a time), each on its own (autocommit), so that a
+/// large table's upgrade stays within proxies' transaction and query limits (Vitess: 30 s) and
+/// TiDB's transaction size; its WHERE clause makes it re-runnable, like every step here.
+fn run_statement(conn: &mut Conn, statement: &str) -> Result<(), mysql::Error> {
+    let Some((table, template)) = ranged(statement) else {
+        return conn.query_drop(statement);
+    };
+    let bounds: Option<(Option<u64>, Option<u64>)> =
+        conn.query_first(format!("SELECT MIN(id), MAX(id) FROM {table}"))?;
+    let Some((Some(first), Some(last))) = bounds else {
+        return Ok(());
+    };
+    let mut from = first;
+    while from <= last {
+        conn.exec_drop(&template, (from, from + STATEMENT_RANGE))?;
+        from += STATEMENT_RANGE;
+    }
+    Ok(())
+}
+
 fn split_statements(sql: &str) -> Vec<String> {
     let mut statements = Vec::new();
     let mut current = String::new();
@@ -349,5 +386,24 @@ mod tests {
             .iter()
             .all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS")));
         assert!(statements.iter().all(|s| !s.ends_with(';')));
+    }
+
+    #[test]
+    fn ranged_statements_name_their_table_and_take_the_range_as_parameters() {
+        let (table, template) =
+            ranged("UPDATE aws_reports SET a = b WHERE a = 0 AND {id_range:aws_reports}").unwrap();
+        assert_eq!(table, "aws_reports");
+        assert_eq!(
+            template,
+            "UPDATE aws_reports SET a = b WHERE a = 0 AND id >= ? AND id < ?"
+        );
+        assert!(ranged("UPDATE t SET a = 1").is_none());
+        // The whole-table statements of the migrations go by ranges.
+        let ranged_count = MIGRATIONS
+            .iter()
+            .flat_map(|m| split_statements(m.sql))
+            .filter(|s| ranged(s).is_some())
+            .count();
+        assert_eq!(ranged_count, 3);
     }
 }

@@ -37,6 +37,43 @@ const ROWS_PER_STATEMENT: usize = 250;
 /// Keys per `IN (...)` lookup.
 const KEYS_PER_LOOKUP: usize = 1000;
 
+/// Rows per page of a read whose size the data decides (the ledger, the failures, the evidence
+/// of a rebuild): far below the 10,000 rows a Vitess tablet returns by default
+/// (`queryserver-config-max-result-size`; docs/compatibility.md).
+const PAGE_ROWS: u64 = 5000;
+
+/// Every row of a read in pages keyed on its unique, ordered `key` (`key_of` reads it from a
+/// row): `sql` takes the last key seen as its first parameter (`... WHERE k > ? ... ORDER BY k
+/// LIMIT ?`, the page size last), with `params` between. `start` is below every key.
+fn paged<R, K>(
+    conn: &mut Conn,
+    sql: &str,
+    start: K,
+    params: Vec<Value>,
+    key_of: impl Fn(&R) -> K,
+) -> Result<Vec<R>, mysql::Error>
+where
+    R: FromRow,
+    K: Into<Value> + Clone,
+{
+    let mut rows: Vec<R> = Vec::new();
+    let mut after = start;
+    loop {
+        let mut all = vec![after.clone().into()];
+        all.extend(params.iter().cloned());
+        all.push(PAGE_ROWS.into());
+        let page: Vec<R> = conn.exec(sql, all)?;
+        let full = page.len() as u64 == PAGE_ROWS;
+        if let Some(last) = page.last() {
+            after = key_of(last);
+        }
+        rows.extend(page);
+        if !full {
+            return Ok(rows);
+        }
+    }
+}
+
 /// The parsed MySQL URL (its TLS options apart) plus the timeouts that keep a dead server from
 /// hanging cron.
 fn options(env: &Environment) -> Result<(OptsBuilder, String, tls::Tls)> {
@@ -265,27 +302,37 @@ pub fn try_lock(
     wait_for_lock(conn, database, partition, Duration::ZERO)
 }
 
-/// (id, seconds in its current state, host, command) of a PROCESSLIST row.
-type ProcessRow = (u64, Option<u64>, Option<String>, Option<String>);
+/// (seconds in its current state, host, command) of a PROCESSLIST row.
+type ProcessRow = (Option<u64>, Option<String>, Option<String>);
 
 /// The session holding the ingest lock, as the server sees it: `connection 123 (idle 40 s,
-/// from host:port)`.
+/// from host:port)`. Asked with a bare `SELECT IS_USED_LOCK(?)` first (Vitess routes that form,
+/// and TiDB answers it, if only with 1), then the process list by that id, where the server
+/// shows it; `connection N` alone where it does not.
 pub fn lock_holder(
     conn: &mut Conn,
     database: &str,
     partition: Partition,
 ) -> Result<Option<String>, mysql::Error> {
-    let holder: Option<ProcessRow> = conn.exec_first(
-        "SELECT p.ID, p.TIME, p.HOST, p.COMMAND FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK(?)",
-        (lock_name(database, partition),),
-    )?;
-    Ok(holder.map(|(id, idle, host, command)| {
-        format!(
+    let holder: Option<Option<u64>> =
+        conn.exec_first("SELECT IS_USED_LOCK(?)", (lock_name(database, partition),))?;
+    let Some(id) = holder.flatten() else {
+        return Ok(None);
+    };
+    let row: Option<ProcessRow> = conn
+        .exec_first(
+            "SELECT TIME, HOST, COMMAND FROM information_schema.PROCESSLIST WHERE ID = ?",
+            (id,),
+        )
+        .unwrap_or(None);
+    Ok(Some(match row {
+        Some((idle, host, command)) => format!(
             "connection {id} ({}, {} s, from {})",
             command.unwrap_or_default(),
             idle.unwrap_or(0),
             host.unwrap_or_default()
-        )
+        ),
+        None => format!("connection {id}"),
     }))
 }
 

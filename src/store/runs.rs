@@ -69,12 +69,16 @@ pub fn finish_run(
     )
 }
 
-/// Marks `abandoned` every run still `running` whose partition's ingest lock nobody else holds:
-/// the caller holds its own partition's lock, and a run of another partition (or of the whole
-/// stream) whose lock is free is not running either. Returns their ids and windows.
+/// Marks `abandoned` every run still `running` whose partition's ingest lock nobody else holds.
+/// A run of the caller's own partition is abandoned without asking: the caller holds that lock,
+/// so no other run of it can be running. For the others the lock is asked about with a bare
+/// `SELECT IS_USED_LOCK(?)` (the form Vitess routes); a server that cannot say (TiDB before 7.3
+/// has no such function; TiDB answers 1, not the holder's id, to other sessions) leaves the run
+/// as it is, with a message, and never stops the ingest. Returns their ids and windows.
 pub fn mark_abandoned_runs(
     conn: &mut Conn,
     database: &str,
+    own: Partition,
 ) -> Result<Vec<(u64, Window)>, mysql::Error> {
     let rows: Vec<(u64, Value, Value, String)> = conn.query(
         "SELECT id, window_from, window_to, partition_label FROM aws_report_runs WHERE status = 'running'",
@@ -83,12 +87,7 @@ pub fn mark_abandoned_runs(
     for (id, from, to, label) in rows {
         // (A label no version wrote: judged by the whole stream's lock.)
         let partition = Partition::from_label(&label).unwrap_or(Partition::WHOLE);
-        let lock = super::lock_name(database, partition);
-        // Free (NULL), or held by this very session: the run that recorded this row is gone.
-        // (A bare SELECT of the function: the form Vitess routes, see README.)
-        let holder: Option<Option<u64>> = conn.exec_first("SELECT IS_USED_LOCK(?)", (&lock,))?;
-        let own = u64::from(conn.connection_id());
-        if matches!(holder.flatten(), Some(id) if id != own) {
+        if partition != own && !lock_is_free(conn, database, partition, id)? {
             continue;
         }
         conn.exec_drop(
@@ -100,6 +99,32 @@ pub fn mark_abandoned_runs(
         }
     }
     Ok(out)
+}
+
+/// Whether nobody holds `partition`'s ingest lock (free, or held by this very session). A
+/// refusal of the function itself is "cannot say": not free. A lost connection is an error.
+fn lock_is_free(
+    conn: &mut Conn,
+    database: &str,
+    partition: Partition,
+    run: u64,
+) -> Result<bool, mysql::Error> {
+    let lock = super::lock_name(database, partition);
+    match conn.exec_first::<Option<u64>, _, _>("SELECT IS_USED_LOCK(?)", (&lock,)) {
+        Ok(holder) => {
+            let own = u64::from(conn.connection_id());
+            Ok(!matches!(holder.flatten(), Some(id) if id != own))
+        }
+        Err(mysql::Error::MySqlError(e)) => {
+            log::warn!(
+                "run {run} of partition {partition} is recorded as running, and this server cannot say whether its lock is held (IS_USED_LOCK: error {}: {}): left as it is; a run of that partition will settle it",
+                e.code,
+                e.message
+            );
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Where the completed Mongo runs covering `partition` reached: its catch-up window starts
