@@ -115,6 +115,43 @@ fn a_tls_only_mariadb_takes_verified_tls_and_every_refusal_says_what_to_set() {
 }
 
 #[test]
+fn a_version_1_certificate_encrypts_but_cannot_be_verified_and_the_message_says_so() {
+    // MySQL's documented openssl recipe and MariaDB 11.4's own certificates are X.509 v1, which
+    // rustls refuses to verify (sqlx#3091): REQUIRED and the default connect, VERIFY_CA explains.
+    let server = PrivateMariaDb::start_with(true, true);
+    let ca = server
+        .certificates
+        .as_ref()
+        .unwrap()
+        .ca
+        .display()
+        .to_string();
+    let env = TestEnv::unmigrated_on("tls_v1", server.server("localhost", "ssl-mode=REQUIRED"));
+    env.run(&["migrate"]).expect_code(0);
+    let doctor = env.run(&["doctor"]);
+    assert!(
+        doctor
+            .stdout()
+            .contains("uses TLS (TLSv1.3) with ssl-mode=REQUIRED"),
+        "{doctor}"
+    );
+    let verify = run_with_url(
+        &env,
+        &server
+            .server("localhost", &format!("ssl-mode=VERIFY_CA&ssl-ca={ca}"))
+            .job,
+        &["migrate"],
+    );
+    verify.expect_code(1);
+    assert!(
+        verify.stderr().contains("X.509 version 1")
+            && verify.stderr().contains("ssl-mode=REQUIRED"),
+        "{verify}"
+    );
+    assert_no_password(&verify);
+}
+
+#[test]
 fn the_demo_day_over_verified_tls_gives_the_rows_of_a_plain_connection() {
     let server = PrivateMariaDb::start(true);
     let ca = server

@@ -83,6 +83,56 @@ pub struct Certificates {
 }
 
 impl Certificates {
+    /// Certificates as MySQL's own recipe makes them (`openssl x509 -req` without extensions):
+    /// the server's is X.509 version 1, its name only in the subject's CN.
+    pub fn make_version_1(dir: &Path) -> Certificates {
+        let certs = Certificates::make(dir, "DNS:localhost");
+        let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+        let (key, csr, cert, ca, ca_key) = (
+            p("server.key"),
+            p("server-v1.csr"),
+            p("server-v1.pem"),
+            p("ca.pem"),
+            p("ca.key"),
+        );
+        run(
+            "openssl",
+            &[
+                "req",
+                "-new",
+                "-key",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                "/CN=localhost",
+            ],
+        );
+        run(
+            "openssl",
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca,
+                "-CAkey",
+                &ca_key,
+                "-set_serial",
+                "7",
+                "-out",
+                &cert,
+                "-days",
+                "2",
+            ],
+        );
+        Certificates {
+            cert: dir.join("server-v1.pem"),
+            ..certs
+        }
+    }
+
     pub fn make(dir: &Path, san: &str) -> Certificates {
         let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
         let ec = [
@@ -190,6 +240,11 @@ impl PrivateMariaDb {
     /// With `tls`, the server has a certificate for `localhost` from a CA of its own and
     /// refuses TCP without TLS (`require_secure_transport`).
     pub fn start(tls: bool) -> PrivateMariaDb {
+        PrivateMariaDb::start_with(tls, false)
+    }
+
+    /// `start`, with `version_1`: the server's certificate as `Certificates::make_version_1`.
+    pub fn start_with(tls: bool, version_1: bool) -> PrivateMariaDb {
         let dir = Scratch::new("mariadb");
         let data = dir.path("data");
         let datadir = format!("--datadir={}", data.display());
@@ -203,7 +258,10 @@ impl PrivateMariaDb {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let certificates = tls.then(|| Certificates::make(&dir.0, "DNS:localhost"));
+        let certificates = tls.then(|| match version_1 {
+            true => Certificates::make_version_1(&dir.0),
+            false => Certificates::make(&dir.0, "DNS:localhost"),
+        });
         let port = free_port();
         let socket = dir.path("mysqld.sock");
         let mut args = vec![

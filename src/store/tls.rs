@@ -245,6 +245,16 @@ impl Tls {
         }
         // rustls's words for a refused certificate (its CertificateError, Display or Debug).
         let said = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+        if said(&["UnsupportedCertVersion"]) {
+            return Some(format!(
+                "the server's certificate is X.509 version 1 (what `openssl x509 -req` makes without -extfile, as in MySQL's own recipe), which rustls cannot verify: reissue it as version 3 with a subjectAltName (docs/compatibility.md, \"TLS to MySQL\"), or set ssl-mode=REQUIRED in {var} to encrypt without checking"
+            ));
+        }
+        if said(&["not valid for any names"]) {
+            return Some(format!(
+                "the server's certificate names no host in a subjectAltName (rustls, like browsers, ignores the subject's CN): reissue it with subjectAltName=DNS:<host>, or set ssl-mode=VERIFY_CA in {var} to check the CA only"
+            ));
+        }
         if said(&["UnknownIssuer", "BadSignature", "unknown issuer"]) {
             return Some(format!(
                 "the server's certificate is not signed by a CA this job trusts: set ssl-ca=PATH in {var} to the PEM bundle of the CA that signed it (the provider publishes it), or ssl-mode=REQUIRED to encrypt without checking"
