@@ -99,6 +99,31 @@ fn a_tls_only_mariadb_takes_verified_tls_and_every_refusal_says_what_to_set() {
         let doctor = run_with_url(&env, &job("127.0.0.1", options), &["doctor"]);
         assert!(doctor.stdout().contains(says), "{doctor}");
     }
+    // An account that requires a client certificate: refused without one, naming ssl-cert;
+    // taken with the one the CA signed.
+    server.sql(&format!(
+        "CREATE USER 'sescert'@'%' IDENTIFIED BY 'c3rt-pw' REQUIRE X509;
+         GRANT ALL PRIVILEGES ON `srt\\_%`.* TO 'sescert'@'%';"
+    ));
+    let as_cert_user = |options: &str| {
+        job("localhost", options).replacen(
+            &format!("ses:{}@", job_password_encoded()),
+            "sescert:c3rt-pw@",
+            1,
+        )
+    };
+    let no_cert = run_with_url(&env, &as_cert_user(&verified), &["migrate"]);
+    no_cert.expect_code(1);
+    assert!(
+        no_cert
+            .stderr()
+            .contains("set ssl-cert=PATH and ssl-key=PATH"),
+        "{no_cert}"
+    );
+    let (cert, key) = (certs.client_cert.display(), certs.client_key.display());
+    let with_cert = as_cert_user(&format!("{verified}&ssl-cert={cert}&ssl-key={key}"));
+    run_with_url(&env, &with_cert, &["migrate"]).expect_code(0);
+
     // A missing CA file is a configuration error before any connection.
     let missing = run_with_url(
         &env,

@@ -80,6 +80,9 @@ pub struct Certificates {
     pub key: PathBuf,
     /// Another CA, which signed nothing here: "the wrong CA".
     pub other_ca: PathBuf,
+    /// A client certificate and key the CA signed.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
 }
 
 impl Certificates {
@@ -198,11 +201,53 @@ impl Certificates {
                 &ext,
             ],
         );
+        // A client certificate from the same CA, for accounts that REQUIRE X509.
+        let (client_key, client_csr, client_cert) =
+            (p("client.key"), p("client.csr"), p("client.pem"));
+        let mut args = vec!["req"];
+        args.extend(ec);
+        args.extend([
+            "-keyout",
+            &client_key,
+            "-out",
+            &client_csr,
+            "-subj",
+            "/CN=ses-report job",
+        ]);
+        run("openssl", &args);
+        std::fs::write(
+            dir.join("client.ext"),
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+        )
+        .unwrap();
+        let client_ext = p("client.ext");
+        run(
+            "openssl",
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &client_csr,
+                "-CA",
+                &ca,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-out",
+                &client_cert,
+                "-days",
+                "2",
+                "-extfile",
+                &client_ext,
+            ],
+        );
         Certificates {
             ca: dir.join("ca.pem"),
             cert: dir.join("server.pem"),
             key: dir.join("server.key"),
             other_ca: dir.join("other-ca.pem"),
+            client_cert: dir.join("client.pem"),
+            client_key: dir.join("client.key"),
         }
     }
 }

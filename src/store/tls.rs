@@ -243,6 +243,14 @@ impl Tls {
                 "check the user name and password in {var} (percent-encode special characters); or the server accepts TLS connections only (MariaDB refuses plain ones with this same error): {tls_only} instead of ssl-mode=DISABLED"
             ));
         }
+        if self.mode != SslMode::Disabled
+            && self.identity.is_none()
+            && matches!(e, mysql::Error::MySqlError(s) if s.code == 1045)
+        {
+            return Some(format!(
+                "check the user name and password in {var} (percent-encode special characters); if the account requires a client certificate (REQUIRE X509), set ssl-cert=PATH and ssl-key=PATH"
+            ));
+        }
         // rustls's words for a refused certificate (its CertificateError, Display or Debug).
         let said = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
         if said(&["UnsupportedCertVersion"]) {
