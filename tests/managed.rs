@@ -101,10 +101,10 @@ fn a_tls_only_mariadb_takes_verified_tls_and_every_refusal_says_what_to_set() {
     }
     // An account that requires a client certificate: refused without one, naming ssl-cert;
     // taken with the one the CA signed.
-    server.sql(&format!(
+    server.sql(
         "CREATE USER 'sescert'@'%' IDENTIFIED BY 'c3rt-pw' REQUIRE X509;
-         GRANT ALL PRIVILEGES ON `srt\\_%`.* TO 'sescert'@'%';"
-    ));
+         GRANT ALL PRIVILEGES ON `srt\\_%`.* TO 'sescert'@'%';",
+    );
     let as_cert_user = |options: &str| {
         job("localhost", options).replacen(
             &format!("ses:{}@", job_password_encoded()),
