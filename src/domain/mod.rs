@@ -18,6 +18,7 @@
 //!   instants as SES, SNS and MySQL spell them.
 
 pub mod accounting;
+pub mod bounce;
 pub mod engagement;
 pub mod event_kind;
 pub mod figures;
