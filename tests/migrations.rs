@@ -72,7 +72,7 @@ fn version_3_with_data_upgrades_in_place_and_its_rollups_are_recomputed() {
            VALUES ('2026-11-27', 0, 'news@shop.example', 'x.org', 1, 1, 'UTC', '2026-11-28 02:00:00');",
     );
 
-    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11, 12, 13]");
+    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]");
     assert_eq!(env.count("aws_reports"), 1);
     // Version 5's columns, filled in place: no opens, a domain no table or reply names.
     assert_eq!(
@@ -117,7 +117,7 @@ fn a_migration_cut_short_completes_on_the_next_migrate() {
     let env = TestEnv::unmigrated("upgrade_cut");
     schema_at(&env, 3);
     env.execute("ALTER TABLE aws_report_daily ADD COLUMN suppressed_complaints INT UNSIGNED NOT NULL DEFAULT 0 AFTER complaints");
-    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11, 12, 13]");
+    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]");
     assert_eq!(env.count("aws_report_dirty_days"), 0);
 }
 
@@ -153,7 +153,7 @@ fn version_4_with_engagement_upgrades_in_place() {
         "ALTER TABLE aws_report_details ADD COLUMN automated VARCHAR(24) NULL AFTER feedback_id",
     );
 
-    migrate_applies(&env, "[5, 6, 7, 8, 9, 10, 11, 12, 13]");
+    migrate_applies(&env, "[5, 6, 7, 8, 9, 10, 11, 12, 13, 14]");
     assert_eq!(
         env.rows("SELECT notification_message_id, COALESCE(automated, 'human') FROM aws_report_details WHERE event_type IN ('Open', 'Click') ORDER BY 1"),
         vec![
@@ -246,13 +246,14 @@ fn version_6_runs_become_whole_stream_runs_that_partitions_continue_from() {
 
 /// Back from version 11 to version 9: the feedback unique key on (feedback_key, recipient_key),
 /// the address index on user_email alone.
-const TO_VERSION_9: &str = "ALTER TABLE aws_reports ADD INDEX idx_aws_reports_email (user_email);
+const TO_VERSION_9: &str = "ALTER TABLE aws_report_details DROP COLUMN bounce_class, DROP COLUMN delay_type;
+     ALTER TABLE aws_reports ADD INDEX idx_aws_reports_email (user_email);
      ALTER TABLE aws_reports DROP INDEX idx_aws_reports_email_delivery;
      ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_feedback_key (feedback_key, recipient_key);
      ALTER TABLE aws_report_details DROP INDEX uq_details_feedback_recipient_key;
      ALTER TABLE aws_report_details DROP COLUMN feedback_recipient_key;
      ALTER TABLE aws_report_failures DROP COLUMN dismissed_at, DROP COLUMN dismissed_reason;
-     DELETE FROM ses_report_migrations WHERE version IN (10, 11, 12, 13)";
+     DELETE FROM ses_report_migrations WHERE version IN (10, 11, 12, 13, 14)";
 
 /// Back from version 9 to version 7: the two wide unique keys, no digests.
 const TO_VERSION_7: &str = "ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_notification_recipient (notification_message_id, `to`);
@@ -262,13 +263,16 @@ const TO_VERSION_7: &str = "ALTER TABLE aws_report_details ADD UNIQUE KEY uq_det
      ALTER TABLE aws_report_details DROP COLUMN notification_key, DROP COLUMN recipient_key, DROP COLUMN feedback_key;
      DELETE FROM ses_report_migrations WHERE version IN (8, 9)";
 
-fn demo_day_at_version_7(name: &str) -> TestEnv {
+/// The demo day ingested, then taken back to version 7; with the tables as ingest left them
+/// (the upgrade must give them back, bounce classes included).
+fn demo_day_at_version_7(name: &str) -> (TestEnv, crate::util::Snapshot) {
     let env = TestEnv::demo(name);
     env.ingest(&["--date", "2026-11-27", "--batch-size", "50"])
         .expect_code(3);
+    let before = env.snapshot();
     env.execute(TO_VERSION_9);
     env.execute(TO_VERSION_7);
-    env
+    (env, before)
 }
 
 /// The digests SQL computed equal the ones ingest computes: re-reading the day after the
@@ -296,9 +300,8 @@ fn rereading_changes_nothing(env: &TestEnv, before: &crate::util::Snapshot) {
 /// Version 7 with a day of rows: migrations 8 and 9 move uniqueness onto the digests in place.
 #[test]
 fn version_7_details_get_narrow_unique_keys_in_place() {
-    let env = demo_day_at_version_7("upgrade_v7");
-    let before = env.snapshot();
-    let migrate = migrate_applies(&env, "[8, 9, 10, 11, 12, 13]");
+    let (env, before) = demo_day_at_version_7("upgrade_v7");
+    let migrate = migrate_applies(&env, "[8, 9, 10, 11, 12, 13, 14]");
     assert!(
         migrate.stderr().contains(&format!(
             "key digests of {} detail row(s)",
@@ -314,8 +317,7 @@ fn version_7_details_get_narrow_unique_keys_in_place() {
 #[test]
 fn narrow_keys_cut_short_complete_on_the_next_migrate() {
     // Migration 8's columns added, half the rows filled, its version not recorded.
-    let env = demo_day_at_version_7("upgrade_v7_cut8");
-    let before = env.snapshot();
+    let (env, before) = demo_day_at_version_7("upgrade_v7_cut8");
     env.execute(
         "ALTER TABLE aws_report_details ADD COLUMN notification_key BINARY(16) NULL AFTER notification_message_id;
          ALTER TABLE aws_report_details ADD COLUMN recipient_key BINARY(16) NULL AFTER `to`;
@@ -326,7 +328,7 @@ fn narrow_keys_cut_short_complete_on_the_next_migrate() {
          WHERE id % 2 = 0",
     );
     let half = env.count("aws_report_details") / 2;
-    let migrate = migrate_applies(&env, "[8, 9, 10, 11, 12, 13]");
+    let migrate = migrate_applies(&env, "[8, 9, 10, 11, 12, 13, 14]");
     assert!(
         migrate.stderr().contains("migration 8: already applied"),
         "{migrate}"
@@ -342,8 +344,7 @@ fn narrow_keys_cut_short_complete_on_the_next_migrate() {
     rereading_changes_nothing(&env, &before);
 
     // Migration 8 done; 9 stopped after its first unique key.
-    let env = demo_day_at_version_7("upgrade_v7_cut9");
-    let before = env.snapshot();
+    let (env, before) = demo_day_at_version_7("upgrade_v7_cut9");
     let to_8 = env.run(&["migrate"]);
     to_8.expect_code(0);
     env.execute(TO_VERSION_9);
@@ -353,7 +354,7 @@ fn narrow_keys_cut_short_complete_on_the_next_migrate() {
          ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_notification_recipient (notification_message_id, `to`);
          DELETE FROM ses_report_migrations WHERE version = 9",
     );
-    migrate_applies(&env, "[9, 10, 11, 12, 13]");
+    migrate_applies(&env, "[9, 10, 11, 12, 13, 14]");
     rereading_changes_nothing(&env, &before);
 }
 
@@ -397,8 +398,8 @@ fn version_9_details_get_the_feedback_key_of_feedback_rows_in_place() {
         });
         env.ingest(&["--date", "2026-11-27", "--batch-size", "50"])
             .expect_code(3);
-        env.execute(TO_VERSION_9);
         let before = env.snapshot();
+        env.execute(TO_VERSION_9);
         if cut_short {
             env.execute(
                 "ALTER TABLE aws_report_details ADD COLUMN feedback_recipient_key BINARY(16) NULL AFTER feedback_key;
@@ -406,7 +407,7 @@ fn version_9_details_get_the_feedback_key_of_feedback_rows_in_place() {
                    WHERE feedback_key IS NOT NULL AND id % 2 = 0",
             );
         }
-        let migrate = migrate_applies(&env, "[10, 11, 12, 13]");
+        let migrate = migrate_applies(&env, "[10, 11, 12, 13, 14]");
         assert_eq!(
             migrate.stderr().contains("migration 10: already applied"),
             cut_short,
@@ -486,4 +487,105 @@ fn version_11_rollups_stop_counting_not_spam_reports_as_complaints() {
     stats.expect_code(0);
     let stats: serde_json::Value = serde_json::from_str(&stats.stdout()).unwrap();
     assert_eq!(stats["groups"][0]["complaints"], 1, "{stats}");
+}
+
+/// A bounce of one recipient with its reply as a receiving server gave it.
+fn replied_bounce(
+    n: &str,
+    recipient: &str,
+    bounce_type: &str,
+    status: &str,
+    diagnostic: &str,
+) -> serde_json::Value {
+    let m = mail(&format!("m-{n}"), "2026-11-27T10:00:00.000Z", &[recipient]);
+    let object = serde_json::json!({"timestamp": "2026-11-27T10:05:00.000Z", "bounceType": bounce_type,
+        "bounceSubType": "General", "feedbackId": format!("fb-{n}"),
+        "bouncedRecipients": [{"emailAddress": recipient, "status": status, "diagnosticCode": diagnostic}]});
+    notification(
+        &format!("n-{n}"),
+        "2026-11-27T10:05:00.000Z",
+        &record("Bounce", &m, "bounce", object),
+    )
+}
+
+/// Bounces whose SES bounceType and reply disagree, as version 13 kept them and as 14 reads them.
+fn disagreeing_bounces() -> Vec<serde_json::Value> {
+    vec![
+        replied_bounce("1", "blocked@x.org", "Permanent", "5.7.1",
+            "smtp; 554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org"),
+        replied_bounce("2", "unknown@x.org", "Transient", "4.1.1",
+            "smtp; 450 4.1.1 <unknown@x.org>: Recipient address rejected: User unknown in local recipient table"),
+        replied_bounce("3", "gone@x.org", "Permanent", "5.1.1", "smtp; 550 5.1.1 user unknown"),
+        replied_bounce("4", "slow@x.org", "Transient", "4.4.7", "smtp; 554 4.4.7 Message expired: unable to deliver in 840 minutes."),
+        replied_bounce("5", "full@x.org", "Transient", "4.2.2", "smtp; 452 4.2.2 Mailbox full"),
+    ]
+}
+
+/// Version 13 with bounces that SES's bounceType and the reply disagree on: migration 14 gives
+/// each row the class ingest gives it, and takes the ledger's bounce entries again under the
+/// rules that read it: the upgraded tables, ledger included, equal one run's at version 14. An
+/// entry whose rows `prune` took is classified by the diagnostic it kept.
+#[test]
+fn version_13_bounces_get_their_class_and_the_ledger_the_new_rules() {
+    let clean = TestEnv::new("upgrade_v13_clean");
+    clean.insert(&disagreeing_bounces());
+    clean.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    assert_eq!(
+        clean.rows("SELECT `to`, bounce_class FROM aws_report_details ORDER BY 1"),
+        [
+            ["blocked@x.org", "reputation"],
+            ["full@x.org", "mailbox-full"],
+            ["gone@x.org", "invalid-address"],
+            ["slow@x.org", "technical"],
+            ["unknown@x.org", "invalid-address"],
+        ]
+    );
+
+    let env = TestEnv::new("upgrade_v13");
+    env.insert(&disagreeing_bounces());
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    // Back to version 13: no class columns, and the ledger version 13's rules made.
+    env.execute(
+        "ALTER TABLE aws_report_details DROP COLUMN bounce_class, DROP COLUMN delay_type;
+         DELETE FROM ses_report_migrations WHERE version = 14;
+         DELETE FROM aws_report_suppressions;
+         INSERT INTO aws_report_suppressions (email, kind, first_at, last_at, evidence_count, last_diagnostic,
+             last_diagnostic_at, recent, expires_at, updated_at)
+           SELECT d.`to`, CASE d.`to` WHEN 'blocked@x.org' THEN 'permanent-bounce' WHEN 'gone@x.org' THEN 'permanent-bounce'
+                              ELSE 'soft-bounce' END,
+                  d.timestamp, d.timestamp, 1,
+                  JSON_UNQUOTE(JSON_EXTRACT(IF(JSON_VALID(d.other_info), d.other_info, NULL), '$.bouncedRecipients[0].diagnosticCode')),
+                  d.timestamp, '[]', NULL, NOW(3)
+           FROM aws_report_details d WHERE d.event_type = 'Bounce';
+         INSERT INTO aws_report_suppressions (email, kind, first_at, last_at, evidence_count, last_diagnostic,
+             last_diagnostic_at, recent, expires_at, updated_at)
+           VALUES ('pruned-block@x.org', 'permanent-bounce', '2026-10-01 10:00:00', '2026-10-02 10:00:00', 2,
+                   'smtp; 550 5.7.1 Unfortunately, messages from [192.0.2.1] weren''t sent. Please contact your Internet service provider since part of their network is on our block list (S3150).',
+                   '2026-10-02 10:00:00', '[]', NULL, NOW(3)),
+                  ('pruned-unknown@x.org', 'transient-bounce-5xx', '2026-10-01 10:00:00', '2026-10-01 10:00:00', 1,
+                   'smtp; 550 5.1.1 <pruned-unknown@x.org>: Recipient address rejected: User unknown', '2026-10-01 10:00:00', '[]', NULL, NOW(3))",
+    );
+    let migrate = migrate_applies(&env, "[14]");
+    assert!(
+        migrate
+            .stderr()
+            .contains("migration 14: 5 bounce and delay row(s) classified"),
+        "{migrate}"
+    );
+    // The pruned entries, classified by the diagnostic they kept; the rest as one run made them.
+    assert_eq!(
+        env.rows("SELECT email, kind, evidence_count FROM aws_report_suppressions WHERE email LIKE 'pruned%'"),
+        [["pruned-unknown@x.org", "permanent-bounce", "1"]]
+    );
+    env.execute("DELETE FROM aws_report_suppressions WHERE email LIKE 'pruned%'");
+    assert_eq!(env.snapshot(), clean.snapshot());
+    let listed = env.run(&["suppressions"]);
+    listed.expect_code(0);
+    let out = listed.stdout();
+    let addresses: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .collect();
+    assert_eq!(addresses, ["gone@x.org", "unknown@x.org"], "{listed}");
 }

@@ -468,7 +468,7 @@ fn suppressions_follow_each_rule() {
         ("full@x.org", "soft-bounces", "3"),
         ("hard@x.org", "permanent-bounce", "1"),
         ("leaving@x.org", "unsubscribed", "1"),
-        ("nodomain@x.org", "transient-bounce-5xx", "1"),
+        ("nodomain@x.org", "permanent-bounce", "1"),
     ];
     let expected: Vec<(String, String, String)> = expected
         .iter()

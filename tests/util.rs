@@ -376,7 +376,7 @@ impl TestEnv {
         );
         let details = self.rows(
             "SELECT d.notification_message_id, d.`to`, d.event_type, d.message_id, d.timestamp, d.`from`, d.subject,
-                    d.other_info, d.feedback_id, d.automated, r.message_id, r.user_email
+                    d.other_info, d.feedback_id, d.automated, d.bounce_class, d.delay_type, r.message_id, r.user_email
              FROM aws_report_details d JOIN aws_reports r ON r.id = d.report_id
              ORDER BY d.notification_message_id, d.`to`",
         );

@@ -2,11 +2,14 @@
 //! order-free entries (`LedgerEntry`, by `LedgerKind`), and which addresses the sending app
 //! should stop mailing and why (`decide_entries`, `sunset`: a `Suppression` by `Reason`).
 //!
-//! Rules: a permanent bounce (except OnAccountSuppressionList, which SES already suppresses,
-//! unless asked) or a complaint suppresses at once; a transient bounce with a 5.x.x SMTP status is
-//! treated as permanent; `soft_limit` transient bounces within `soft_window` with no delivery to the
-//! address after the latest of them suppress; auto-replies (Transient/General without a 4.x/5.x
-//! status) never count; an unsubscribe from everything (`unsubscribeAll: true`) suppresses.
+//! Rules: a bounce whose reply says the address does not exist (`domain::bounce`, class
+//! invalid-address, whatever SES's bounceType) or a complaint suppresses at once; a full or
+//! disabled mailbox, or a reply that says nothing (unclassified), counts as a soft bounce, and
+//! `soft_limit` of them within `soft_window` with no delivery to the address after the latest
+//! suppress; a bounce about the sender (reputation, policy, content, rate limit) or the network
+//! never suppresses the address; OnAccountSuppressionList bounces, which SES already
+//! suppresses, only when asked; auto-replies (Transient/General without a 4.x/5.x status) never
+//! count; an unsubscribe from everything (`unsubscribeAll: true`) suppresses.
 //! Pure: `store::evidence` reads the signals from the detail rows, `store::ledger` keeps the
 //! entries, `reports::suppressions` renders the decisions.
 
@@ -18,9 +21,10 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use crate::domain::accounting::{Fate, SummaryDelta};
+use crate::domain::bounce::{classify, recipient_entry, BounceClass, Reply};
 use crate::domain::event_kind::EventKind;
 use crate::domain::ses::SesEvent;
-use crate::domain::text::{normalize_address, truncate};
+use crate::domain::text::truncate;
 
 /// What one detail row says about an address.
 #[derive(Clone, Debug, PartialEq)]
@@ -39,6 +43,25 @@ pub enum Signal {
         feedback_type: String,
     },
     Unsubscribe,
+}
+
+impl Signal {
+    /// A bounce's class, from the recipient's reply (`domain::bounce`).
+    pub fn bounce_class(&self) -> Option<BounceClass> {
+        match self {
+            Signal::Bounce {
+                sub_type,
+                status,
+                diagnostic,
+                ..
+            } => Some(classify(Reply {
+                sub_type: Some(sub_type.as_str()),
+                status: status.as_deref(),
+                diagnostic: diagnostic.as_deref(),
+            })),
+            _ => None,
+        }
+    }
 }
 
 /// Whether events of this kind can be evidence (for callers that filter before parsing).
@@ -62,18 +85,7 @@ pub fn signal_of(kind: EventKind, info: &serde_json::Value, recipient: &str) -> 
             == Some(&json!(true)))
         .then_some(Signal::Unsubscribe),
         EventKind::Bounce => {
-            let entry = info
-                .get("bouncedRecipients")
-                .and_then(|r| r.as_array())
-                .and_then(|list| {
-                    list.iter().find(|r| {
-                        r.get("emailAddress")
-                            .and_then(|a| a.as_str())
-                            .map(normalize_address)
-                            .as_deref()
-                            == Some(recipient)
-                    })
-                });
+            let entry = recipient_entry(info, "bouncedRecipients", recipient);
             Some(Signal::Bounce {
                 bounce_type: text(info.get("bounceType")).unwrap_or_default(),
                 sub_type: text(info.get("bounceSubType")).unwrap_or_default(),
@@ -200,7 +212,6 @@ impl Default for Rules {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Reason {
     PermanentBounce,
-    TransientBounce5xx,
     /// `soft_limit` soft bounces within `soft_window` (the ledger kind is `SoftBounce`).
     SoftBounces,
     Complaint,
@@ -214,7 +225,6 @@ impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::PermanentBounce => "permanent-bounce",
-            Reason::TransientBounce5xx => "transient-bounce-5xx",
             Reason::SoftBounces => "soft-bounces",
             Reason::Complaint => "complaint",
             Reason::Unsubscribed => "unsubscribed",
@@ -227,9 +237,7 @@ impl Reason {
     /// unsubscribe or a sunset is the sending app's business, not SES's.
     pub fn ses_reason(self) -> Option<&'static str> {
         match self {
-            Reason::PermanentBounce | Reason::TransientBounce5xx | Reason::SoftBounces => {
-                Some("BOUNCE")
-            }
+            Reason::PermanentBounce | Reason::SoftBounces => Some("BOUNCE"),
             Reason::Complaint => Some("COMPLAINT"),
             _ => None,
         }
@@ -246,8 +254,9 @@ impl fmt::Display for Reason {
 /// signal is, not what the sending app should do about it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LedgerKind {
+    /// A bounce that says the address does not exist (class invalid-address), whatever SES's
+    /// bounceType.
     PermanentBounce,
-    TransientBounce5xx,
     /// One transient bounce (`Reason::SoftBounces` is the rule over several).
     SoftBounce,
     Complaint,
@@ -259,9 +268,8 @@ pub enum LedgerKind {
 }
 
 impl LedgerKind {
-    pub const ALL: [LedgerKind; 8] = [
+    pub const ALL: [LedgerKind; 7] = [
         LedgerKind::PermanentBounce,
-        LedgerKind::TransientBounce5xx,
         LedgerKind::SoftBounce,
         LedgerKind::Complaint,
         LedgerKind::Unsubscribed,
@@ -274,7 +282,6 @@ impl LedgerKind {
     pub fn as_str(self) -> &'static str {
         match self {
             LedgerKind::PermanentBounce => "permanent-bounce",
-            LedgerKind::TransientBounce5xx => "transient-bounce-5xx",
             LedgerKind::SoftBounce => "soft-bounce",
             LedgerKind::Complaint => "complaint",
             LedgerKind::Unsubscribed => "unsubscribed",
@@ -325,20 +332,34 @@ pub fn ledger_kind(signal: &Signal) -> Option<LedgerKind> {
             status,
             ..
         } => {
-            let class = status
+            if bounce_type == "Permanent" && sub_type == "OnAccountSuppressionList" {
+                return Some(LedgerKind::SesSuppressedBounce);
+            }
+            let status_class = status
                 .as_deref()
                 .map(str::trim)
                 .and_then(|s| s.chars().next());
-            match bounce_type.as_str() {
-                "Permanent" if sub_type == "OnAccountSuppressionList" => {
-                    Some(LedgerKind::SesSuppressedBounce)
-                }
-                "Permanent" => Some(LedgerKind::PermanentBounce),
-                "Transient" if class == Some('5') => Some(LedgerKind::TransientBounce5xx),
-                // An auto-reply (out of office) is Transient/General without a 4.x or 5.x status.
-                "Transient" if sub_type == "General" && class != Some('4') => None,
-                "Transient" => Some(LedgerKind::SoftBounce),
-                _ => None,
+            // An auto-reply (out of office) is Transient/General without a 4.x or 5.x status.
+            if bounce_type == "Transient"
+                && sub_type == "General"
+                && !matches!(status_class, Some('4' | '5'))
+            {
+                return None;
+            }
+            // The receiver's reply decides, whatever SES's bounceType says (docs/suppressions.md,
+            // "Bounce classes"): a dead address for good; a full or disabled mailbox, or a reply
+            // that says nothing, by the soft rules; the sender's standing, policy, content,
+            // rate or the network never suppress the address.
+            match signal.bounce_class()? {
+                BounceClass::InvalidAddress => Some(LedgerKind::PermanentBounce),
+                BounceClass::MailboxFull
+                | BounceClass::MailboxDisabled
+                | BounceClass::Unclassified => Some(LedgerKind::SoftBounce),
+                BounceClass::Reputation
+                | BounceClass::Policy
+                | BounceClass::Content
+                | BounceClass::RateLimit
+                | BounceClass::Technical => None,
             }
         }
     }
@@ -474,7 +495,6 @@ fn reason_of(
 ) -> Option<(Reason, OffsetDateTime)> {
     let reason = match e.kind {
         LedgerKind::PermanentBounce => Reason::PermanentBounce,
-        LedgerKind::TransientBounce5xx => Reason::TransientBounce5xx,
         LedgerKind::Complaint => Reason::Complaint,
         LedgerKind::Unsubscribed => Reason::Unsubscribed,
         LedgerKind::SesSuppressedBounce | LedgerKind::SesSuppressedComplaint
@@ -634,7 +654,6 @@ mod tests {
         };
         let kinds: Vec<LedgerKind> = [
             bounce("Permanent", "General", Some("5.1.1")),
-            bounce("Transient", "General", Some("5.4.4")),
             bounce("Transient", "MailboxFull", Some("4.2.2")),
             complaint("", "abuse"),
             Signal::Unsubscribe,
@@ -647,6 +666,9 @@ mod tests {
         .collect();
         assert_eq!(kinds, LedgerKind::ALL.to_vec());
         assert_eq!(ledger_kind(&bounce("Transient", "General", None)), None);
+        // A transient 5.4.4 (no route to the domain) is a dead address.
+        let no_domain = bounce("Transient", "General", Some("5.4.4"));
+        assert_eq!(ledger_kind(&no_domain), Some(LedgerKind::PermanentBounce));
     }
 
     #[test]
@@ -783,7 +805,7 @@ mod tests {
                 ("angry@x", "complaint"),
                 ("gone@x", "unsubscribed"),
                 ("hard@x", "permanent-bounce"),
-                ("invalid-domain@x", "transient-bounce-5xx")
+                ("invalid-domain@x", "permanent-bounce")
             ]
         );
         assert_eq!(found[2].last_diagnostic.as_deref(), Some("smtp; 5.1.1"));
@@ -889,7 +911,7 @@ mod tests {
                     NOW - Duration::days(d),
                     "Transient",
                     "General",
-                    Some("4.4.7"),
+                    Some("4.2.2"),
                 )
             })
             .collect();
@@ -897,5 +919,44 @@ mod tests {
             reasons(&decide(&with_4xx, &HashMap::new(), &rules())),
             vec![("busy@x", "soft-bounces")]
         );
+    }
+
+    #[test]
+    fn the_reply_decides_not_the_bounce_type() {
+        let signal = |t: &str, status: &str, diagnostic: &str| Signal::Bounce {
+            bounce_type: t.into(),
+            sub_type: "General".into(),
+            status: Some(status.into()),
+            diagnostic: Some(diagnostic.into()),
+        };
+        // A Transient "user unknown" suppresses for good; a Permanent block does not suppress.
+        let unknown = signal(
+            "Transient",
+            "4.1.1",
+            "smtp; 450 4.1.1 <a@x>: Recipient address rejected: User unknown",
+        );
+        assert_eq!(ledger_kind(&unknown), Some(LedgerKind::PermanentBounce));
+        for about_the_sender in [
+            "smtp; 554 5.7.1 Service unavailable; Client host [192.0.2.1] blocked using zen.spamhaus.org",
+            "smtp; 550 5.7.1 Unfortunately, messages from [192.0.2.1] weren't sent. Please contact your Internet service provider since part of their network is on our block list (S3150).",
+            "smtp; 550 5.7.26 This mail has been blocked because the sender is unauthenticated.",
+            "smtp; 552 5.3.4 Your message exceeded Google's message size limits.",
+            "smtp; 421 4.7.0 Too many connections",
+            "smtp; 554 4.4.7 Message expired: unable to deliver in 840 minutes.",
+        ] {
+            assert_eq!(ledger_kind(&signal("Permanent", "5.7.1", about_the_sender)), None, "{about_the_sender}");
+        }
+        // A full or disabled mailbox, or a reply that says nothing: the soft rules.
+        for soft in [
+            "smtp; 552 5.2.2 Mailbox full",
+            "smtp; 550 5.2.1 The email account that you tried to reach is disabled",
+            "smtp; 550 rejected",
+        ] {
+            assert_eq!(
+                ledger_kind(&signal("Permanent", "5.0.0", soft)),
+                Some(LedgerKind::SoftBounce),
+                "{soft}"
+            );
+        }
     }
 }

@@ -15,7 +15,9 @@ use super::{
     classification, key_digest, ledger, rollups, row_placeholders, select_in, ROWS_PER_STATEMENT,
 };
 use crate::domain::accounting::{self, Applied, Fate, Replaced, SummaryDelta};
+use crate::domain::bounce::{self, BounceClass};
 use crate::domain::engagement::Automated;
+use crate::domain::event_kind::EventKind;
 use crate::domain::ses::SesEvent;
 use crate::domain::suppression;
 use crate::domain::timestamps;
@@ -86,7 +88,7 @@ pub fn applied_among(
 }
 
 /// Values per detail row in its insert.
-const DETAIL_VALUES: usize = 15;
+const DETAIL_VALUES: usize = 17;
 
 /// Why a batch could not be written.
 #[derive(Debug)]
@@ -233,7 +235,7 @@ fn insert_details<Q: Queryable>(
             format!(
                 "INSERT INTO aws_report_details (notification_message_id, notification_key, recipient_key,
                    feedback_key, feedback_recipient_key, report_id, event_type, message_id, timestamp, `from`, `to`, subject, other_info,
-                   feedback_id, automated) VALUES {}",
+                   feedback_id, automated, bounce_class, delay_type) VALUES {}",
                 row_placeholders(chunk.len(), DETAIL_VALUES)
             ),
             params,
@@ -249,6 +251,8 @@ struct EventKeys<'a> {
     event: Option<&'a SesEvent>,
     notification: Vec<u8>,
     feedback: Option<Vec<u8>>,
+    /// A bounce's or delay's object, parsed once for its recipients' classes.
+    info: Option<serde_json::Value>,
 }
 
 impl<'a> EventKeys<'a> {
@@ -257,6 +261,8 @@ impl<'a> EventKeys<'a> {
             self.event = Some(event);
             self.notification = key_digest(&event.notification_id);
             self.feedback = event.feedback_id.as_deref().map(key_digest);
+            self.info = matches!(event.kind, EventKind::Bounce | EventKind::DeliveryDelay)
+                .then(|| serde_json::from_str(&event.other_info).unwrap_or_default());
         }
         self
     }
@@ -288,4 +294,10 @@ fn detail_params<'a>(
     params.push(event.other_info.as_str().into());
     params.push(event.feedback_id.as_deref().into());
     params.push(class.map(Automated::name).into());
+    let (reply_class, delay_type) = match &keys.info {
+        Some(info) => bounce::of_event(event.kind, info, recipient),
+        None => (None, None),
+    };
+    params.push(reply_class.map(BounceClass::as_str).into());
+    params.push(delay_type.into());
 }

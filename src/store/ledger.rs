@@ -9,7 +9,10 @@ use mysql::{Conn, TxOpts, Value};
 use time::{Duration, OffsetDateTime};
 
 use super::{evidence, row_placeholders, select_in, ROWS_PER_STATEMENT};
-use crate::domain::suppression::{aggregate, Delivered, LedgerEntry, LedgerKind, SOFT_EXPIRE_DAYS};
+use crate::domain::bounce::{classify, BounceClass, Reply};
+use crate::domain::suppression::{
+    aggregate, Delivered, Evidence, LedgerEntry, LedgerKind, Signal, SOFT_EXPIRE_DAYS,
+};
 use crate::domain::timestamps;
 
 /// How long a soft-bounce entry lasts after its last bounce unless renewed: the `expires_at` the
@@ -327,6 +330,137 @@ pub fn rebase_replaced<Q: Queryable>(
     lift_complaints(conn, &whole)?;
     // Taken again from the rows: each soft bounce's lift is read from the rows too.
     lift_soft_bounces(conn, &whole, &BTreeMap::new(), |_| true)
+}
+
+/// The bounce kinds the ledger held before migration 14 (`transient-bounce-5xx` is gone).
+const BOUNCE_KINDS_BEFORE_14: &str = "'permanent-bounce', 'transient-bounce-5xx', 'soft-bounce'";
+
+/// Whether the rules before migration 14 made a ledger entry of this signal: every bounce but
+/// SES's own suppressions and auto-replies (Transient/General without a 4.x or 5.x status).
+fn counted_before_14(signal: &Signal) -> bool {
+    let Signal::Bounce {
+        bounce_type,
+        sub_type,
+        status,
+        ..
+    } = signal
+    else {
+        return false;
+    };
+    let class = status.as_deref().and_then(|s| s.trim().chars().next());
+    match bounce_type.as_str() {
+        "Permanent" => sub_type != "OnAccountSuppressionList",
+        "Transient" if class == Some('5') => true,
+        "Transient" => !(sub_type == "General" && class != Some('4')),
+        _ => false,
+    }
+}
+
+/// Migration 14's ledger step: the bounce entries of every address that has one, taken again
+/// under the rules that read the reply's class (`suppression::ledger_kind`). Where the detail
+/// rows still hold all of an address's bounce evidence (as many rows as the old rules counted),
+/// its entries are rebuilt from them, exactly; where `prune` took some, each stored entry is
+/// classified by its last diagnostic, the one reply it kept, and merged into the kind that
+/// class gives (or dropped, for a bounce about the sender). A transaction per 1,000 addresses.
+/// Returns the addresses taken again.
+pub fn rederive_bounces(conn: &mut Conn) -> Result<usize, mysql::Error> {
+    let emails: Vec<String> = super::paged(
+        conn,
+        &format!(
+            "SELECT DISTINCT email FROM aws_report_suppressions
+             WHERE email > ? AND kind IN ({BOUNCE_KINDS_BEFORE_14}) ORDER BY email LIMIT ?"
+        ),
+        String::new(),
+        Vec::new(),
+        |email: &String| email.clone(),
+    )?;
+    for chunk in emails.chunks(super::KEYS_PER_LOOKUP) {
+        let mut tx = conn.start_transaction(TxOpts::default())?;
+        let set: BTreeSet<&str> = chunk.iter().map(String::as_str).collect();
+        // The old kind 'transient-bounce-5xx' is read as permanent: only its fields matter here.
+        let stored: Vec<LedgerEntry> = select_in(
+            &mut tx,
+            &format!(
+                "SELECT email, IF(kind = 'transient-bounce-5xx', 'permanent-bounce', kind), NULL, first_at, last_at,
+                        evidence_count, last_diagnostic, last_diagnostic_at, recent
+                 FROM aws_report_suppressions
+                 WHERE kind IN ({BOUNCE_KINDS_BEFORE_14}) AND email IN ({{keys}}) FOR UPDATE"
+            ),
+            set.iter().copied(),
+        )?
+        .into_iter()
+        .filter_map(entry_of_row)
+        .collect();
+        let evidence = evidence::evidence_of(&mut tx, &set)?;
+        let mut out: BTreeMap<(String, LedgerKind), LedgerEntry> = BTreeMap::new();
+        for email in &set {
+            let stored_count: u64 = stored
+                .iter()
+                .filter(|e| e.email == *email)
+                .map(|e| e.count)
+                .sum();
+            let bounces: Vec<Evidence> = evidence
+                .iter()
+                .filter(|e| e.email == *email && matches!(e.signal, Signal::Bounce { .. }))
+                .cloned()
+                .collect();
+            let counted = bounces
+                .iter()
+                .filter(|e| counted_before_14(&e.signal))
+                .count() as u64;
+            let entries: Vec<LedgerEntry> = if counted == stored_count {
+                aggregate(&bounces)
+            } else {
+                stored
+                    .iter()
+                    .filter(|e| e.email == *email)
+                    .filter_map(|e| reclassified(e.clone()))
+                    .collect()
+            };
+            for entry in entries
+                .into_iter()
+                .filter(|e| matches!(e.kind, LedgerKind::PermanentBounce | LedgerKind::SoftBounce))
+            {
+                match out.entry((entry.email.clone(), entry.kind)) {
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(entry);
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut o) => o.get_mut().merge(entry),
+                }
+            }
+        }
+        let params: Vec<Value> = set.iter().map(|e| Value::from(*e)).collect();
+        tx.exec_drop(
+            format!(
+                "DELETE FROM aws_report_suppressions WHERE kind IN ({BOUNCE_KINDS_BEFORE_14}) AND email IN ({})",
+                super::placeholders(set.len())
+            ),
+            params,
+        )?;
+        let entries: Vec<LedgerEntry> = out.into_values().collect();
+        write(&mut tx, &entries)?;
+        lift_soft_bounces(&mut tx, &set, &BTreeMap::new(), |_| true)?;
+        tx.commit()?;
+    }
+    Ok(emails.len())
+}
+
+/// A stored bounce entry whose evidence the rows no longer hold, in the kind its last
+/// diagnostic's class gives; `None` for a bounce about the sender or the network.
+fn reclassified(mut entry: LedgerEntry) -> Option<LedgerEntry> {
+    let class = classify(Reply {
+        sub_type: None,
+        status: None,
+        diagnostic: entry.last_diagnostic.as_deref(),
+    });
+    entry.kind = match class {
+        BounceClass::InvalidAddress => LedgerKind::PermanentBounce,
+        BounceClass::MailboxFull | BounceClass::MailboxDisabled | BounceClass::Unclassified => {
+            LedgerKind::SoftBounce
+        }
+        _ => return None,
+    };
+    Some(entry)
 }
 
 /// Rebuilds the ledger from the detail rows kept (migration 6, when there was no ledger yet).

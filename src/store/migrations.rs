@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use super::{connect, connect_with, options, select_in, SqlContext};
 use crate::config::Environment;
+use crate::domain::bounce::{self, BounceClass};
+use crate::domain::event_kind::EventKind;
 use crate::domain::provider;
 use crate::error::{Error, Result};
 
@@ -100,6 +102,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "dismissed failures",
         sql: include_str!("../../sql/0013_dismissed_failures.sql"),
         data: None,
+    },
+    Migration {
+        version: 14,
+        name: "bounce classes",
+        sql: include_str!("../../sql/0014_bounce_classes.sql"),
+        data: Some(classify_bounces),
     },
 ];
 
@@ -205,6 +213,55 @@ fn fill_detail_keys(conn: &mut Conn) -> Result<()> {
         from += RANGE;
     }
     log::info!("migration 8: key digests of {filled} detail row(s)");
+    Ok(())
+}
+
+/// Migration 14's data step: the class of every stored bounce and delay (in ranges of ids, rows
+/// not yet classified), then the ledger's bounce entries under the rules that read it.
+fn classify_bounces(conn: &mut Conn) -> Result<()> {
+    const RANGE: u64 = 5_000;
+    let context = "applying migration 14 (bounce classes)";
+    let bounds: Option<(Option<u64>, Option<u64>)> = conn
+        .query_first(
+            "SELECT MIN(id), MAX(id) FROM aws_report_details
+             WHERE event_type IN ('Bounce', 'DeliveryDelay') AND bounce_class IS NULL",
+        )
+        .sql_context(context)?;
+    let mut classified = 0;
+    if let Some((Some(first), Some(last))) = bounds {
+        let mut from = first;
+        while from <= last {
+            let rows: Vec<(u64, String, String, Option<String>)> = conn
+                .exec(
+                    "SELECT id, event_type, `to`, other_info FROM aws_report_details
+                     WHERE id >= ? AND id < ? AND event_type IN ('Bounce', 'DeliveryDelay')
+                       AND bounce_class IS NULL",
+                    (from, from + RANGE),
+                )
+                .sql_context(context)?;
+            let updates: Vec<(Option<&str>, Option<String>, u64)> = rows
+                .iter()
+                .filter_map(|(id, kind, to, info)| {
+                    let kind = EventKind::from_ses_name(kind)?;
+                    let info: serde_json::Value =
+                        serde_json::from_str(info.as_deref().unwrap_or("")).unwrap_or_default();
+                    let (class, delay_type) = bounce::of_event(kind, &info, to);
+                    Some((class.map(BounceClass::as_str), delay_type, *id))
+                })
+                .collect();
+            classified += updates.len();
+            conn.exec_batch(
+                "UPDATE aws_report_details SET bounce_class = ?, delay_type = ? WHERE id = ?",
+                updates,
+            )
+            .sql_context(context)?;
+            from += RANGE;
+        }
+    }
+    let entries = super::ledger::rederive_bounces(conn).sql_context(context)?;
+    log::info!(
+        "migration 14: {classified} bounce and delay row(s) classified; the bounce entries of {entries} address(es) taken again"
+    );
     Ok(())
 }
 
