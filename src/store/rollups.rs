@@ -221,8 +221,8 @@ pub const SUMMARY_COLUMNS: [&str; 6] = [
 /// when the window holds much of it), never summary row by summary row: given
 /// `idx_details_report`, MariaDB 10.11 chose, for a window holding a large share of the table, a
 /// `LATERAL DERIVED` plan that read every summary row in the table, of every day, and each one's
-/// detail rows by `report_id` (one day of 5 kept: 3.0 s instead of 1.2 s; BENCHMARKS.md, fifth
-/// session).
+/// detail rows by `report_id` (one day of 5 kept: 3.0 s instead of 1.2 s; docs/benchmark-notes.md,
+/// "What is left at 1M", measured 2026-11-29 at 3149707).
 fn day_select(before: &str, after: &str, group: &[String]) -> String {
     format!(
         "SELECT {before}{sums}{after}
