@@ -5,7 +5,10 @@
 -- The Rust step of this migration classifies the rows already stored (in id ranges), then takes
 -- the suppression ledger's bounce entries again under the rules that read the class: only a dead
 -- address suppresses for good; a full or disabled mailbox, or a reply that says nothing, by the
--- soft rules; a bounce about the sender or the network never. Re-runnable.
+-- soft rules; a bounce about the sender or the network never; each bounce entry keeps the class
+-- of its latest evidence. Re-runnable.
 ALTER TABLE aws_report_details
   ADD COLUMN bounce_class VARCHAR(16) NULL AFTER automated,
   ADD COLUMN delay_type VARCHAR(40) NULL AFTER bounce_class;
+ALTER TABLE aws_report_suppressions
+  ADD COLUMN bounce_class VARCHAR(16) NULL AFTER lifted_at;

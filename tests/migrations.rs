@@ -206,11 +206,13 @@ fn version_5_gets_the_suppression_ledger_its_ingests_would_have_kept() {
     assert!(kept.len() >= 5, "{kept:?}");
     let listed = env.run(&["suppressions"]);
     listed.expect_code(0);
-    // Back to version 5: no ledger.
+    // Back to version 5: no ledger (and no bounce classes, which migration 14 adds to it).
     env.execute(
-        "DROP TABLE aws_report_suppressions; DELETE FROM ses_report_migrations WHERE version = 6",
+        "DROP TABLE aws_report_suppressions;
+         ALTER TABLE aws_report_details DROP COLUMN bounce_class, DROP COLUMN delay_type;
+         DELETE FROM ses_report_migrations WHERE version IN (6, 14)",
     );
-    migrate_applies(&env, "[6]");
+    migrate_applies(&env, "[6, 14]");
     assert_eq!(env.snapshot().suppressions, kept);
     assert_eq!(env.run(&["suppressions"]).stdout(), listed.stdout());
 }
@@ -247,6 +249,7 @@ fn version_6_runs_become_whole_stream_runs_that_partitions_continue_from() {
 /// Back from version 11 to version 9: the feedback unique key on (feedback_key, recipient_key),
 /// the address index on user_email alone.
 const TO_VERSION_9: &str = "ALTER TABLE aws_report_details DROP COLUMN bounce_class, DROP COLUMN delay_type;
+     ALTER TABLE aws_report_suppressions DROP COLUMN bounce_class;
      ALTER TABLE aws_reports ADD INDEX idx_aws_reports_email (user_email);
      ALTER TABLE aws_reports DROP INDEX idx_aws_reports_email_delivery;
      ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_feedback_key (feedback_key, recipient_key);
@@ -547,6 +550,7 @@ fn version_13_bounces_get_their_class_and_the_ledger_the_new_rules() {
     // Back to version 13: no class columns, and the ledger version 13's rules made.
     env.execute(
         "ALTER TABLE aws_report_details DROP COLUMN bounce_class, DROP COLUMN delay_type;
+         ALTER TABLE aws_report_suppressions DROP COLUMN bounce_class;
          DELETE FROM ses_report_migrations WHERE version = 14;
          DELETE FROM aws_report_suppressions;
          INSERT INTO aws_report_suppressions (email, kind, first_at, last_at, evidence_count, last_diagnostic,

@@ -393,7 +393,7 @@ impl TestEnv {
         let suppressions = self.rows(
             "SELECT email, kind, first_at, last_at, evidence_count, COALESCE(last_diagnostic, 'NULL'),
                     COALESCE(last_diagnostic_at, 'NULL'), recent, COALESCE(expires_at, 'NULL'),
-                    COALESCE(lifted_at, 'NULL')
+                    COALESCE(lifted_at, 'NULL'), COALESCE(bounce_class, 'NULL')
              FROM aws_report_suppressions ORDER BY email, kind",
         );
         Snapshot {

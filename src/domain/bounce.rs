@@ -37,7 +37,6 @@ pub enum BounceClass {
 }
 
 impl BounceClass {
-    #[cfg(test)]
     pub const ALL: [BounceClass; 9] = [
         BounceClass::InvalidAddress,
         BounceClass::MailboxFull,
@@ -64,7 +63,6 @@ impl BounceClass {
         }
     }
 
-    #[cfg(test)]
     pub fn parse(text: &str) -> Option<BounceClass> {
         BounceClass::ALL.into_iter().find(|c| c.as_str() == text)
     }

@@ -311,6 +311,8 @@ pub struct Suppression {
     pub last_at: OffsetDateTime,
     pub count: u64,
     pub last_diagnostic: Option<String>,
+    /// A bounce suppression's class: its latest evidence's (`domain::bounce`).
+    pub bounce_class: Option<BounceClass>,
     /// Soft-bounce suppressions lapse then unless renewed.
     pub expires_at: Option<OffsetDateTime>,
 }
@@ -386,6 +388,9 @@ pub struct LedgerEntry {
     pub last_diagnostic_at: Option<OffsetDateTime>,
     /// The latest `RECENT_KEPT` instants, newest first.
     pub recent: Vec<OffsetDateTime>,
+    /// A bounce entry's class: the latest evidence's (the larger class on a tie, so that the
+    /// merge is order-free).
+    pub bounce_class: Option<BounceClass>,
 }
 
 impl LedgerEntry {
@@ -403,6 +408,10 @@ impl LedgerEntry {
             last_diagnostic_at: diagnostic.as_ref().map(|_| e.at),
             last_diagnostic: diagnostic,
             recent: vec![e.at],
+            // The class of the kinds the reply decides (SES's own suppressions keep none).
+            bounce_class: matches!(kind, LedgerKind::PermanentBounce | LedgerKind::SoftBounce)
+                .then(|| e.signal.bounce_class())
+                .flatten(),
         })
     }
 
@@ -410,7 +419,8 @@ impl LedgerEntry {
     pub fn merge(&mut self, other: LedgerEntry) {
         self.user_id = self.user_id.max(other.user_id);
         self.first_at = self.first_at.min(other.first_at);
-        self.last_at = self.last_at.max(other.last_at);
+        (self.last_at, self.bounce_class) =
+            (self.last_at, self.bounce_class).max((other.last_at, other.bounce_class));
         self.count += other.count;
         let mine = (self.last_diagnostic_at, self.last_diagnostic.take());
         let theirs = (other.last_diagnostic_at, other.last_diagnostic);
@@ -547,6 +557,7 @@ fn put(
             last_at,
             count: 0,
             last_diagnostic: None,
+            bounce_class: None,
             expires_at: None,
         });
     row.first_at = row.first_at.min(e.first_at);
@@ -555,6 +566,7 @@ fn put(
         if e.last_diagnostic.is_some() {
             row.last_diagnostic = e.last_diagnostic.clone();
         }
+        row.bounce_class = e.bounce_class.or(row.bounce_class);
     }
     row.count += e.count;
     row.user_id = row.user_id.max(e.user_id);
@@ -587,6 +599,7 @@ pub fn sunset(rows: &[DeliveryHistory], rules: &Rules) -> Vec<Suppression> {
             last_at: r.last_delivery,
             count: r.deliveries,
             last_diagnostic: None,
+            bounce_class: None,
             expires_at: None,
         })
         .collect()

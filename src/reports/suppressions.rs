@@ -20,6 +20,7 @@ pub fn to_csv(rows: &[Suppression]) -> String {
         "count",
         "last_diagnostic_code",
         "expires_at",
+        "bounce_class",
     ];
     csv_text(
         &header,
@@ -33,6 +34,10 @@ pub fn to_csv(rows: &[Suppression]) -> String {
                 s.count.to_string(),
                 s.last_diagnostic.clone().unwrap_or_default(),
                 s.expires_at.map(timestamps::display).unwrap_or_default(),
+                s.bounce_class
+                    .map(|c| c.as_str())
+                    .unwrap_or_default()
+                    .to_string(),
             ]
         }),
     )
@@ -47,6 +52,7 @@ pub fn to_json(rows: &[Suppression]) -> String {
                 "first_at": timestamps::display(s.first_at), "last_at": timestamps::display(s.last_at),
                 "count": s.count, "last_diagnostic_code": s.last_diagnostic,
                 "expires_at": s.expires_at.map(timestamps::display),
+                "bounce_class": s.bounce_class.map(|c| c.as_str()),
             })
         })
         .collect();
@@ -220,6 +226,7 @@ mod tests {
             last_at: at,
             count: 1,
             last_diagnostic: None,
+            bounce_class: None,
             expires_at: None,
         }
     }
@@ -278,12 +285,14 @@ mod tests {
         let found = [Suppression {
             user_id: Some(7),
             last_diagnostic: Some("smtp; 5.1.1".into()),
+            bounce_class: Some(crate::domain::bounce::BounceClass::InvalidAddress),
             ..suppression("a,b@x", Reason::PermanentBounce, at)
         }];
         let csv = to_csv(&found);
-        assert_eq!(csv.lines().nth(1), Some("\"a,b@x\",7,permanent-bounce,2026-11-20T10:00:00Z,2026-11-20T10:00:00Z,1,smtp; 5.1.1,"));
+        assert_eq!(csv.lines().nth(1), Some("\"a,b@x\",7,permanent-bounce,2026-11-20T10:00:00Z,2026-11-20T10:00:00Z,1,smtp; 5.1.1,,invalid-address"));
         let json: serde_json::Value = serde_json::from_str(&to_json(&found)).unwrap();
         assert_eq!(json[0]["email"], "a,b@x");
         assert_eq!(json[0]["count"], 1);
+        assert_eq!(json[0]["bounce_class"], "invalid-address");
     }
 }

@@ -22,7 +22,7 @@ fn soft_expiry() -> Duration {
 }
 
 const COLUMNS: &str = "email, kind, first_at, last_at, evidence_count, last_diagnostic,
-    last_diagnostic_at, recent, expires_at, updated_at";
+    last_diagnostic_at, recent, expires_at, updated_at, bounce_class";
 
 fn recent_json(recent: &[OffsetDateTime]) -> String {
     serde_json::to_string(
@@ -50,7 +50,7 @@ fn read_for<Q: Queryable>(
 ) -> Result<Vec<LedgerEntry>, mysql::Error> {
     let sql = format!(
         "SELECT email, kind, NULL, first_at, last_at, evidence_count, last_diagnostic,
-                last_diagnostic_at, recent
+                last_diagnostic_at, recent, bounce_class
          FROM aws_report_suppressions WHERE email IN ({{keys}}){}",
         if lock { " FOR UPDATE" } else { "" }
     );
@@ -77,14 +77,36 @@ fn entry_of_row(row: mysql::Row) -> Option<LedgerEntry> {
         last_diagnostic: text(&v[6]),
         last_diagnostic_at: timestamps::from_sql(&v[7]),
         recent: parse_recent(&text(&v[8]).unwrap_or_default()),
+        bounce_class: v.get(9).and_then(text).and_then(|c| BounceClass::parse(&c)),
     })
 }
 
 /// Writes entries as they are (already merged with what was stored).
 fn write<Q: Queryable>(conn: &mut Q, entries: &[LedgerEntry]) -> Result<(), mysql::Error> {
+    write_columns(conn, entries, true)
+}
+
+/// `write`; without `bounce_class` for the ledger migration 6 builds, before migration 14 adds
+/// that column (whose own step then takes the bounce entries again, classes included).
+fn write_columns<Q: Queryable>(
+    conn: &mut Q,
+    entries: &[LedgerEntry],
+    with_class: bool,
+) -> Result<(), mysql::Error> {
+    let values = if with_class { 11 } else { 10 };
+    let columns = if with_class {
+        COLUMNS
+    } else {
+        COLUMNS.trim_end_matches(", bounce_class")
+    };
+    let class_update = if with_class {
+        ",\n                   bounce_class = VALUES(bounce_class)"
+    } else {
+        ""
+    };
     let now = timestamps::to_sql(OffsetDateTime::now_utc());
     for chunk in entries.chunks(ROWS_PER_STATEMENT) {
-        let mut params = Vec::with_capacity(chunk.len() * 10);
+        let mut params = Vec::with_capacity(chunk.len() * values);
         for e in chunk {
             params.push(e.email.as_str().into());
             params.push(e.kind.as_str().into());
@@ -104,15 +126,18 @@ fn write<Q: Queryable>(conn: &mut Q, entries: &[LedgerEntry]) -> Result<(), mysq
                 Value::NULL
             });
             params.push(now.clone());
+            if with_class {
+                params.push(e.bounce_class.map(BounceClass::as_str).into());
+            }
         }
         conn.exec_drop(
             format!(
-                "INSERT INTO aws_report_suppressions ({COLUMNS}) VALUES {}
+                "INSERT INTO aws_report_suppressions ({columns}) VALUES {}
                  ON DUPLICATE KEY UPDATE first_at = VALUES(first_at),
                    last_at = VALUES(last_at), evidence_count = VALUES(evidence_count),
                    last_diagnostic = VALUES(last_diagnostic), last_diagnostic_at = VALUES(last_diagnostic_at),
-                   recent = VALUES(recent), expires_at = VALUES(expires_at), updated_at = VALUES(updated_at)",
-                row_placeholders(chunk.len(), 10)
+                   recent = VALUES(recent), expires_at = VALUES(expires_at), updated_at = VALUES(updated_at){class_update}",
+                row_placeholders(chunk.len(), values)
             ),
             params,
         )?;
@@ -276,7 +301,8 @@ pub fn read(
     loop {
         let page: Vec<mysql::Row> = conn.exec(
             "SELECT s.email, s.kind, (SELECT MAX(r.user_id) FROM aws_reports r WHERE r.user_email = s.email),
-                    s.first_at, s.last_at, s.evidence_count, s.last_diagnostic, s.last_diagnostic_at, s.recent
+                    s.first_at, s.last_at, s.evidence_count, s.last_diagnostic, s.last_diagnostic_at, s.recent,
+                    s.bounce_class
              FROM aws_report_suppressions s
              WHERE (s.email > ? OR (s.email = ? AND s.kind > ?)) AND s.last_at >= ?
              ORDER BY s.email, s.kind LIMIT ?",
@@ -382,7 +408,7 @@ pub fn rederive_bounces(conn: &mut Conn) -> Result<usize, mysql::Error> {
             &mut tx,
             &format!(
                 "SELECT email, IF(kind = 'transient-bounce-5xx', 'permanent-bounce', kind), NULL, first_at, last_at,
-                        evidence_count, last_diagnostic, last_diagnostic_at, recent
+                        evidence_count, last_diagnostic, last_diagnostic_at, recent, NULL
                  FROM aws_report_suppressions
                  WHERE kind IN ({BOUNCE_KINDS_BEFORE_14}) AND email IN ({{keys}}) FOR UPDATE"
             ),
@@ -453,6 +479,7 @@ fn reclassified(mut entry: LedgerEntry) -> Option<LedgerEntry> {
         status: None,
         diagnostic: entry.last_diagnostic.as_deref(),
     });
+    entry.bounce_class = Some(class);
     entry.kind = match class {
         BounceClass::InvalidAddress => LedgerKind::PermanentBounce,
         BounceClass::MailboxFull | BounceClass::MailboxDisabled | BounceClass::Unclassified => {
@@ -471,7 +498,7 @@ pub fn rebuild(conn: &mut Conn) -> Result<usize, mysql::Error> {
     let mut tx = conn.start_transaction(TxOpts::default())?;
     let emails: BTreeSet<&str> = entries.iter().map(|e| e.email.as_str()).collect();
     tx.query_drop("DELETE FROM aws_report_suppressions")?;
-    write(&mut tx, &entries)?;
+    write_columns(&mut tx, &entries, false)?;
     lift_complaints(&mut tx, &emails)?;
     // Every entry is new: each soft bounce's lift is read from the rows.
     lift_soft_bounces(&mut tx, &emails, &BTreeMap::new(), |_| true)?;
