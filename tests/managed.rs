@@ -32,6 +32,17 @@ fn assert_no_password(run: &Run) {
     }
 }
 
+/// `migrate` with `server_url` is refused: exit 1, each of `says` in its message, no password.
+fn refused(env: &TestEnv, server_url: &str, says: &[&str]) -> Run {
+    let run = run_with_url(env, server_url, &["migrate"]);
+    run.expect_code(1);
+    for phrase in says {
+        assert!(run.stderr().contains(phrase), "{phrase:?} not said: {run}");
+    }
+    assert_no_password(&run);
+    run
+}
+
 #[test]
 fn a_tls_only_mariadb_takes_verified_tls_and_every_refusal_says_what_to_set() {
     let server = PrivateMariaDb::start(true);
@@ -46,38 +57,29 @@ fn a_tls_only_mariadb_takes_verified_tls_and_every_refusal_says_what_to_set() {
 
     // Plain TCP: the server's refusal, and the option to set.
     let started = Instant::now();
-    let plain = run_with_url(&env, &job("127.0.0.1", "ssl-mode=DISABLED"), &["migrate"]);
-    plain.expect_code(1);
-    assert!(started.elapsed() < Duration::from_secs(10), "{plain}");
-    assert!(
-        plain.stderr().contains("accepts TLS connections only")
-            && plain.stderr().contains("ssl-mode=VERIFY_IDENTITY"),
-        "{plain}"
+    let plain = refused(
+        &env,
+        &job("127.0.0.1", "ssl-mode=DISABLED"),
+        &["accepts TLS connections only", "ssl-mode=VERIFY_IDENTITY"],
     );
-    assert_no_password(&plain);
+    assert!(started.elapsed() < Duration::from_secs(10), "{plain}");
 
     // A CA that signed nothing of the server's: name ssl-ca.
-    let wrong_ca = run_with_url(
+    refused(
         &env,
         &job(
             "localhost",
             &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={other}"),
         ),
-        &["migrate"],
+        &["set ssl-ca=PATH"],
     );
-    wrong_ca.expect_code(1);
-    assert!(wrong_ca.stderr().contains("set ssl-ca=PATH"), "{wrong_ca}");
-    assert_no_password(&wrong_ca);
 
     // The certificate names localhost, not 127.0.0.1: VERIFY_IDENTITY refuses, VERIFY_CA takes it.
-    let by_ip = run_with_url(&env, &job("127.0.0.1", &verified), &["migrate"]);
-    by_ip.expect_code(1);
-    assert!(
-        by_ip.stderr().contains("does not name the host")
-            && by_ip.stderr().contains("ssl-mode=VERIFY_CA"),
-        "{by_ip}"
+    refused(
+        &env,
+        &job("127.0.0.1", &verified),
+        &["does not name the host", "ssl-mode=VERIFY_CA"],
     );
-    assert_no_password(&by_ip);
     let ca_only = run_with_url(
         &env,
         &job("127.0.0.1", &format!("ssl-mode=VERIFY_CA&ssl-ca={ca}")),
@@ -112,30 +114,20 @@ fn a_tls_only_mariadb_takes_verified_tls_and_every_refusal_says_what_to_set() {
             1,
         )
     };
-    let no_cert = run_with_url(&env, &as_cert_user(&verified), &["migrate"]);
-    no_cert.expect_code(1);
-    assert!(
-        no_cert
-            .stderr()
-            .contains("set ssl-cert=PATH and ssl-key=PATH"),
-        "{no_cert}"
+    refused(
+        &env,
+        &as_cert_user(&verified),
+        &["set ssl-cert=PATH and ssl-key=PATH"],
     );
     let (cert, key) = (certs.client_cert.display(), certs.client_key.display());
     let with_cert = as_cert_user(&format!("{verified}&ssl-cert={cert}&ssl-key={key}"));
     run_with_url(&env, &with_cert, &["migrate"]).expect_code(0);
 
     // A missing CA file is a configuration error before any connection.
-    let missing = run_with_url(
+    refused(
         &env,
         &job("localhost", "ssl-ca=/nonexistent/ca.pem"),
-        &["migrate"],
-    );
-    missing.expect_code(1);
-    assert!(
-        missing
-            .stderr()
-            .contains("ssl-ca=/nonexistent/ca.pem is not a readable file"),
-        "{missing}"
+        &["ssl-ca=/nonexistent/ca.pem is not a readable file"],
     );
 }
 
@@ -160,20 +152,13 @@ fn a_version_1_certificate_encrypts_but_cannot_be_verified_and_the_message_says_
             .contains("uses TLS (TLSv1.3) with ssl-mode=REQUIRED"),
         "{doctor}"
     );
-    let verify = run_with_url(
+    refused(
         &env,
         &server
             .server("localhost", &format!("ssl-mode=VERIFY_CA&ssl-ca={ca}"))
             .job,
-        &["migrate"],
+        &["X.509 version 1", "ssl-mode=REQUIRED"],
     );
-    verify.expect_code(1);
-    assert!(
-        verify.stderr().contains("X.509 version 1")
-            && verify.stderr().contains("ssl-mode=REQUIRED"),
-        "{verify}"
-    );
-    assert_no_password(&verify);
 }
 
 #[test]

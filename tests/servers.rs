@@ -72,6 +72,62 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A new EC P-256 key `<name>.key` and its signing request `<name>.csr` in `dir`.
+fn request(dir: &Path, name: &str, subject: &str) {
+    let p = |file: String| dir.join(file).to_string_lossy().into_owned();
+    let (key, csr) = (p(format!("{name}.key")), p(format!("{name}.csr")));
+    run(
+        "openssl",
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            subject,
+        ],
+    );
+}
+
+/// Signs `csr` (a path in `dir`) with the test CA of `dir` into `out`, a certificate with the
+/// X.509v3 `extensions` given (written to a file beside it), or version 1 without any.
+fn sign(dir: &Path, csr: &str, out: &str, extensions: Option<&str>) {
+    let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let (csr, out, ca, ca_key, ext) = (
+        p(csr),
+        p(out),
+        p("ca.pem"),
+        p("ca.key"),
+        p(&format!("{out}.ext")),
+    );
+    let mut args = vec![
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-out",
+        &out,
+        "-days",
+        "2",
+    ];
+    if let Some(extensions) = extensions {
+        std::fs::write(&ext, extensions).unwrap();
+        args.extend(["-extfile", &ext]);
+    }
+    run("openssl", &args);
+}
+
 /// A CA of the test's own (EC P-256, valid two days) and a server certificate it signed for
 /// the names in `san` (e.g. `DNS:localhost`).
 pub struct Certificates {
@@ -90,48 +146,11 @@ impl Certificates {
     /// the server's is X.509 version 1, its name only in the subject's CN.
     pub fn make_version_1(dir: &Path) -> Certificates {
         let certs = Certificates::make(dir, "DNS:localhost");
-        let p = |name: &str| dir.join(name).to_string_lossy().into_owned();
-        let (key, csr, cert, ca, ca_key) = (
-            p("server.key"),
-            p("server-v1.csr"),
-            p("server-v1.pem"),
-            p("ca.pem"),
-            p("ca.key"),
-        );
-        run(
-            "openssl",
-            &[
-                "req",
-                "-new",
-                "-key",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                "/CN=localhost",
-            ],
-        );
-        run(
-            "openssl",
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                &ca,
-                "-CAkey",
-                &ca_key,
-                "-set_serial",
-                "7",
-                "-out",
-                &cert,
-                "-days",
-                "2",
-            ],
-        );
+        request(dir, "server-v1", "/CN=localhost");
+        sign(dir, "server-v1.csr", "server-v1.pem", None);
         Certificates {
             cert: dir.join("server-v1.pem"),
+            key: dir.join("server-v1.key"),
             ..certs
         }
     }
@@ -158,88 +177,16 @@ impl Certificates {
             ]);
             run("openssl", &args);
         }
-        let (key, csr, cert, ext) = (
-            p("server.key"),
-            p("server.csr"),
-            p("server.pem"),
-            p("server.ext"),
-        );
-        let mut args = vec!["req"];
-        args.extend(ec);
-        args.extend([
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            "/CN=ses-report test server",
-        ]);
-        run("openssl", &args);
-        std::fs::write(
-            &ext,
-            format!("subjectAltName={san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"),
-        )
-        .unwrap();
-        let (ca, ca_key) = (p("ca.pem"), p("ca.key"));
-        run(
-            "openssl",
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                &ca,
-                "-CAkey",
-                &ca_key,
-                "-CAcreateserial",
-                "-out",
-                &cert,
-                "-days",
-                "2",
-                "-extfile",
-                &ext,
-            ],
-        );
+        request(dir, "server", "/CN=ses-report test server");
+        let server_extensions = format!("subjectAltName={san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n");
+        sign(dir, "server.csr", "server.pem", Some(&server_extensions));
         // A client certificate from the same CA, for accounts that REQUIRE X509.
-        let (client_key, client_csr, client_cert) =
-            (p("client.key"), p("client.csr"), p("client.pem"));
-        let mut args = vec!["req"];
-        args.extend(ec);
-        args.extend([
-            "-keyout",
-            &client_key,
-            "-out",
-            &client_csr,
-            "-subj",
-            "/CN=ses-report job",
-        ]);
-        run("openssl", &args);
-        std::fs::write(
-            dir.join("client.ext"),
-            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-        )
-        .unwrap();
-        let client_ext = p("client.ext");
-        run(
-            "openssl",
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &client_csr,
-                "-CA",
-                &ca,
-                "-CAkey",
-                &ca_key,
-                "-CAcreateserial",
-                "-out",
-                &client_cert,
-                "-days",
-                "2",
-                "-extfile",
-                &client_ext,
-            ],
+        request(dir, "client", "/CN=ses-report job");
+        sign(
+            dir,
+            "client.csr",
+            "client.pem",
+            Some("basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n"),
         );
         Certificates {
             ca: dir.join("ca.pem"),

@@ -645,6 +645,13 @@ mod tests {
         assert_eq!(classify(reply("General")), BounceClass::Unclassified);
     }
 
+    /// The data lines of a corpus file, split at tabs (comments and blank lines left out).
+    fn data_lines(text: &str) -> impl Iterator<Item = Vec<&str>> {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| l.split('\t').collect())
+    }
+
     /// The corpus (`fixtures/bounces/corpus.tsv`): real replies from public sources, each with
     /// the class its source's classifier gives; every class is represented.
     #[test]
@@ -653,13 +660,13 @@ mod tests {
         let mut wrong = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         let mut total = 0;
-        for line in text
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        {
-            let fields: Vec<&str> = line.split('\t').collect();
-            assert_eq!(fields.len(), 4, "class, status, diagnostic, source: {line}");
-            let expected = BounceClass::parse(fields[0]).unwrap_or_else(|| panic!("{line}"));
+        for fields in data_lines(text) {
+            assert_eq!(
+                fields.len(),
+                4,
+                "class, status, diagnostic, source: {fields:?}"
+            );
+            let expected = BounceClass::parse(fields[0]).unwrap_or_else(|| panic!("{fields:?}"));
             seen.insert(expected);
             total += 1;
             let got = classify(Reply {
@@ -686,11 +693,7 @@ mod tests {
     fn held_out_replies_agree_at_least_three_in_four() {
         let text = include_str!("../../fixtures/bounces/held-out.tsv");
         let (mut agree, mut total) = (0, 0);
-        for line in text
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        {
-            let fields: Vec<&str> = line.split('\t').collect();
+        for fields in data_lines(text) {
             total += 1;
             if class(fields[2]).as_str() == fields[0] {
                 agree += 1;
@@ -711,11 +714,7 @@ mod tests {
         };
         let text = std::fs::read_to_string(&path).unwrap();
         let (mut agree, mut total) = (0, 0);
-        for line in text
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        {
-            let fields: Vec<&str> = line.split('\t').collect();
+        for fields in data_lines(&text) {
             total += 1;
             let got = class(fields[1]);
             if got.as_str() == fields[0] {
