@@ -152,7 +152,9 @@ pub struct RollupArgs {
     note = "Rates: bounce = permanent bounces / sent, complaint = complaints / delivered, delivery = \
 delivered / sent, open and click = unique opens and clicks / delivered. They are computed from SES \
 events and approximate AWS's own figures. Verdicts: bounce >= 5% or complaint >= 0.1% is a warning; \
-bounce >= 10% or complaint >= 0.5% is critical. --check prints nothing and exits 0 when healthy."
+bounce >= 10% or complaint >= 0.5% is critical. The block rate (bounces of class reputation or policy / \
+volume) warns at --block-warning and is critical at --block-critical. --check prints nothing and exits 0 \
+when healthy."
 )]
 pub struct StatsArgs {
     /// one calendar day (YYYY-MM-DD); default: the last 7 full days
@@ -177,6 +179,12 @@ pub struct StatsArgs {
     /// groups with fewer sends get no verdict (default 100)
     #[argh(option, default = "100")]
     pub min_volume: u64,
+    /// block rate (reputation + policy bounces / volume) that makes a group's verdict a warning, in percent (default 2)
+    #[argh(option)]
+    pub block_warning: Option<String>,
+    /// block rate that makes a group's verdict critical, in percent (default 5)
+    #[argh(option)]
+    pub block_critical: Option<String>,
     /// cron alert: print only offending groups and exit 5 (critical) or 6 (warning)
     #[argh(switch)]
     pub check: bool,
@@ -247,6 +255,12 @@ pub struct ReportArgs {
     /// groups with fewer sends get no verdict (default 100)
     #[argh(option, default = "100")]
     pub min_volume: u64,
+    /// block rate (reputation + policy bounces / volume) that makes a group's verdict a warning, in percent (default 2)
+    #[argh(option)]
+    pub block_warning: Option<String>,
+    /// block rate that makes a group's verdict critical, in percent (default 5)
+    #[argh(option)]
+    pub block_critical: Option<String>,
 }
 
 /// Re-apply every unresolved failures row from its stored document (after a fix or a schema change).

@@ -19,7 +19,7 @@ use crate::domain::figures::GroupBy;
 use crate::domain::partition::Partition;
 use crate::domain::suppression::{Rules, RECENT_KEPT};
 use crate::domain::timestamps;
-use crate::domain::verdict::Verdict;
+use crate::domain::verdict::{self, Thresholds, Verdict};
 use crate::domain::window::{self, BoundError, Window};
 use crate::domain::zone::Zone;
 use crate::error::{Error, Result};
@@ -639,6 +639,36 @@ impl RollupConfig {
     }
 }
 
+/// A group's verdict thresholds from `--min-volume`, `--block-warning` and `--block-critical`.
+fn thresholds(
+    min_volume: u64,
+    warning: &Option<String>,
+    critical: &Option<String>,
+) -> Result<Thresholds> {
+    let read = |name: &str, given: &Option<String>, default: u64| match given {
+        None => Ok(default),
+        Some(text) => verdict::parse_percent_bp(text).ok_or_else(|| {
+            Error::usage(format!(
+                "{name} {text:?}: want a percentage from 0 to 100, such as 2 or 0.5"
+            ))
+        }),
+    };
+    let block_warning_bp = read("--block-warning", warning, Thresholds::BLOCK_WARNING_BP)?;
+    let block_critical_bp = read("--block-critical", critical, Thresholds::BLOCK_CRITICAL_BP)?;
+    if block_warning_bp > block_critical_bp {
+        return Err(Error::usage(format!(
+            "--block-warning ({}%) is above --block-critical ({}%): a warning must come first",
+            block_warning_bp as f64 / 100.0,
+            block_critical_bp as f64 / 100.0
+        )));
+    }
+    Ok(Thresholds {
+        min_volume,
+        block_warning_bp,
+        block_critical_bp,
+    })
+}
+
 /// `ses-report stats`.
 #[derive(Clone, Debug)]
 pub struct StatsConfig {
@@ -646,7 +676,7 @@ pub struct StatsConfig {
     pub days: Days,
     pub by: Vec<GroupBy>,
     pub format: Format,
-    pub min_volume: u64,
+    pub thresholds: Thresholds,
     /// `--check`: the least verdict that makes the command print and fail.
     pub check: Option<Verdict>,
     /// `--format` was given: with `--check`, offending groups in that format, not as lines.
@@ -698,7 +728,7 @@ impl StatsConfig {
             days,
             by,
             format,
-            min_volume: args.min_volume,
+            thresholds: thresholds(args.min_volume, &args.block_warning, &args.block_critical)?,
             check: args.check.then_some(fail_on),
             format_given: args.format.is_some(),
             allow_empty: args.allow_empty,
@@ -769,7 +799,7 @@ pub struct ReportConfig {
     pub env: Environment,
     pub days: Days,
     pub html: String,
-    pub min_volume: u64,
+    pub thresholds: Thresholds,
 }
 
 impl ReportConfig {
@@ -782,7 +812,7 @@ impl ReportConfig {
             env,
             days,
             html: args.html.clone(),
-            min_volume: args.min_volume,
+            thresholds: thresholds(args.min_volume, &args.block_warning, &args.block_critical)?,
         })
     }
 }

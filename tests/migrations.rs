@@ -72,7 +72,7 @@ fn version_3_with_data_upgrades_in_place_and_its_rollups_are_recomputed() {
            VALUES ('2026-11-27', 0, 'news@shop.example', 'x.org', 1, 1, 'UTC', '2026-11-28 02:00:00');",
     );
 
-    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]");
+    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]");
     assert_eq!(env.count("aws_reports"), 1);
     // Version 5's columns, filled in place: no opens, a domain no table or reply names.
     assert_eq!(
@@ -117,7 +117,7 @@ fn a_migration_cut_short_completes_on_the_next_migrate() {
     let env = TestEnv::unmigrated("upgrade_cut");
     schema_at(&env, 3);
     env.execute("ALTER TABLE aws_report_daily ADD COLUMN suppressed_complaints INT UNSIGNED NOT NULL DEFAULT 0 AFTER complaints");
-    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]");
+    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]");
     assert_eq!(env.count("aws_report_dirty_days"), 0);
 }
 
@@ -153,7 +153,7 @@ fn version_4_with_engagement_upgrades_in_place() {
         "ALTER TABLE aws_report_details ADD COLUMN automated VARCHAR(24) NULL AFTER feedback_id",
     );
 
-    migrate_applies(&env, "[5, 6, 7, 8, 9, 10, 11, 12, 13, 14]");
+    migrate_applies(&env, "[5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]");
     assert_eq!(
         env.rows("SELECT notification_message_id, COALESCE(automated, 'human') FROM aws_report_details WHERE event_type IN ('Open', 'Click') ORDER BY 1"),
         vec![
@@ -248,7 +248,11 @@ fn version_6_runs_become_whole_stream_runs_that_partitions_continue_from() {
 
 /// Back from version 11 to version 9: the feedback unique key on (feedback_key, recipient_key),
 /// the address index on user_email alone.
-const TO_VERSION_9: &str = "ALTER TABLE aws_report_details DROP COLUMN bounce_class, DROP COLUMN delay_type;
+const TO_VERSION_9: &str = "ALTER TABLE aws_report_daily DROP COLUMN bounces_invalid_address, DROP COLUMN bounces_mailbox_full,
+       DROP COLUMN bounces_mailbox_disabled, DROP COLUMN bounces_reputation, DROP COLUMN bounces_policy,
+       DROP COLUMN bounces_content, DROP COLUMN bounces_rate_limit, DROP COLUMN bounces_technical,
+       DROP COLUMN bounces_unclassified;
+     ALTER TABLE aws_report_details DROP COLUMN bounce_class, DROP COLUMN delay_type;
      ALTER TABLE aws_report_suppressions DROP COLUMN bounce_class;
      ALTER TABLE aws_reports ADD INDEX idx_aws_reports_email (user_email);
      ALTER TABLE aws_reports DROP INDEX idx_aws_reports_email_delivery;
@@ -256,7 +260,7 @@ const TO_VERSION_9: &str = "ALTER TABLE aws_report_details DROP COLUMN bounce_cl
      ALTER TABLE aws_report_details DROP INDEX uq_details_feedback_recipient_key;
      ALTER TABLE aws_report_details DROP COLUMN feedback_recipient_key;
      ALTER TABLE aws_report_failures DROP COLUMN dismissed_at, DROP COLUMN dismissed_reason;
-     DELETE FROM ses_report_migrations WHERE version IN (10, 11, 12, 13, 14)";
+     DELETE FROM ses_report_migrations WHERE version IN (10, 11, 12, 13, 14, 15)";
 
 /// Back from version 9 to version 7: the two wide unique keys, no digests.
 const TO_VERSION_7: &str = "ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_notification_recipient (notification_message_id, `to`);
@@ -281,7 +285,12 @@ fn demo_day_at_version_7(name: &str) -> (TestEnv, crate::util::Snapshot) {
 /// The digests SQL computed equal the ones ingest computes: re-reading the day after the
 /// upgrade finds every notification applied (a mismatch would apply them again, doubled).
 fn rereading_changes_nothing(env: &TestEnv, before: &crate::util::Snapshot) {
-    assert_eq!(&env.snapshot(), before);
+    // Migration 15 marks the days with bounces, whose rollups gain the class counts at the next
+    // ingest: until then only the rollups differ.
+    let mut upgraded = env.snapshot();
+    assert_ne!(upgraded.daily, before.daily);
+    upgraded.daily.clone_from(&before.daily);
+    assert_eq!(&upgraded, before);
     let again = env.ingest(&["--date", "2026-11-27"]);
     again.expect_code(3);
     assert_eq!(again.count("applied"), 0, "{again}");
@@ -304,7 +313,7 @@ fn rereading_changes_nothing(env: &TestEnv, before: &crate::util::Snapshot) {
 #[test]
 fn version_7_details_get_narrow_unique_keys_in_place() {
     let (env, before) = demo_day_at_version_7("upgrade_v7");
-    let migrate = migrate_applies(&env, "[8, 9, 10, 11, 12, 13, 14]");
+    let migrate = migrate_applies(&env, "[8, 9, 10, 11, 12, 13, 14, 15]");
     assert!(
         migrate.stderr().contains(&format!(
             "key digests of {} detail row(s)",
@@ -331,7 +340,7 @@ fn narrow_keys_cut_short_complete_on_the_next_migrate() {
          WHERE id % 2 = 0",
     );
     let half = env.count("aws_report_details") / 2;
-    let migrate = migrate_applies(&env, "[8, 9, 10, 11, 12, 13, 14]");
+    let migrate = migrate_applies(&env, "[8, 9, 10, 11, 12, 13, 14, 15]");
     assert!(
         migrate.stderr().contains("migration 8: already applied"),
         "{migrate}"
@@ -357,7 +366,7 @@ fn narrow_keys_cut_short_complete_on_the_next_migrate() {
          ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_notification_recipient (notification_message_id, `to`);
          DELETE FROM ses_report_migrations WHERE version = 9",
     );
-    migrate_applies(&env, "[9, 10, 11, 12, 13, 14]");
+    migrate_applies(&env, "[9, 10, 11, 12, 13, 14, 15]");
     rereading_changes_nothing(&env, &before);
 }
 
@@ -410,7 +419,7 @@ fn version_9_details_get_the_feedback_key_of_feedback_rows_in_place() {
                    WHERE feedback_key IS NOT NULL AND id % 2 = 0",
             );
         }
-        let migrate = migrate_applies(&env, "[10, 11, 12, 13, 14]");
+        let migrate = migrate_applies(&env, "[10, 11, 12, 13, 14, 15]");
         assert_eq!(
             migrate.stderr().contains("migration 10: already applied"),
             cut_short,
@@ -592,4 +601,37 @@ fn version_13_bounces_get_their_class_and_the_ledger_the_new_rules() {
         .filter_map(|l| l.split(',').next())
         .collect();
     assert_eq!(addresses, ["gone@x.org", "unknown@x.org"], "{listed}");
+}
+
+/// Version 14 counted no bounce class in the rollups: migration 15 adds the columns and marks
+/// every day with a bounce, and the next `rollup` (or ingest) gives the rollups one run at
+/// version 15 gives. Until then the days are pending, as `doctor` says.
+#[test]
+fn version_14_rollups_count_bounce_classes_after_the_next_rollup() {
+    let clean = TestEnv::new("upgrade_v14_clean");
+    clean.insert(&disagreeing_bounces());
+    clean.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    let classes =
+        "SELECT SUM(bounces_invalid_address), SUM(bounces_reputation), SUM(bounces_mailbox_full),
+                          SUM(bounces_technical) FROM aws_report_daily";
+    assert_eq!(clean.rows(classes), [["2", "1", "1", "1"]]);
+
+    let env = TestEnv::new("upgrade_v14");
+    env.insert(&disagreeing_bounces());
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    env.execute(
+        "ALTER TABLE aws_report_daily DROP COLUMN bounces_invalid_address, DROP COLUMN bounces_mailbox_full,
+           DROP COLUMN bounces_mailbox_disabled, DROP COLUMN bounces_reputation, DROP COLUMN bounces_policy,
+           DROP COLUMN bounces_content, DROP COLUMN bounces_rate_limit, DROP COLUMN bounces_technical,
+           DROP COLUMN bounces_unclassified;
+         DELETE FROM ses_report_migrations WHERE version = 15",
+    );
+    migrate_applies(&env, "[15]");
+    assert_eq!(env.rows(classes), [["0", "0", "0", "0"]]);
+    assert_eq!(
+        env.rows("SELECT DATE_FORMAT(day_utc, '%Y-%m-%d') FROM aws_report_dirty_days"),
+        [["2026-11-27"]]
+    );
+    env.run(&["rollup", "--date", "2026-11-27"]).expect_code(0);
+    assert_eq!(env.snapshot(), clean.snapshot());
 }

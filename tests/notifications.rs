@@ -159,3 +159,53 @@ pub fn click_on(sns_id: &str, mail: &Value, at: &str, link: &str) -> Value {
         r["click"]["link"] = json!(link)
     })
 }
+
+/// A bounce of one recipient with the receiving server's reply: SES's type and subtype, the
+/// recipient's enhanced `status` and `diagnosticCode`.
+pub fn bounce_replied(
+    sns_id: &str,
+    mail: &Value,
+    at: &str,
+    (bounce_type, sub_type): (&str, &str),
+    recipient: &str,
+    (status, diagnostic): (&str, &str),
+) -> Value {
+    let object = json!({"timestamp": at, "bounceType": bounce_type, "bounceSubType": sub_type,
+                        "feedbackId": format!("fb-{sns_id}"), "reportingMTA": "dns; a1-2.smtp-out.amazonses.com",
+                        "bouncedRecipients": [{"emailAddress": recipient, "action": "failed",
+                                               "status": status, "diagnosticCode": diagnostic}]});
+    notification(sns_id, at, &record("Bounce", mail, "bounce", object))
+}
+
+/// A DeliveryDelay of one recipient: SES's `delayType`, the recipient's status and reply.
+pub fn delivery_delay(
+    sns_id: &str,
+    mail: &Value,
+    at: &str,
+    delay_type: &str,
+    recipient: &str,
+    (status, diagnostic): (&str, &str),
+) -> Value {
+    let object = json!({"timestamp": at, "delayType": delay_type,
+                        "expirationTime": "2026-11-28T10:00:00.000Z",
+                        "delayedRecipients": [{"emailAddress": recipient, "status": status,
+                                               "diagnosticCode": diagnostic}]});
+    notification(
+        sns_id,
+        at,
+        &record("DeliveryDelay", mail, "deliveryDelay", object),
+    )
+}
+
+/// A delivery with SES's `processingTimeMillis`.
+pub fn delivery_timed(
+    sns_id: &str,
+    mail: &Value,
+    at: &str,
+    processing_ms: u64,
+    recipients: &[&str],
+) -> Value {
+    let object = json!({"timestamp": at, "processingTimeMillis": processing_ms,
+                        "recipients": recipients, "smtpResponse": "250 2.0.0 OK"});
+    notification(sns_id, at, &record("Delivery", mail, "delivery", object))
+}

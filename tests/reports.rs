@@ -8,7 +8,7 @@ use crate::notifications::*;
 use crate::util::{repo_path, TestEnv};
 
 /// The counter columns of `aws_report_daily`, as the schema and the JSON output name them.
-const COUNTERS: [&str; 18] = [
+const COUNTERS: [&str; 27] = [
     "sent",
     "delivered",
     "rejected",
@@ -27,6 +27,15 @@ const COUNTERS: [&str; 18] = [
     "unsubscribes",
     "human_unique_opens",
     "human_unique_clicks",
+    "bounces_invalid_address",
+    "bounces_mailbox_full",
+    "bounces_mailbox_disabled",
+    "bounces_reputation",
+    "bounces_policy",
+    "bounces_content",
+    "bounces_rate_limit",
+    "bounces_technical",
+    "bounces_unclassified",
 ];
 
 /// The rollup table as (day, report_type, source, domain, provider, configuration set,
@@ -47,7 +56,7 @@ fn expected_rollups(env: &TestEnv) -> BTreeMap<Vec<String>, Vec<u64>> {
     let rows = env.rows(
         "SELECT DATE_FORMAT(d.timestamp, '%Y-%m-%d'), r.report_type, COALESCE(r.source_email, ''), r.user_email,
                 d.event_type, d.report_id, d.other_info, r.mailbox_provider, COALESCE(r.configuration_set, ''),
-                COALESCE(r.sending_ip, ''), COALESCE(d.automated, 'human')
+                COALESCE(r.sending_ip, ''), COALESCE(d.automated, 'human'), COALESCE(d.bounce_class, '')
          FROM aws_report_details d JOIN aws_reports r ON r.id = d.report_id",
     );
     let mut sets: BTreeMap<Vec<String>, Vec<HashSet<String>>> = BTreeMap::new();
@@ -91,10 +100,15 @@ fn expected_rollups(env: &TestEnv) -> BTreeMap<Vec<String>, Vec<u64>> {
         };
         let entry = sets
             .entry(key.clone())
-            .or_insert_with(|| vec![HashSet::new(); 18]);
+            .or_insert_with(|| vec![HashSet::new(); COUNTERS.len()]);
         let total = totals.entry(key).or_default();
         if let Some(c) = counter {
             entry[c].insert(r[5].clone());
+        }
+        if r[4] == "Bounce" && sub_type != "OnAccountSuppressionList" {
+            let column = format!("bounces_{}", r[11].replace('-', "_"));
+            let index = COUNTERS.iter().position(|c| *c == column).unwrap();
+            entry[index].insert(r[5].clone());
         }
         match (r[4].as_str(), r[10].as_str()) {
             ("Open", "human") => entry[16].insert(r[5].clone()),

@@ -8,6 +8,7 @@ mod accounting;
 mod architecture;
 mod bad_input;
 mod cli;
+mod deliverability;
 mod faults;
 mod files;
 mod maintenance;

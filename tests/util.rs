@@ -386,7 +386,9 @@ impl TestEnv {
                     rejected, rendering_failures, delivery_delays, permanent_bounces, suppressed_bounces,
                     transient_bounces, undetermined_bounces, complaints, suppressed_complaints, unique_opens,
                     total_opens, human_unique_opens, unique_clicks, total_clicks, human_unique_clicks,
-                    unsubscribes, time_zone
+                    unsubscribes, bounces_invalid_address, bounces_mailbox_full, bounces_mailbox_disabled,
+                    bounces_reputation, bounces_policy, bounces_content, bounces_rate_limit, bounces_technical,
+                    bounces_unclassified, time_zone
              FROM aws_report_daily
              ORDER BY day, report_type, source_email, recipient_domain, mailbox_provider, configuration_set, sending_ip",
         );

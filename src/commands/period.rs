@@ -1,16 +1,19 @@
 //! What the reading commands (`stats`, `suppressions`, `report`) read alike: the rollups of
 //! a period in one zone, each group's assessment with its timing, the suppression decisions.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use mysql::Conn;
 use time::OffsetDateTime;
 
 use crate::config::Days;
 use crate::domain::figures::{GroupBy, Totals};
 use crate::domain::suppression::{self, Rules, Suppression};
-use crate::domain::verdict::{self, GroupStats};
+use crate::domain::timing::TimingTally;
+use crate::domain::verdict::{self, GroupStats, Thresholds};
 use crate::error::{Error, Result};
 use crate::reports::stats;
-use crate::store::{classification, evidence, ledger, rollups, Session};
+use crate::store::{classification, evidence, ledger, rollups, timing, Session};
 
 /// Refuses to sum rollups computed in another zone than the days asked for (or in several): a
 /// "day" would mean different hours in different rows, silently.
@@ -73,15 +76,49 @@ pub fn assess_groups(
     session: &mut Session,
     days: &Days,
     by: &[GroupBy],
-    min_volume: u64,
+    thresholds: &Thresholds,
     engagement: &PeriodEngagement,
 ) -> Result<Vec<GroupStats>> {
     let mut groups: Vec<_> = totals(session, days, by)?
         .into_iter()
-        .map(|t| verdict::assess(t, min_volume))
+        .map(|t| verdict::assess(t, thresholds))
         .collect();
     stats::with_timing(&mut groups, &engagement.firsts, by, &days.zone);
+    with_delivery_timing(session, days, by, &mut groups)?;
     Ok(groups)
+}
+
+/// Fills in each group's delivery timing: its recipients first delivered in the period, and
+/// those delayed in it (each once per delay type and group).
+pub fn with_delivery_timing(
+    session: &mut Session,
+    days: &Days,
+    by: &[GroupBy],
+    groups: &mut [GroupStats],
+) -> Result<()> {
+    let (from, to) = (days.zone.start_of(days.first), days.zone.start_of(days.end));
+    let zone = &days.zone;
+    let mut tallies = session.retrying("reading delivery times and delays", |conn| {
+        let mut tallies: BTreeMap<Vec<String>, TimingTally> = BTreeMap::new();
+        timing::deliveries(conn, from, to, &mut |dims, delivered| {
+            tallies
+                .entry(dims.key(delivered.delivered_at, by, zone))
+                .or_default()
+                .add_delivery(&delivered);
+        })?;
+        let mut seen = BTreeSet::new();
+        timing::delays(conn, from, to, &mut |id, dims, at, delay_type| {
+            let key = dims.key(at, by, zone);
+            if seen.insert((id, delay_type.clone(), key.clone())) {
+                tallies.entry(key).or_default().add_delay(&delay_type);
+            }
+        })?;
+        Ok(tallies)
+    })?;
+    for g in groups {
+        g.delivery = tallies.remove(&g.totals.key).map(TimingTally::finish);
+    }
+    Ok(())
 }
 
 pub fn decide_suppressions(

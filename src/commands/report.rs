@@ -30,10 +30,10 @@ pub fn run(config: &ReportConfig) -> Result<Exit> {
 /// Everything the page shows, read from the rollups, the rows and the ledger.
 fn gather(session: &mut Session, config: &ReportConfig) -> Result<html::Report> {
     let days = &config.days;
-    let min_volume = config.min_volume;
+    let thresholds = &config.thresholds;
     let period_engagement = read_engagement(session, days)?;
     let assess = |session: &mut Session, by: &[GroupBy]| {
-        assess_groups(session, days, by, min_volume, &period_engagement)
+        assess_groups(session, days, by, thresholds, &period_engagement)
     };
     let overall = assess(session, &[])?.into_iter().next();
     let mut providers = assess(session, &[GroupBy::Provider])?;
@@ -46,7 +46,7 @@ fn gather(session: &mut Session, config: &ReportConfig) -> Result<html::Report> 
     let sending_ips = assess(session, &[GroupBy::SendingIp])?;
     let report_types: Vec<GroupStats> = totals(session, days, &[GroupBy::ReportType])?
         .into_iter()
-        .map(|t| verdict::assess(t, min_volume))
+        .map(|t| verdict::assess(t, thresholds))
         .collect();
     let drivers = drivers(
         &[
@@ -55,7 +55,7 @@ fn gather(session: &mut Session, config: &ReportConfig) -> Result<html::Report> 
             ("configuration set", &configuration_sets),
             ("sending IP", &sending_ips),
         ],
-        min_volume,
+        thresholds.min_volume,
     );
     let (from, to) = (days.zone.start_of(days.first), days.zone.start_of(days.end));
     let engagement = session.retrying("reading open and click classes", |conn| {

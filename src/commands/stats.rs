@@ -19,7 +19,7 @@ pub fn run(config: &StatsConfig) -> Result<Exit> {
         &mut session,
         &config.days,
         &config.by,
-        config.min_volume,
+        &config.thresholds,
         &engagement,
     )?;
     let hours = &engagement.hours;

@@ -3,6 +3,11 @@
 
 use std::ops::Index;
 
+use time::OffsetDateTime;
+
+use crate::domain::bounce::BounceClass;
+use crate::domain::zone::Zone;
+
 /// The counters of one `aws_report_daily` row (or of a sum of rows), in table column order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Counter {
@@ -30,10 +35,21 @@ pub enum Counter {
     /// Recipients with a click classified human.
     HumanUniqueClicks,
     Unsubscribes,
+    /// Recipients with a bounce of each class (`domain::bounce`), not counting the bounces SES
+    /// suppressed itself: in `BounceClass::ALL` order.
+    BouncesInvalidAddress,
+    BouncesMailboxFull,
+    BouncesMailboxDisabled,
+    BouncesReputation,
+    BouncesPolicy,
+    BouncesContent,
+    BouncesRateLimit,
+    BouncesTechnical,
+    BouncesUnclassified,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 18] = [
+    pub const ALL: [Counter; 27] = [
         Counter::Sent,
         Counter::Delivered,
         Counter::Rejected,
@@ -52,7 +68,38 @@ impl Counter {
         Counter::TotalClicks,
         Counter::HumanUniqueClicks,
         Counter::Unsubscribes,
+        Counter::BouncesInvalidAddress,
+        Counter::BouncesMailboxFull,
+        Counter::BouncesMailboxDisabled,
+        Counter::BouncesReputation,
+        Counter::BouncesPolicy,
+        Counter::BouncesContent,
+        Counter::BouncesRateLimit,
+        Counter::BouncesTechnical,
+        Counter::BouncesUnclassified,
     ];
+
+    /// The counter of recipients with a bounce of `class`.
+    pub fn of_class(class: BounceClass) -> Counter {
+        match class {
+            BounceClass::InvalidAddress => Counter::BouncesInvalidAddress,
+            BounceClass::MailboxFull => Counter::BouncesMailboxFull,
+            BounceClass::MailboxDisabled => Counter::BouncesMailboxDisabled,
+            BounceClass::Reputation => Counter::BouncesReputation,
+            BounceClass::Policy => Counter::BouncesPolicy,
+            BounceClass::Content => Counter::BouncesContent,
+            BounceClass::RateLimit => Counter::BouncesRateLimit,
+            BounceClass::Technical => Counter::BouncesTechnical,
+            BounceClass::Unclassified => Counter::BouncesUnclassified,
+        }
+    }
+
+    /// The bounce class a class counter counts.
+    pub fn class(self) -> Option<BounceClass> {
+        BounceClass::ALL
+            .into_iter()
+            .find(|c| Counter::of_class(*c) == self)
+    }
 
     /// The `aws_report_daily` column, which is also the counter's name in CSV and JSON output.
     pub fn column(self) -> &'static str {
@@ -75,6 +122,15 @@ impl Counter {
             Counter::HumanUniqueOpens => "human_unique_opens",
             Counter::HumanUniqueClicks => "human_unique_clicks",
             Counter::Unsubscribes => "unsubscribes",
+            Counter::BouncesInvalidAddress => "bounces_invalid_address",
+            Counter::BouncesMailboxFull => "bounces_mailbox_full",
+            Counter::BouncesMailboxDisabled => "bounces_mailbox_disabled",
+            Counter::BouncesReputation => "bounces_reputation",
+            Counter::BouncesPolicy => "bounces_policy",
+            Counter::BouncesContent => "bounces_content",
+            Counter::BouncesRateLimit => "bounces_rate_limit",
+            Counter::BouncesTechnical => "bounces_technical",
+            Counter::BouncesUnclassified => "bounces_unclassified",
         }
     }
 }
@@ -140,6 +196,46 @@ impl GroupBy {
     }
 }
 
+/// A summary row's values that `--by` groups on (what the rollups group by, and the tags).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Dimensions {
+    pub report_type: i32,
+    pub source: String,
+    pub recipient: String,
+    pub mailbox_provider: String,
+    pub configuration_set: String,
+    pub sending_ip: String,
+    /// `aws_reports.tags`, the JSON of `mail.tags`.
+    pub tags: Option<String>,
+}
+
+impl Dimensions {
+    /// The group key under `by` of a row whose figure happened at `at` (its day, in `zone`).
+    pub fn key(&self, at: OffsetDateTime, by: &[GroupBy], zone: &Zone) -> Vec<String> {
+        by.iter()
+            .map(|g| match g {
+                GroupBy::Day => zone.date_of(at).to_string(),
+                GroupBy::ReportType => self.report_type.to_string(),
+                GroupBy::Source => self.source.clone(),
+                GroupBy::Domain => self
+                    .recipient
+                    .rsplit_once('@')
+                    .map(|(_, d)| d.to_string())
+                    .unwrap_or_default(),
+                GroupBy::Provider => self.mailbox_provider.clone(),
+                GroupBy::ConfigurationSet => self.configuration_set.clone(),
+                GroupBy::SendingIp => self.sending_ip.clone(),
+                GroupBy::Tag(name) => self
+                    .tags
+                    .as_deref()
+                    .and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+                    .and_then(|t| t.get(name)?.get(0)?.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+}
+
 /// One group of summed rollups.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Totals {
@@ -176,6 +272,19 @@ mod tests {
             assert_eq!(t[*counter], i as u64 * 10);
         }
         assert_eq!(t[Counter::Complaints], 90);
+    }
+
+    #[test]
+    fn each_bounce_class_has_its_counter_and_column() {
+        for class in BounceClass::ALL {
+            let counter = Counter::of_class(class);
+            assert_eq!(counter.class(), Some(class));
+            assert_eq!(
+                counter.column(),
+                format!("bounces_{}", class.as_str().replace('-', "_"))
+            );
+        }
+        assert_eq!(Counter::Sent.class(), None);
     }
 
     #[test]

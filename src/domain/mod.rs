@@ -11,7 +11,10 @@
 //! - `users`: the rule that links a recipient to a user account.
 //! - `run`: the counts and statuses of a run.
 //! - `suppression`: the suppression rules: signals, the ledger's entries, the decisions.
-//! - `figures`, `verdict`: rollup counters and groupings; SES's rates and verdicts over them.
+//! - `figures`, `verdict`: rollup counters and groupings; SES's rates and verdicts over them,
+//!   and the block rate's.
+//! - `bounce`: why a bounce or delay happened, from the receiving server's reply.
+//! - `timing`: send to delivery, first attempts, delays by type.
 //! - `text`: addresses as the job compares them, bounded strings.
 //! - `partition`: which notifications one of N parallel workers applies.
 //! - `window`, `zone`, `timestamps`: which instants a run reads, day boundaries in a zone, and
@@ -30,6 +33,7 @@ pub mod suppression;
 pub mod tags;
 pub mod text;
 pub mod timestamps;
+pub mod timing;
 pub mod users;
 pub mod verdict;
 pub mod window;

@@ -5,8 +5,13 @@
 //! and the output says so) but are computed from events, so they approximate AWS's own figures,
 //! which AWS says cannot be recomputed exactly. Thresholds are compared in integer arithmetic, so
 //! exactly 5% is a warning.
+//!
+//! A group's block rate (bounces of class reputation or policy, `domain::bounce`, over its
+//! volume) has thresholds of its own, which the user sets (`Thresholds`; the defaults and their
+//! reasons: docs/stats.md, "Block rate"): a provider that refuses the sender shows there first.
 
 use crate::domain::figures::{Counter, Totals};
+use crate::domain::timing::{nearest_rank, DeliveryTiming};
 
 /// A group's standing against SES's thresholds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -64,6 +69,58 @@ pub fn volume(t: &Totals) -> (u64, VolumeBasis) {
     (outcomes, VolumeBasis::Outcomes)
 }
 
+/// What makes a group's verdict: the volume below which it gets none, and the block-rate
+/// thresholds, in basis points (hundredths of a percent) so that they compare in integers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thresholds {
+    pub min_volume: u64,
+    pub block_warning_bp: u64,
+    pub block_critical_bp: u64,
+}
+
+impl Thresholds {
+    /// Block rate 2% warns, 5% is critical (docs/stats.md, "Block rate", gives the sources).
+    pub const BLOCK_WARNING_BP: u64 = 200;
+    pub const BLOCK_CRITICAL_BP: u64 = 500;
+
+    #[cfg(test)]
+    pub fn with_min_volume(min_volume: u64) -> Thresholds {
+        Thresholds {
+            min_volume,
+            block_warning_bp: Thresholds::BLOCK_WARNING_BP,
+            block_critical_bp: Thresholds::BLOCK_CRITICAL_BP,
+        }
+    }
+
+    /// The verdict of a block rate of `blocks` over `volume` alone (volume at least the minimum).
+    pub fn block_verdict(&self, blocks: u64, volume: u64) -> Verdict {
+        if volume < self.min_volume.max(1) {
+            return Verdict::LowVolume;
+        }
+        let at_least = |bp: u64| blocks * 10_000 >= volume * bp;
+        if at_least(self.block_critical_bp) {
+            Verdict::Critical
+        } else if at_least(self.block_warning_bp) {
+            Verdict::Warning
+        } else {
+            Verdict::Healthy
+        }
+    }
+}
+
+/// Reads a percentage given on the command line (`2`, `2%`, `0.5`) as basis points.
+pub fn parse_percent_bp(text: &str) -> Option<u64> {
+    let number = text.trim().trim_end_matches('%').trim();
+    let value: f64 = number.parse().ok()?;
+    (value.is_finite() && (0.0..=100.0).contains(&value)).then(|| (value * 100.0).round() as u64)
+}
+
+/// The bounces a group's block rate counts: the receiving servers refused the sender (its IP or
+/// domain's reputation, or its authentication and policy), not the address.
+pub fn blocks(t: &Totals) -> u64 {
+    t[Counter::BouncesReputation] + t[Counter::BouncesPolicy]
+}
+
 /// The verdict for a volume (`sent`), `delivered`, permanent `bounces` and `complaints`.
 pub fn verdict(
     sent: u64,
@@ -100,9 +157,16 @@ pub fn percent(fraction: f64) -> String {
 /// 5.26% >= 0.5% (critical)`. The thresholds are `verdict`'s.
 pub fn crossed(g: &GroupStats) -> Vec<String> {
     let mut out = Vec::new();
+    let bp = |n: u64| n as f64 / 10_000.0;
     let rules = [
         ("bounce rate", g.bounce_rate, 0.10, 0.05),
         ("complaint rate", g.complaint_rate, 0.005, 0.001),
+        (
+            "block rate",
+            g.block_rate,
+            bp(g.thresholds.block_critical_bp),
+            bp(g.thresholds.block_warning_bp),
+        ),
     ];
     for (name, rate, critical, warning) in rules {
         let Some(rate) = rate else { continue };
@@ -144,18 +208,31 @@ pub struct GroupStats {
     /// Recipients a person opened for (`domain::engagement`), per delivered.
     pub human_open_rate: Option<f64>,
     pub human_click_rate: Option<f64>,
+    /// Bounces of class reputation or policy over the volume (`blocks`).
+    pub block_rate: Option<f64>,
+    /// The worst of SES's verdict and the block rate's.
     pub verdict: Verdict,
+    /// What the verdict was measured against.
+    pub thresholds: Thresholds,
     /// Delivery to first human open and click; filled in by `with_timing`.
     pub time_to_open: Option<Spread>,
     pub time_to_click: Option<Spread>,
+    /// Send to delivery, first attempts, delays by type; filled in by
+    /// `commands::period::with_delivery_timing`.
+    pub delivery: Option<DeliveryTiming>,
 }
 
-pub fn assess(totals: Totals, min_volume: u64) -> GroupStats {
+pub fn assess(totals: Totals, thresholds: &Thresholds) -> GroupStats {
     let (volume, volume_basis) = volume(&totals);
     let delivered = totals[Counter::Delivered];
     let bounces = totals[Counter::PermanentBounces];
     let complaints = totals[Counter::Complaints];
+    let min_volume = thresholds.min_volume;
+    let ses = verdict(volume, delivered, bounces, complaints, min_volume);
+    let blocked = blocks(&totals);
     GroupStats {
+        block_rate: ratio(blocked, volume),
+        thresholds: *thresholds,
         bounce_rate: ratio(bounces, volume),
         complaint_rate: ratio(complaints, delivered),
         delivery_rate: ratio(delivered, volume),
@@ -165,7 +242,8 @@ pub fn assess(totals: Totals, min_volume: u64) -> GroupStats {
         human_click_rate: ratio(totals[Counter::HumanUniqueClicks], delivered),
         time_to_open: None,
         time_to_click: None,
-        verdict: verdict(volume, delivered, bounces, complaints, min_volume),
+        delivery: None,
+        verdict: ses.max(thresholds.block_verdict(blocked, volume)),
         volume,
         volume_basis,
         totals,
@@ -186,7 +264,7 @@ impl Spread {
             return None;
         }
         seconds.sort_unstable();
-        let rank = |q: usize| seconds[(seconds.len() * q).div_ceil(100).max(1) - 1];
+        let rank = |q: usize| nearest_rank(&seconds, q);
         Some(Spread {
             count: seconds.len(),
             median_seconds: rank(50),
@@ -207,7 +285,7 @@ pub(crate) fn example_group(sent: u64, delivered: u64, bounces: u64) -> GroupSta
             key: vec!["example.com".into()],
             counts,
         },
-        100,
+        &Thresholds::with_min_volume(100),
     )
 }
 
@@ -280,9 +358,46 @@ mod tests {
             (Counter::SuppressedBounces, 50),
         ]);
         assert_eq!(volume(&classic), (100, VolumeBasis::Outcomes));
-        let g = assess(classic, 100);
+        let g = assess(classic, &Thresholds::with_min_volume(100));
         assert_eq!(g.verdict, Verdict::Warning);
         assert_eq!(g.bounce_rate, Some(0.06));
+    }
+
+    #[test]
+    fn block_rates_have_thresholds_of_their_own() {
+        let t = Thresholds::with_min_volume(100);
+        assert_eq!(t.block_verdict(19, 1000), Verdict::Healthy);
+        assert_eq!(t.block_verdict(20, 1000), Verdict::Warning);
+        assert_eq!(t.block_verdict(49, 1000), Verdict::Warning);
+        assert_eq!(t.block_verdict(50, 1000), Verdict::Critical);
+        assert_eq!(t.block_verdict(50, 99), Verdict::LowVolume);
+        let mut g = example_group(1000, 950, 0);
+        g.totals.counts[Counter::BouncesReputation as usize] = 15;
+        g.totals.counts[Counter::BouncesPolicy as usize] = 10;
+        g.totals.counts[Counter::BouncesInvalidAddress as usize] = 40;
+        let g = assess(g.totals, &t);
+        assert_eq!(g.block_rate, Some(0.025));
+        assert_eq!(g.verdict, Verdict::Warning);
+        assert_eq!(crossed(&g), vec!["block rate 2.5% >= 2% (warning)"]);
+        let strict = Thresholds {
+            block_warning_bp: 50,
+            block_critical_bp: 100,
+            ..t
+        };
+        let g = assess(g.totals, &strict);
+        assert_eq!(g.verdict, Verdict::Critical);
+        assert_eq!(crossed(&g), vec!["block rate 2.5% >= 1% (critical)"]);
+    }
+
+    #[test]
+    fn percentages_read_as_basis_points() {
+        assert_eq!(parse_percent_bp("2"), Some(200));
+        assert_eq!(parse_percent_bp("2%"), Some(200));
+        assert_eq!(parse_percent_bp(" 0.5 "), Some(50));
+        assert_eq!(parse_percent_bp("0.01"), Some(1));
+        assert_eq!(parse_percent_bp("101"), None);
+        assert_eq!(parse_percent_bp("-1"), None);
+        assert_eq!(parse_percent_bp("two"), None);
     }
 
     #[test]

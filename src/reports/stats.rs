@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 use crate::config::Format;
+use crate::domain::bounce::BounceClass;
 use crate::domain::figures::{Counter, GroupBy};
+use crate::domain::timing::{DeliveryTiming, Latency};
 use crate::domain::verdict::{crossed, GroupStats, Spread, Verdict, VolumeBasis};
 use crate::domain::zone::Zone;
 use crate::ops::metrics::{self, Family};
@@ -44,7 +46,7 @@ pub fn alert_lines(by: &[GroupBy], groups: &[GroupStats]) -> String {
     out
 }
 
-const RATES: [&str; 7] = [
+const RATES: [&str; 8] = [
     "bounce_rate",
     "complaint_rate",
     "delivery_rate",
@@ -52,9 +54,10 @@ const RATES: [&str; 7] = [
     "click_rate",
     "human_open_rate",
     "human_click_rate",
+    "block_rate",
 ];
 
-fn rates(g: &GroupStats) -> [Option<f64>; 7] {
+fn rates(g: &GroupStats) -> [Option<f64>; 8] {
     [
         g.bounce_rate,
         g.complaint_rate,
@@ -63,7 +66,86 @@ fn rates(g: &GroupStats) -> [Option<f64>; 7] {
         g.click_rate,
         g.human_open_rate,
         g.human_click_rate,
+        g.block_rate,
     ]
+}
+
+/// The delivery-timing columns of the CSV, and their values for a group.
+const TIMING_COLUMNS: [&str; 8] = [
+    "first_attempt_share",
+    "send_to_delivery_median_ms",
+    "send_to_delivery_p95_ms",
+    "send_to_delivery_p99_ms",
+    "processing_median_ms",
+    "processing_p95_ms",
+    "processing_p99_ms",
+    "delays_by_type",
+];
+
+fn timing_cells(timing: Option<&DeliveryTiming>) -> Vec<String> {
+    let Some(t) = timing else {
+        return vec![String::new(); TIMING_COLUMNS.len()];
+    };
+    let latency = |l: Option<Latency>| -> [String; 3] {
+        match l {
+            Some(l) => [l.median_ms, l.p95_ms, l.p99_ms].map(|v| v.to_string()),
+            None => Default::default(),
+        }
+    };
+    let mut cells = vec![t
+        .first_attempt_share()
+        .map(|r| format!("{r:.6}"))
+        .unwrap_or_default()];
+    cells.extend(latency(t.send_to_delivery));
+    cells.extend(latency(t.processing));
+    // One cell: `MailboxFull=3;IPFailure=1`.
+    cells.push(
+        t.delays_by_type
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(";"),
+    );
+    cells
+}
+
+fn latency_json(latency: Option<Latency>) -> Value {
+    match latency {
+        Some(l) => {
+            json!({"count": l.count, "median_ms": l.median_ms, "p95_ms": l.p95_ms, "p99_ms": l.p99_ms})
+        }
+        None => Value::Null,
+    }
+}
+
+/// A group's delivery timing in JSON (`null` when nothing was delivered or delayed in it).
+fn timing_json(timing: Option<&DeliveryTiming>) -> Value {
+    match timing {
+        Some(t) => json!({
+            "delivered": t.delivered,
+            "first_attempt": t.first_attempt,
+            "first_attempt_share": t.first_attempt_share(),
+            "send_to_delivery": latency_json(t.send_to_delivery),
+            "processing_time": latency_json(t.processing),
+            "delays": t.delays(),
+            "delays_by_type": t.delays_by_type,
+        }),
+        None => Value::Null,
+    }
+}
+
+/// A group's bounces by class, every class named (0 included).
+fn classes_json(g: &GroupStats) -> Value {
+    let classes: serde_json::Map<String, Value> = BounceClass::ALL
+        .iter()
+        .map(|c| {
+            (
+                c.as_str().to_string(),
+                json!(g.totals[Counter::of_class(*c)]),
+            )
+        })
+        .collect();
+    Value::Object(classes)
 }
 
 fn key_names(by: &[GroupBy]) -> Vec<String> {
@@ -83,40 +165,11 @@ fn spread_json(spread: Option<Spread>) -> Value {
     }
 }
 
-/// A recipient's group key under `by`, from its summary row's values.
-pub fn key_of(row: &FirstHuman, by: &[GroupBy], zone: &Zone) -> Vec<String> {
-    by.iter()
-        .map(|g| match g {
-            GroupBy::Day => zone.date_of(row.delivered_at).to_string(),
-            GroupBy::ReportType => row.report_type.to_string(),
-            GroupBy::Source => row.source.clone(),
-            GroupBy::Domain => row
-                .recipient
-                .rsplit_once('@')
-                .map(|(_, d)| d.to_string())
-                .unwrap_or_default(),
-            GroupBy::Provider => row.mailbox_provider.clone(),
-            GroupBy::ConfigurationSet => row.configuration_set.clone(),
-            GroupBy::SendingIp => row.sending_ip.clone(),
-            GroupBy::Tag(name) => row
-                .tags
-                .as_deref()
-                .and_then(|t| serde_json::from_str::<Value>(t).ok())
-                .and_then(|t| t.get(name)?.get(0)?.as_str().map(str::to_string))
-                .unwrap_or_default(),
-        })
-        .collect()
-}
-
 /// Fills in each group's time from delivery to first human open and click.
 pub fn with_timing(groups: &mut [GroupStats], rows: &[FirstHuman], by: &[GroupBy], zone: &Zone) {
     let mut spans: BTreeMap<Vec<String>, (Vec<i64>, Vec<i64>)> = BTreeMap::new();
     for row in rows {
-        let key = if by.is_empty() {
-            vec![]
-        } else {
-            key_of(row, by, zone)
-        };
+        let key = row.dims.key(row.delivered_at, by, zone);
         let slot = spans.entry(key).or_default();
         let since = |at: OffsetDateTime| (at - row.delivered_at).whole_seconds().max(0);
         slot.0.extend(row.first_open.map(since));
@@ -232,6 +285,7 @@ fn to_csv(by: &[GroupBy], groups: &[GroupStats]) -> String {
     header.extend(["volume", "volume_basis"]);
     header.extend(RATES);
     header.push("verdict");
+    header.extend(TIMING_COLUMNS);
     csv_text(
         &header,
         groups.iter().map(|g| {
@@ -245,6 +299,7 @@ fn to_csv(by: &[GroupBy], groups: &[GroupStats]) -> String {
                     .map(|r| r.map(|r| format!("{r:.6}")).unwrap_or_default()),
             );
             cells.push(g.verdict.name().to_string());
+            cells.extend(timing_cells(g.delivery.as_ref()));
             cells
         }),
     )
@@ -260,8 +315,11 @@ fn to_json(by: &[GroupBy], groups: &[GroupStats], period: &str, hours: &OpenHour
                 row.insert(name.to_string(), json!(value));
             }
             for (counter, count) in Counter::ALL.iter().zip(g.totals.counts) {
-                row.insert(counter.column().to_string(), json!(count));
+                if counter.class().is_none() {
+                    row.insert(counter.column().to_string(), json!(count));
+                }
             }
+            row.insert("bounces_by_class".into(), classes_json(g));
             row.insert("volume".into(), json!(g.volume));
             row.insert("volume_basis".into(), json!(g.volume_basis.name()));
             for (name, rate) in RATES.iter().zip(rates(g)) {
@@ -276,6 +334,7 @@ fn to_json(by: &[GroupBy], groups: &[GroupStats], period: &str, hours: &OpenHour
                 "time_to_first_human_click".into(),
                 spread_json(g.time_to_click),
             );
+            row.insert("delivery_timing".into(), timing_json(g.delivery.as_ref()));
             Value::Object(row)
         })
         .collect();
@@ -316,6 +375,7 @@ fn table_cells(by: &[GroupBy], groups: &[GroupStats]) -> Vec<Vec<String>> {
             "human-open%",
             "click%",
             "human-click%",
+            "block%",
             "verdict",
         ]
         .map(String::from),
@@ -347,6 +407,7 @@ fn table_cells(by: &[GroupBy], groups: &[GroupStats]) -> Vec<Vec<String>> {
         row.push(pct(g.human_open_rate, 1));
         row.push(pct(g.click_rate, 1));
         row.push(pct(g.human_click_rate, 1));
+        row.push(pct(g.block_rate, 2));
         row.push(g.verdict.name().to_string());
         rows.push(row);
     }
@@ -396,6 +457,7 @@ fn to_table(by: &[GroupBy], groups: &[GroupStats], period: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::figures::Dimensions;
     use crate::domain::verdict::{assess, example_group};
 
     #[test]
@@ -403,9 +465,27 @@ mod tests {
         let mut g = example_group(200, 180, 12);
         g.totals.counts[Counter::UniqueOpens as usize] = 90;
         g.totals.counts[Counter::HumanUniqueOpens as usize] = 36;
+        g.totals.counts[Counter::BouncesInvalidAddress as usize] = 6;
+        g.totals.counts[Counter::BouncesReputation as usize] = 5;
+        g.totals.counts[Counter::BouncesPolicy as usize] = 1;
+        let mut tally = crate::domain::timing::TimingTally::default();
+        let at = time::macros::datetime!(2026-11-27 10:00 UTC);
+        for (seconds, delayed) in [(1, false), (2, false), (30, true)] {
+            tally.add_delivery(&crate::domain::timing::Delivered {
+                sent_at: Some(at - time::Duration::seconds(seconds)),
+                delivered_at: at,
+                first_delay_at: delayed.then_some(at - time::Duration::seconds(20)),
+                processing_ms: Some(seconds * 1000 - 100),
+            });
+        }
+        tally.add_delay("MailboxFull");
         let g = GroupStats {
             time_to_open: Spread::of(vec![60, 120, 3600]),
-            ..assess(g.totals, 100)
+            delivery: Some(tally.finish()),
+            ..assess(
+                g.totals,
+                &crate::domain::verdict::Thresholds::with_min_volume(100),
+            )
         };
         let groups = vec![g];
         let hours = OpenHours {
@@ -415,13 +495,16 @@ mod tests {
         let csv = render(Format::Csv, &[GroupBy::Domain], &groups, "p", &hours);
         let lines: Vec<&str> = csv.lines().collect();
         assert!(lines[0].starts_with("domain,sent,delivered,"));
-        assert!(
-            lines[0].ends_with(",open_rate,click_rate,human_open_rate,human_click_rate,verdict")
-        );
+        assert!(lines[0].contains(
+            ",unsubscribes,bounces_invalid_address,bounces_mailbox_full,bounces_mailbox_disabled,bounces_reputation,bounces_policy,"
+        ));
+        assert!(lines[0].ends_with(
+            ",open_rate,click_rate,human_open_rate,human_click_rate,block_rate,verdict,first_attempt_share,send_to_delivery_median_ms,send_to_delivery_p95_ms,send_to_delivery_p99_ms,processing_median_ms,processing_p95_ms,processing_p99_ms,delays_by_type"
+        ));
         assert!(lines[1].starts_with("example.com,200,180,"));
         assert!(
             lines[1].ends_with(
-                ",0.060000,0.000000,0.900000,0.500000,0.000000,0.200000,0.000000,warning"
+                ",0.060000,0.000000,0.900000,0.500000,0.000000,0.200000,0.000000,0.030000,warning,0.666667,2000,30000,30000,1900,29900,29900,MailboxFull=1"
             ),
             "{}",
             lines[1]
@@ -438,6 +521,20 @@ mod tests {
         assert_eq!(json["groups"][0]["human_unique_opens"], 36);
         assert_eq!(json["groups"][0]["human_open_rate"], 0.2);
         assert_eq!(json["groups"][0]["verdict"], "warning");
+        assert_eq!(json["groups"][0]["block_rate"], 0.03);
+        assert_eq!(json["groups"][0]["bounces_by_class"]["invalid-address"], 6);
+        assert_eq!(json["groups"][0]["bounces_by_class"]["reputation"], 5);
+        assert_eq!(json["groups"][0]["bounces_by_class"]["unclassified"], 0);
+        assert_eq!(json["groups"][0]["bounces_reputation"], Value::Null);
+        assert_eq!(
+            json["groups"][0]["delivery_timing"],
+            json!({
+                "delivered": 3, "first_attempt": 2, "first_attempt_share": 2.0 / 3.0,
+                "send_to_delivery": {"count": 3, "median_ms": 2000, "p95_ms": 30000, "p99_ms": 30000},
+                "processing_time": {"count": 3, "median_ms": 1900, "p95_ms": 29900, "p99_ms": 29900},
+                "delays": 1, "delays_by_type": {"MailboxFull": 1},
+            })
+        );
         assert_eq!(
             json["groups"][0]["time_to_first_human_open"],
             json!({"count": 3, "median_seconds": 120, "p90_seconds": 3600})
@@ -455,13 +552,15 @@ mod tests {
     fn timing_groups_follow_the_keys_including_tags() {
         let delivered = time::macros::datetime!(2026-11-27 23:30 UTC);
         let row = |provider: &str, tags: Option<&str>, open_after: i64| FirstHuman {
-            report_type: 1,
-            source: "s@x".into(),
-            recipient: "a@acme.example".into(),
-            mailbox_provider: provider.into(),
-            configuration_set: "main".into(),
-            sending_ip: "198.51.100.7".into(),
-            tags: tags.map(str::to_string),
+            dims: Dimensions {
+                report_type: 1,
+                source: "s@x".into(),
+                recipient: "a@acme.example".into(),
+                mailbox_provider: provider.into(),
+                configuration_set: "main".into(),
+                sending_ip: "198.51.100.7".into(),
+                tags: tags.map(str::to_string),
+            },
             delivered_at: delivered,
             first_open: Some(delivered + time::Duration::seconds(open_after)),
             first_click: None,
@@ -469,8 +568,8 @@ mod tests {
         let tokyo = Zone::named("Asia/Tokyo").unwrap();
         let r = row("google", Some(r#"{"campaign":["fall"]}"#), 60);
         assert_eq!(
-            key_of(
-                &r,
+            r.dims.key(
+                r.delivered_at,
                 &[
                     GroupBy::Day,
                     GroupBy::Provider,
@@ -481,7 +580,11 @@ mod tests {
             vec!["2026-11-28", "google", "fall"]
         );
         assert_eq!(
-            key_of(&r, &[GroupBy::Domain, GroupBy::Tag("none".into())], &tokyo),
+            r.dims.key(
+                r.delivered_at,
+                &[GroupBy::Domain, GroupBy::Tag("none".into())],
+                &tokyo
+            ),
             vec!["acme.example", ""]
         );
         let mut groups = vec![example_group(200, 180, 0), example_group(200, 180, 0)];

@@ -21,6 +21,7 @@ use crate::domain::engagement::{
     self, Automated, Engagement, Interaction, Reclassified, RowState, Standing,
 };
 use crate::domain::event_kind::EventKind;
+use crate::domain::figures::Dimensions;
 use crate::domain::ses::SesEvent;
 use crate::domain::timestamps;
 
@@ -332,16 +333,31 @@ pub fn reclassify_all(
 /// One delivered recipient with a human open or click, for the timing figures.
 #[derive(Clone, Debug)]
 pub struct FirstHuman {
-    pub report_type: i32,
-    pub source: String,
-    pub recipient: String,
-    pub mailbox_provider: String,
-    pub configuration_set: String,
-    pub sending_ip: String,
-    pub tags: Option<String>,
+    pub dims: Dimensions,
     pub delivered_at: OffsetDateTime,
     pub first_open: Option<OffsetDateTime>,
     pub first_click: Option<OffsetDateTime>,
+}
+
+/// The summary row's columns `dimensions` reads, first in a select list, as `r`.
+pub const DIMENSION_COLUMNS: &str =
+    "r.report_type, COALESCE(r.source_email, ''), r.user_email, r.mailbox_provider,
+                COALESCE(r.configuration_set, ''), COALESCE(r.sending_ip, ''), r.tags";
+
+/// The `Dimensions` of a row that starts with `DIMENSION_COLUMNS`.
+pub fn dimensions(v: &[Value]) -> Option<Dimensions> {
+    let text = |v: &Value| mysql::from_value_opt::<String>(v.clone()).unwrap_or_default();
+    Some(Dimensions {
+        report_type: mysql::from_value_opt(v[0].clone()).ok()?,
+        source: text(&v[1]),
+        recipient: text(&v[2]),
+        mailbox_provider: text(&v[3]),
+        configuration_set: text(&v[4]),
+        sending_ip: text(&v[5]),
+        tags: mysql::from_value_opt::<Option<String>>(v[6].clone())
+            .ok()
+            .flatten(),
+    })
 }
 
 /// Recipients delivered in `[from, to)` whose mail a person opened or clicked.
@@ -351,29 +367,20 @@ pub fn first_human_times(
     to: OffsetDateTime,
 ) -> Result<Vec<FirstHuman>, mysql::Error> {
     let rows: Vec<mysql::Row> = conn.exec(
-        "SELECT report_type, COALESCE(source_email, ''), user_email, mailbox_provider,
-                COALESCE(configuration_set, ''), COALESCE(sending_ip, ''), tags,
-                delivery_at, first_human_open_at, first_human_click_at
-         FROM aws_reports
-         WHERE delivery_at >= ? AND delivery_at < ?
-           AND (first_human_open_at IS NOT NULL OR first_human_click_at IS NOT NULL)",
+        format!(
+            "SELECT {DIMENSION_COLUMNS}, r.delivery_at, r.first_human_open_at, r.first_human_click_at
+             FROM aws_reports r
+             WHERE r.delivery_at >= ? AND r.delivery_at < ?
+               AND (r.first_human_open_at IS NOT NULL OR r.first_human_click_at IS NOT NULL)"
+        ),
         (timestamps::to_sql(from), timestamps::to_sql(to)),
     )?;
-    let text = |v: &Value| mysql::from_value_opt::<String>(v.clone()).unwrap_or_default();
     Ok(rows
         .into_iter()
         .filter_map(|row| {
             let v = row.unwrap();
             Some(FirstHuman {
-                report_type: mysql::from_value_opt(v[0].clone()).ok()?,
-                source: text(&v[1]),
-                recipient: text(&v[2]),
-                mailbox_provider: text(&v[3]),
-                configuration_set: text(&v[4]),
-                sending_ip: text(&v[5]),
-                tags: mysql::from_value_opt::<Option<String>>(v[6].clone())
-                    .ok()
-                    .flatten(),
+                dims: dimensions(&v)?,
                 delivered_at: timestamps::from_sql(&v[7])?,
                 first_open: timestamps::from_sql(&v[8]),
                 first_click: timestamps::from_sql(&v[9]),

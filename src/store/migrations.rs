@@ -109,6 +109,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../sql/0014_bounce_classes.sql"),
         data: Some(classify_bounces),
     },
+    Migration {
+        version: 15,
+        name: "bounce classes in the rollups",
+        sql: include_str!("../../sql/0015_bounce_classes_in_rollups.sql"),
+        data: None,
+    },
 ];
 
 /// Duplicate column name, duplicate key name, no such key to drop: what re-running an
@@ -461,6 +467,6 @@ mod tests {
             .flat_map(|m| split_statements(m.sql))
             .filter(|s| ranged(s).is_some())
             .count();
-        assert_eq!(ranged_count, 3);
+        assert_eq!(ranged_count, 4);
     }
 }

@@ -18,6 +18,7 @@ pub mod retention;
 pub mod rollups;
 pub mod runs;
 pub mod summaries;
+pub mod timing;
 pub mod tls;
 pub mod users;
 

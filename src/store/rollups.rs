@@ -7,6 +7,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Transaction, TxOpts, Value};
 use time::{Date, OffsetDateTime};
 
+use crate::domain::bounce::BounceClass;
 use crate::domain::event_kind::EventKind;
 use crate::domain::figures::{Counter, GroupBy, Totals};
 use crate::domain::timestamps;
@@ -42,7 +43,7 @@ fn per_recipient_columns() -> Vec<String> {
         "COALESCE({}, '') = 'not-spam'",
         info("$.complaintFeedbackType")
     );
-    vec![
+    let mut columns = vec![
         flag(Counter::Sent, "d.event_type = 'Send'"),
         flag(Counter::Delivered, "d.event_type = 'Delivery'"),
         flag(Counter::Rejected, "d.event_type = 'Reject'"),
@@ -75,7 +76,19 @@ fn per_recipient_columns() -> Vec<String> {
             info("$.newTopicPreferences.unsubscribeAll"),
             Counter::Unsubscribes.column()
         ),
-    ]
+    ];
+    // A bounce SES suppressed itself has no receiving server's reply: it counts in
+    // suppressed_bounces and in no class.
+    columns.extend(BounceClass::ALL.map(|class| {
+        bounce(
+            Counter::of_class(class),
+            &format!(
+                "d.bounce_class = '{}' AND {sub_type} <> 'OnAccountSuppressionList'",
+                class.as_str()
+            ),
+        )
+    }));
+    columns
 }
 
 /// Each counter as a sum over the per-recipient rows.
