@@ -310,6 +310,35 @@ fn check_is_silent_when_healthy_and_exits_5_or_6_otherwise() {
     warned.expect_code(6);
 }
 
+/// Where JSON keeps what a CSV column holds: the class counters in `bounces_by_class`, the
+/// timing columns in `delivery_timing` (`delays_by_type` as CSV spells it).
+fn json_of_csv_column(group: &Value, name: &str) -> Value {
+    let timing = &group["delivery_timing"];
+    if let Some(class) = name.strip_prefix("bounces_") {
+        return group["bounces_by_class"][class.replace('_', "-")].clone();
+    }
+    for (prefix, object) in [
+        ("send_to_delivery_", "send_to_delivery"),
+        ("processing_", "processing_time"),
+    ] {
+        if let Some(field) = name.strip_prefix(prefix) {
+            return timing[object][field].clone();
+        }
+    }
+    match name {
+        "first_attempt_share" => timing[name].clone(),
+        "delays_by_type" => json!(timing[name]
+            .as_object()
+            .map(|o| o
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(";"))
+            .unwrap_or_default()),
+        _ => group[name].clone(),
+    }
+}
+
 #[test]
 fn stats_csv_and_json_carry_the_same_figures() {
     let mut env = TestEnv::new("stats_formats");
@@ -328,7 +357,7 @@ fn stats_csv_and_json_carry_the_same_figures() {
     assert_eq!(lines.len() - 1, doc["groups"].as_array().unwrap().len());
     for (line, group) in lines[1..].iter().zip(doc["groups"].as_array().unwrap()) {
         for (name, cell) in header.iter().zip(line.split(',')) {
-            let value = &group[*name];
+            let value = &json_of_csv_column(group, name);
             let same = match value {
                 Value::String(s) => s == cell,
                 Value::Number(n) => {
@@ -553,9 +582,32 @@ fn the_html_report_of_the_demo_day_renders_in_a_browser() {
         "Human opens by hour of day (UTC)",
         "By mailbox provider",
         "<tr><td>microsoft</td>",
+        "Why mail bounced, by mailbox provider",
+        "Most frequent replies per class",
+        "Delivery timing by mailbox provider",
     ] {
         assert!(html.contains(text), "missing {text:?}");
     }
+    // Each bounce class of the day's rows (but the bounce SES suppressed itself, which has no
+    // receiving server's reply) is listed with its replies, and no address is.
+    let classes = env.rows(
+        "SELECT DISTINCT bounce_class FROM aws_report_details WHERE event_type = 'Bounce'
+           AND other_info NOT LIKE '%OnAccountSuppressionList%' ORDER BY 1",
+    );
+    assert!(!classes.is_empty());
+    for class in classes {
+        assert!(
+            html.contains(&format!("<tr><td>{}</td><td class=\"reply\">", class[0])),
+            "no replies of {}",
+            class[0]
+        );
+    }
+    let replies: Vec<&str> = html
+        .split("<td class=\"reply\">")
+        .skip(1)
+        .map(|r| r.split("</td>").next().unwrap())
+        .collect();
+    assert!(replies.iter().all(|r| !r.contains('@')), "{replies:?}");
     // The share of machine opens shown is the one the rows hold.
     let machine: f64 = env
         .scalar("SELECT 100 * SUM(automated IS NOT NULL) / COUNT(*) FROM aws_report_details WHERE event_type = 'Open'")
@@ -945,7 +997,7 @@ fn stats_group_by_provider_tags_configuration_sets_and_ips_with_human_figures() 
             .contains("human_unique_opens")
             && csv
                 .stdout()
-                .contains(",human_open_rate,human_click_rate,verdict"),
+                .contains(",human_open_rate,human_click_rate,block_rate,verdict,"),
         "{csv}"
     );
     let bad = env.run(&["stats", "--by", "isp"]);

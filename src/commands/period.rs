@@ -13,7 +13,7 @@ use crate::domain::timing::TimingTally;
 use crate::domain::verdict::{self, GroupStats, Thresholds};
 use crate::error::{Error, Result};
 use crate::reports::stats;
-use crate::store::{classification, evidence, ledger, rollups, timing, Session};
+use crate::store::{classification, delivery, evidence, ledger, rollups, Session};
 
 /// Refuses to sum rollups computed in another zone than the days asked for (or in several): a
 /// "day" would mean different hours in different rows, silently.
@@ -100,14 +100,14 @@ pub fn with_delivery_timing(
     let zone = &days.zone;
     let mut tallies = session.retrying("reading delivery times and delays", |conn| {
         let mut tallies: BTreeMap<Vec<String>, TimingTally> = BTreeMap::new();
-        timing::deliveries(conn, from, to, &mut |dims, delivered| {
+        delivery::deliveries(conn, from, to, &mut |dims, delivered| {
             tallies
                 .entry(dims.key(delivered.delivered_at, by, zone))
                 .or_default()
                 .add_delivery(&delivered);
         })?;
         let mut seen = BTreeSet::new();
-        timing::delays(conn, from, to, &mut |id, dims, at, delay_type| {
+        delivery::delays(conn, from, to, &mut |id, dims, at, delay_type| {
             let key = dims.key(at, by, zone);
             if seen.insert((id, delay_type.clone(), key.clone())) {
                 tallies.entry(key).or_default().add_delay(&delay_type);

@@ -8,6 +8,7 @@ use crate::commands::period::{
     assess_groups, check_zone, decide_suppressions, read_engagement, totals,
 };
 use crate::config::{Days, ReportConfig};
+use crate::domain::bounce::{ReplyTally, TopReplies};
 use crate::domain::figures::{Counter, GroupBy, Totals};
 use crate::domain::suppression::Rules;
 use crate::domain::timestamps;
@@ -15,7 +16,7 @@ use crate::domain::verdict::{self, GroupStats, Verdict};
 use crate::domain::window::{self, Window};
 use crate::error::{Error, Exit, Result};
 use crate::reports::html;
-use crate::store::{classification, runs, Session};
+use crate::store::{classification, delivery, runs, Session};
 
 pub fn run(config: &ReportConfig) -> Result<Exit> {
     let mut session = Session::open(&config.env)?;
@@ -80,6 +81,7 @@ fn gather(session: &mut Session, config: &ReportConfig) -> Result<html::Report> 
         ),
         report_types,
         worst_domains: worst_domains(session, days)?,
+        top_replies: top_replies(session, days)?,
         suppressions: suppressions_by_reason(session, config.env.now)?,
         providers,
         engagement,
@@ -105,6 +107,19 @@ fn worst_domains(session: &mut Session, days: &Days) -> Result<Vec<(String, u64,
     domains.sort_by(|a, b| (b.1 + b.2).cmp(&(a.1 + a.2)).then(a.0.cmp(&b.0)));
     domains.truncate(10);
     Ok(domains)
+}
+
+/// The five most frequent replies of each bounce class in the period.
+fn top_replies(session: &mut Session, days: &Days) -> Result<TopReplies> {
+    let (from, to) = (days.zone.start_of(days.first), days.zone.start_of(days.end));
+    let tally = session.retrying("reading the bounces' replies", |conn| {
+        let mut tally = ReplyTally::default();
+        delivery::bounce_replies(conn, from, to, &mut |class, diagnostic| {
+            tally.add(class, diagnostic)
+        })?;
+        Ok(tally)
+    })?;
+    Ok(tally.top(5))
 }
 
 /// How many addresses the default rules suppress, per reason.

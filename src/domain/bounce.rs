@@ -9,6 +9,7 @@
 //! and is more specific than its code), SES's `bounceSubType` where it is specific, the enhanced
 //! status code (RFC 3463, the IANA registry of RFC 5248), and the basic reply code.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::domain::event_kind::EventKind;
@@ -543,9 +544,158 @@ fn by_reply_code(text: &str) -> Option<BounceClass> {
     }
 }
 
+/// A reply with what differs from one recipient or connection to the next taken out, so that
+/// the replies of one cause count together (and no address reaches a report): addresses become
+/// `<address>`, IPv4 addresses `<ip>`, queue ids and other runs of 5 or more digits (or long
+/// tokens mixing letters and digits) `#`; the `smtp;` prefix and repeated spaces go; at most
+/// 160 characters.
+pub fn reply_pattern(diagnostic: &str) -> String {
+    const MAX: usize = 160;
+    let text = diagnostic.trim();
+    let text = text
+        .strip_prefix("smtp;")
+        .or_else(|| text.strip_prefix("SMTP;"))
+        .unwrap_or(text);
+    let words: Vec<String> = text.split_whitespace().map(word_pattern).collect();
+    let joined = words.join(" ");
+    match joined.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &joined[..cut]),
+        None => joined,
+    }
+}
+
+/// The most frequent replies of each class: (class, [(reply pattern, bounces)]).
+pub type TopReplies = Vec<(BounceClass, Vec<(String, u64)>)>;
+
+/// The `n` most frequent reply patterns of each class (`reply_pattern`), most frequent first
+/// (ties in text order), classes in `BounceClass::ALL` order; a class without bounces is left out.
+#[derive(Debug, Default)]
+pub struct ReplyTally {
+    counts: BTreeMap<(BounceClass, String), u64>,
+}
+
+impl ReplyTally {
+    pub fn add(&mut self, class: BounceClass, diagnostic: &str) {
+        let pattern = match reply_pattern(diagnostic) {
+            p if p.is_empty() => "(no reply relayed)".to_string(),
+            p => p,
+        };
+        *self.counts.entry((class, pattern)).or_default() += 1;
+    }
+
+    pub fn top(self, n: usize) -> TopReplies {
+        let mut by_class: BTreeMap<BounceClass, Vec<(String, u64)>> = BTreeMap::new();
+        for ((class, pattern), count) in self.counts {
+            by_class.entry(class).or_default().push((pattern, count));
+        }
+        by_class
+            .into_iter()
+            .map(|(class, mut patterns)| {
+                patterns.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                patterns.truncate(n);
+                (class, patterns)
+            })
+            .collect()
+    }
+}
+
+/// One word of a reply, its variable part replaced (`reply_pattern`), the punctuation around
+/// it kept.
+fn word_pattern(word: &str) -> String {
+    let is_edge = |c: char| "<>[]()\"',;:.".contains(c);
+    let core = word.trim_matches(is_edge);
+    if core.is_empty() {
+        return word.to_string();
+    }
+    let start = word.find(core).unwrap_or(0);
+    let (before, after) = (&word[..start], &word[start + core.len()..]);
+    let digits = core.chars().filter(char::is_ascii_digit).count();
+    let replacement = if core.contains('@') {
+        "<address>"
+    } else if core.split('.').count() == 4
+        && core
+            .split('.')
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.chars().all(|c| c.is_ascii_digit()))
+    {
+        "<ip>"
+    } else if digits >= 5
+        || (core.len() >= 12
+            && digits >= 2
+            && core.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    {
+        "#"
+    } else {
+        return word.to_string();
+    };
+    format!("{before}{replacement}{after}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replies_of_one_cause_share_a_pattern_without_addresses() {
+        assert_eq!(
+            reply_pattern(
+                "smtp; 550 5.1.1 <jane.doe@example.com>: Recipient address rejected: User unknown"
+            ),
+            "550 5.1.1 <<address>>: Recipient address rejected: User unknown"
+        );
+        assert_eq!(
+            reply_pattern("smtp; 554 5.7.1 Service unavailable; Client host [198.51.100.7] blocked using zen.spamhaus.org"),
+            "554 5.7.1 Service unavailable; Client host [<ip>] blocked using zen.spamhaus.org"
+        );
+        let a = reply_pattern("550 5.7.1 Unfortunately, messages from [198.51.100.7] weren't sent. (S3150) [AM0PR01MB1234.eurprd01.prod.exchangelabs.com 2026-11-27T10:00:00.000Z 08DC1234567890AB]");
+        let b = reply_pattern("550 5.7.1 Unfortunately, messages from [198.51.100.9] weren't sent. (S3150) [DB9PR02MB9876.eurprd02.prod.exchangelabs.com 2026-11-28T11:00:00.000Z 08DCABCDEF123456]");
+        assert_eq!(a, b);
+        assert!(!a.contains("198.51"), "{a}");
+        assert_eq!(
+            reply_pattern(
+                "  421   4.7.0  Try again later, closing connection. (EHLO) 5-20020a05 - gsmtp "
+            ),
+            "421 4.7.0 Try again later, closing connection. (EHLO) # - gsmtp"
+        );
+        let mut tally = ReplyTally::default();
+        for ip in ["198.51.100.7", "198.51.100.9", "203.0.113.4"] {
+            tally.add(
+                BounceClass::Reputation,
+                &format!("554 5.7.1 Client host [{ip}] blocked using zen.spamhaus.org"),
+            );
+        }
+        tally.add(BounceClass::Reputation, "550 5.7.1 IP listed");
+        tally.add(
+            BounceClass::InvalidAddress,
+            "550 5.1.1 <a@x.org>: User unknown",
+        );
+        tally.add(
+            BounceClass::InvalidAddress,
+            "550 5.1.1 <b@x.org>: User unknown",
+        );
+        tally.add(BounceClass::Technical, "");
+        assert_eq!(
+            tally.top(1),
+            vec![
+                (
+                    BounceClass::InvalidAddress,
+                    vec![("550 5.1.1 <<address>>: User unknown".to_string(), 2)]
+                ),
+                (
+                    BounceClass::Reputation,
+                    vec![(
+                        "554 5.7.1 Client host [<ip>] blocked using zen.spamhaus.org".to_string(),
+                        3
+                    )]
+                ),
+                (
+                    BounceClass::Technical,
+                    vec![("(no reply relayed)".to_string(), 1)]
+                ),
+            ]
+        );
+        let long = "x ".repeat(200);
+        assert_eq!(reply_pattern(&long).chars().count(), 161);
+    }
 
     fn class(diagnostic: &str) -> BounceClass {
         classify(Reply {

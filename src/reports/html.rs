@@ -1,11 +1,14 @@
 //! `ses-report report --html`: one self-contained HTML file (inline CSS and SVG, no scripts,
 //! nothing fetched) for the people who read deliverability: headline figures, daily volumes,
-//! rate trends against SES's thresholds, the worst recipient domains, one row per report_type,
-//! and the suppression list by reason. Rendering is pure: `Report` in, text out.
+//! rate trends against SES's thresholds, why mail bounced (classes and block rate per provider,
+//! the most frequent replies), delivery timing, the worst recipient domains, one row per
+//! report_type, and the suppression list by reason. Rendering is pure: `Report` in, text out.
 
 use std::fmt::Write as _;
 
+use crate::domain::bounce::{BounceClass, TopReplies};
 use crate::domain::figures::{Counter, Totals};
+use crate::domain::timing::{DeliveryTiming, Latency};
 use crate::domain::verdict::{verdict, GroupStats, Spread, Verdict};
 use crate::reports::stats::OpenHours;
 
@@ -31,6 +34,8 @@ pub struct Report {
     pub report_type_names: std::collections::BTreeMap<String, String>,
     pub configuration_sets: Vec<GroupStats>,
     pub sending_ips: Vec<GroupStats>,
+    /// The most frequent reply patterns of each bounce class.
+    pub top_replies: TopReplies,
     /// The groups whose rates cross a threshold, in words, low-volume ones included and marked.
     pub drivers: Vec<String>,
     /// When and by which version the page was made.
@@ -362,6 +367,108 @@ const FIRST_HUMAN_CLICK: Column = ("first human click (median / p90)", |g| {
     spread(g.time_to_click)
 });
 
+const BLOCK_RATE: Column = ("block rate", |g| pct(g.block_rate, 2));
+
+/// The bounces of one class, a column per class in `BounceClass::ALL` order.
+const CLASS_COLUMNS: [Column; 9] = [
+    ("invalid address", |g| {
+        class_cell(g, BounceClass::InvalidAddress)
+    }),
+    ("mailbox full", |g| class_cell(g, BounceClass::MailboxFull)),
+    ("mailbox disabled", |g| {
+        class_cell(g, BounceClass::MailboxDisabled)
+    }),
+    ("reputation", |g| class_cell(g, BounceClass::Reputation)),
+    ("policy", |g| class_cell(g, BounceClass::Policy)),
+    ("content", |g| class_cell(g, BounceClass::Content)),
+    ("rate limit", |g| class_cell(g, BounceClass::RateLimit)),
+    ("technical", |g| class_cell(g, BounceClass::Technical)),
+    ("unclassified", |g| class_cell(g, BounceClass::Unclassified)),
+];
+
+fn class_cell(g: &GroupStats, class: BounceClass) -> String {
+    g.totals[Counter::of_class(class)].to_string()
+}
+
+/// A latency as `median / p95 / p99`.
+fn latency(l: Option<Latency>) -> String {
+    let ms = |v: i64| {
+        if v < 10_000 {
+            format!("{:.1} s", v as f64 / 1000.0)
+        } else {
+            duration(v / 1000)
+        }
+    };
+    l.map(|l| format!("{} / {} / {}", ms(l.median_ms), ms(l.p95_ms), ms(l.p99_ms)))
+        .unwrap_or_else(|| "–".into())
+}
+
+const TIMING_COLUMNS: [Column; 5] = [
+    ("delivered", |g| {
+        g.delivery
+            .as_ref()
+            .map(|t| t.delivered.to_string())
+            .unwrap_or_else(|| "0".into())
+    }),
+    ("at first attempt", |g| {
+        pct(
+            g.delivery
+                .as_ref()
+                .and_then(DeliveryTiming::first_attempt_share),
+            1,
+        )
+    }),
+    ("send to delivery (median / p95 / p99)", |g| {
+        latency(g.delivery.as_ref().and_then(|t| t.send_to_delivery))
+    }),
+    ("SES processing time (median / p95 / p99)", |g| {
+        latency(g.delivery.as_ref().and_then(|t| t.processing))
+    }),
+    ("delays by type", |g| {
+        let Some(t) = &g.delivery else {
+            return String::new();
+        };
+        let cells: Vec<String> = t
+            .delays_by_type
+            .iter()
+            .map(|(k, v)| format!("{} {v}", escape(k)))
+            .collect();
+        cells.join(", ")
+    }),
+];
+
+/// Why mail did not arrive: bounce classes and block rate per provider, the most frequent
+/// replies of each class, delivery timing per provider.
+fn why_mail_did_not_arrive(report: &Report) -> String {
+    let mut body = String::from("<h2>Why mail bounced, by mailbox provider</h2>");
+    let mut columns = vec![SENT];
+    columns.extend(CLASS_COLUMNS);
+    columns.push(BLOCK_RATE);
+    body.push_str(&group_table("provider", &report.providers, &columns));
+    body.push_str(
+        "<p class=\"note\">Block rate: reputation and policy bounces over the volume; \
+         the receiving servers refused the sender, not the address.</p>",
+    );
+    body.push_str("<h2>Most frequent replies per class</h2>");
+    body.push_str("<table><tr><th>class</th><th>reply (addresses, IPs and ids taken out)</th><th>bounces</th></tr>");
+    for (class, replies) in &report.top_replies {
+        for (reply, n) in replies {
+            let _ = write!(
+                body,
+                "<tr><td>{class}</td><td class=\"reply\">{}</td><td>{n}</td></tr>",
+                escape(reply)
+            );
+        }
+    }
+    if report.top_replies.is_empty() {
+        body.push_str("<tr><td colspan=\"3\">no bounces</td></tr>");
+    }
+    body.push_str("</table>");
+    body.push_str("<h2>Delivery timing by mailbox provider</h2>");
+    body.push_str(&group_table("provider", &report.providers, &TIMING_COLUMNS));
+    body
+}
+
 /// A table with a row per group: its key, the columns, and its verdict.
 fn group_table(key_header: &str, groups: &[GroupStats], columns: &[Column]) -> String {
     let mut out = format!("<table><tr><th>{}</th>", escape(key_header));
@@ -408,6 +515,7 @@ fn provider_table(providers: &[GroupStats]) -> String {
                 DELIVERED,
                 BOUNCE_RATE,
                 COMPLAINT_RATE,
+                BLOCK_RATE,
                 OPEN_RATE,
                 HUMAN_OPEN_RATE,
                 HUMAN_CLICK_RATE,
@@ -441,6 +549,7 @@ pub fn render(report: &Report) -> String {
         daily_charts,
         engagement_section,
         |r: &Report| provider_table(&r.providers),
+        why_mail_did_not_arrive,
         worst_domains,
         group_tables,
         suppression_counts,
@@ -753,7 +862,7 @@ h1{margin:0 0 4px}h2{margin-top:32px;font-size:18px}.period,.note,footer{color:#
 .tile .label{font-size:12px;color:#6b7280}.tile .value{font-size:24px;font-weight:600}.tile.warning{background:#fef9c3}.tile.critical{background:#fee2e2}.tile.healthy{background:#dcfce7}\
 table{border-collapse:collapse;width:100%;font-size:14px}th,td{border-bottom:1px solid #e5e7eb;padding:6px 8px;text-align:right}th:first-child,td:first-child{text-align:left}\
 td.critical{color:#b91c1c;font-weight:600}td.warning{color:#a16207;font-weight:600}td.healthy{color:#15803d}\
-.chart{width:100%;height:auto;margin:8px 0}.chart-title{font-size:14px;font-weight:600}.axis{font-size:11px;fill:#6b7280}.legend{font-size:12px}";
+td.reply{text-align:left;font-family:ui-monospace,monospace;font-size:12px;word-break:break-word}.chart{width:100%;height:auto;margin:8px 0}.chart-title{font-size:14px;font-weight:600}.axis{font-size:11px;fill:#6b7280}.legend{font-size:12px}";
 
 #[cfg(test)]
 mod tests {
@@ -816,6 +925,10 @@ mod tests {
             )],
             sending_ips: vec![],
             drivers: vec!["provider apple: complaint rate 5.26% >= 0.5% (critical) (19 sent, low volume (under 100))".into()],
+            top_replies: vec![(
+                BounceClass::Reputation,
+                vec![("554 5.7.1 Client host [<ip>] blocked".into(), 3)],
+            )],
             generated: "ses-report 0.1.0 at 2026-11-28T07:00:00Z".into(),
         };
         let html = render(&report);
@@ -830,6 +943,9 @@ mod tests {
             "What drives the verdict",
             "provider apple: complaint rate 5.26% &gt;= 0.5% (critical)",
             "Generated by ses-report 0.1.0 at 2026-11-28T07:00:00Z",
+            "Why mail bounced, by mailbox provider",
+            "<td>reputation</td><td class=\"reply\">554 5.7.1 Client host [&lt;ip&gt;] blocked</td><td>3</td>",
+            "Delivery timing by mailbox provider",
         ] {
             assert!(html.contains(text), "missing {text:?}");
         }

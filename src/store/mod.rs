@@ -9,6 +9,7 @@
 
 pub mod classification;
 pub mod codes;
+pub mod delivery;
 pub mod details;
 pub mod evidence;
 pub mod failures;
@@ -18,7 +19,6 @@ pub mod retention;
 pub mod rollups;
 pub mod runs;
 pub mod summaries;
-pub mod timing;
 pub mod tls;
 pub mod users;
 

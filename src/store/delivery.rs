@@ -1,12 +1,14 @@
-//! The rows the delivery-timing figures read (`domain::timing`): each recipient's first delivery
-//! with its send time, first delay and `processingTimeMillis`, and each delayed recipient's
-//! `delayType`. Streamed to the caller, row by row: a week of deliveries is never held at once.
+//! What the deliverability figures read from the rows, beyond the rollups: each recipient's
+//! first delivery with its send time, first delay and `processingTimeMillis`, each delayed
+//! recipient's `delayType` (`domain::timing`), and each bounced recipient's class and reply.
+//! Streamed to the caller, row by row: a week of deliveries is never held at once.
 
 use mysql::prelude::Queryable;
 use mysql::Value;
 use time::OffsetDateTime;
 
 use super::classification::{dimensions, DIMENSION_COLUMNS};
+use crate::domain::bounce::{self, BounceClass};
 use crate::domain::figures::Dimensions;
 use crate::domain::timestamps;
 use crate::domain::timing::Delivered;
@@ -77,6 +79,40 @@ pub fn delays(
         };
         let delay_type = mysql::from_value_opt::<String>(v[9].clone()).unwrap_or_default();
         on_row(id, dims, at, delay_type);
+    }
+    Ok(())
+}
+
+/// Every bounced recipient in `[from, to)` with a receiving server's reply (not the bounces SES
+/// suppressed itself): its class and its `diagnosticCode` (empty when SES relayed none).
+pub fn bounce_replies(
+    conn: &mut mysql::Conn,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    on_row: &mut dyn FnMut(BounceClass, &str),
+) -> Result<(), mysql::Error> {
+    let rows = conn.exec_iter(
+        "SELECT d.bounce_class, d.`to`, d.other_info FROM aws_report_details d
+         WHERE d.event_type = 'Bounce' AND d.timestamp >= ? AND d.timestamp < ?
+           AND d.bounce_class IS NOT NULL",
+        (timestamps::to_sql(from), timestamps::to_sql(to)),
+    )?;
+    for row in rows {
+        let (class, recipient, info): (String, String, Option<String>) =
+            mysql::from_row_opt(row?).map_err(|e| mysql::Error::FromRowError(e.0))?;
+        let Some(class) = BounceClass::parse(&class) else {
+            continue;
+        };
+        let info: serde_json::Value =
+            serde_json::from_str(info.as_deref().unwrap_or("")).unwrap_or_default();
+        if info.get("bounceSubType").and_then(|v| v.as_str()) == Some("OnAccountSuppressionList") {
+            continue;
+        }
+        let diagnostic = bounce::recipient_entry(&info, "bouncedRecipients", &recipient)
+            .and_then(|r| r.get("diagnosticCode"))
+            .and_then(|d| d.as_str())
+            .unwrap_or("");
+        on_row(class, diagnostic);
     }
     Ok(())
 }
