@@ -63,6 +63,33 @@ pub enum Command {
     Failures(FailuresArgs),
     Prune(PruneArgs),
     Doctor(DoctorArgs),
+    Forget(ForgetArgs),
+}
+
+/// Erase addresses on request: pseudonymize their rows (nothing counted changes), keep them
+/// suppressed by a keyed hash, and keep their later events out.
+#[derive(FromArgs, Debug)]
+#[argh(
+    subcommand,
+    name = "forget",
+    note = "Needs SES_REPORT_ERASURE_KEY (at least 16 bytes; keep it: every later ingest needs the \
+same key to keep erased addresses out). Prints each address's keyed-hash prefix and the rows \
+changed per table, never the address. docs/privacy.md says what is kept and what to delete in \
+MongoDB."
+)]
+pub struct ForgetArgs {
+    /// the addresses to erase
+    #[argh(positional)]
+    pub addresses: Vec<String>,
+    /// a file of addresses, one a line (- for stdin; blank lines and # comments ignored)
+    #[argh(option)]
+    pub file: Option<String>,
+    /// also every address the summary rows link to this user account
+    #[argh(option)]
+    pub user_id: Option<u64>,
+    /// say what would change, change nothing
+    #[argh(switch)]
+    pub dry_run: bool,
 }
 
 /// Create the MySQL database if missing, then create or upgrade ses-report's tables.
@@ -227,6 +254,10 @@ pub struct SuppressionsArgs {
     /// the deliveries the sunset rule needs (default 3, as MailPoet)
     #[argh(option, default = "suppression::SUNSET_MIN_DELIVERIES")]
     pub sunset_min_deliveries: u32,
+    /// whether this one address is suppressed, erased or neither (with the reasons), as the
+    /// sending app asks before mailing it
+    #[argh(option)]
+    pub check: Option<String>,
     /// compare with SES's account-level list: the JSON `aws sesv2 list-suppressed-destinations`
     /// prints (pages concatenated are fine); prints the differences
     #[argh(option)]
@@ -313,9 +344,16 @@ pub struct FailuresArgs {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "prune")]
 pub struct PruneArgs {
-    /// delete what is older than this many days
+    /// delete details (and finished runs) older than this many days
     #[argh(option)]
     pub older_than: u32,
+    /// delete resolved or dismissed failures older than this many days (default: --older-than)
+    #[argh(option)]
+    pub failures_older_than: Option<u32>,
+    /// also delete summary rows whose details are gone and whose last event is older than this
+    /// many days (at least --older-than; default: summaries are kept)
+    #[argh(option)]
+    pub summaries_older_than: Option<u32>,
     /// only count what would be deleted
     #[argh(switch)]
     pub dry_run: bool,

@@ -12,9 +12,10 @@ use std::time::Duration;
 use time::{Date, OffsetDateTime};
 
 use crate::cli::{
-    Cli, Command, DoctorArgs, FailuresArgs, IngestArgs, PruneArgs, ReportArgs, RetryArgs,
-    RollupArgs, StatsArgs, SuppressionsArgs,
+    Cli, Command, DoctorArgs, FailuresArgs, ForgetArgs, IngestArgs, PruneArgs, ReportArgs,
+    RetryArgs, RollupArgs, StatsArgs, SuppressionsArgs,
 };
+use crate::domain::erasure::ErasureKey;
 use crate::domain::figures::GroupBy;
 use crate::domain::partition::Partition;
 use crate::domain::suppression::{Rules, RECENT_KEPT};
@@ -24,6 +25,7 @@ use crate::domain::window::{self, BoundError, Window};
 use crate::domain::zone::Zone;
 use crate::error::{Error, Result};
 use crate::redact;
+use crate::store::retention::Cutoffs;
 
 /// Which failures `failures` lists (`store::failures::failure_rows`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +76,12 @@ pub struct Environment {
     /// `SES_REPORT_REPORT_TYPE_NAMES` (`1=welcome,2=newsletter`): what the `report_type`
     /// numbers mean, for the reports people read.
     pub report_type_names: std::collections::BTreeMap<String, String>,
+    /// `SES_REPORT_ERASURE_KEY`: the secret of the keyed hashes of erased addresses
+    /// (docs/privacy.md). Needed by `forget`, by `suppressions --check` of an erased address, and
+    /// by every ingest once an address was erased.
+    pub erasure_key: Option<ErasureKey>,
+    /// `SES_REPORT_STORE_SUBJECTS` (default true): false keeps subjects out of every table.
+    pub store_subjects: bool,
 }
 
 /// `1=welcome,2=newsletter` as a map; a part without `=`, or with an empty side, is an error.
@@ -206,6 +214,8 @@ impl Environment {
             )
             .map_err(|(variable, problem)| Error::config(variable, problem))?,
             report_type_names: report_type_names(&vars.var("SES_REPORT_REPORT_TYPE_NAMES", "")?)?,
+            erasure_key: vars.erasure_key()?,
+            store_subjects: vars.switch("SES_REPORT_STORE_SUBJECTS", true)?,
         })
     }
 }
@@ -275,6 +285,37 @@ impl<F: Fn(&str) -> Option<String>> Vars<F> {
             }
         }
         Ok(ping_url)
+    }
+
+    /// The erasure key, registered as a secret before anything can print it. Not echoed in
+    /// any message.
+    fn erasure_key(&self) -> Result<Option<ErasureKey>> {
+        let Some(secret) = (self.0)("SES_REPORT_ERASURE_KEY") else {
+            return Ok(None);
+        };
+        redact::register_secret(&secret);
+        if secret.trim().is_empty() {
+            return Err(Error::config(
+                "SES_REPORT_ERASURE_KEY",
+                "is set but empty: give it the key addresses are erased with, or unset it",
+            ));
+        }
+        ErasureKey::new(&secret)
+            .map(Some)
+            .map_err(|problem| Error::config("SES_REPORT_ERASURE_KEY", problem))
+    }
+
+    /// A true/false setting (`true`, `false`, `1`, `0`, `yes`, `no`).
+    fn switch(&self, name: &'static str, default: bool) -> Result<bool> {
+        let text = self.var(name, if default { "true" } else { "false" })?;
+        match text.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(true),
+            "false" | "0" | "no" => Ok(false),
+            _ => Err(Error::config(
+                name,
+                format!("must be true or false, got {text:?}"),
+            )),
+        }
     }
 
     fn seconds(&self, name: &'static str, default: u64) -> Result<Duration> {
@@ -669,6 +710,82 @@ fn thresholds(
     })
 }
 
+/// `ses-report forget`.
+#[derive(Clone, Debug)]
+pub struct ForgetConfig {
+    pub env: Environment,
+    /// The key, checked present before anything connects.
+    pub key: ErasureKey,
+    /// The addresses given and read from `--file`, normalized, each once, in order.
+    pub addresses: Vec<String>,
+    pub user_id: Option<u64>,
+    pub dry_run: bool,
+}
+
+impl ForgetConfig {
+    pub fn new(args: &ForgetArgs, env: Environment) -> Result<ForgetConfig> {
+        let Some(key) = env.erasure_key.clone() else {
+            return Err(Error::usage(
+                "forget needs SES_REPORT_ERASURE_KEY: erased addresses are kept (suppressed, and out of every later ingest) only as keyed hashes under it. Set it to a secret of at least 16 bytes (e.g. `openssl rand -hex 32`), keep it with the database credentials, and give the same key to every ingest",
+            ));
+        };
+        let mut given: Vec<(String, String)> = args
+            .addresses
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (format!("argument {}", i + 1), a.clone()))
+            .collect();
+        if let Some(path) = &args.file {
+            given.extend(read_address_file(path)?);
+        }
+        if given.is_empty() && args.user_id.is_none() {
+            return Err(Error::usage(
+                "forget needs addresses, --file FILE or --user-id N",
+            ));
+        }
+        let mut addresses: Vec<String> = Vec::new();
+        for (place, address) in given {
+            let normalized = crate::domain::text::normalize_address(&address);
+            let valid = normalized
+                .split_once('@')
+                .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
+            if !valid {
+                return Err(Error::usage(format!(
+                    "{place} is no email address (want local@domain.tld)"
+                )));
+            }
+            if !addresses.contains(&normalized) {
+                addresses.push(normalized);
+            }
+        }
+        Ok(ForgetConfig {
+            env,
+            key,
+            addresses,
+            user_id: args.user_id,
+            dry_run: args.dry_run,
+        })
+    }
+}
+
+/// The addresses of a file (`-`: stdin), one a line, with where each was (`line N of FILE`).
+fn read_address_file(path: &str) -> Result<Vec<(String, String)>> {
+    let text = if path == "-" {
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| Error::io("reading addresses from stdin", e))?
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("reading addresses from {path}"), e))?
+    };
+    Ok(text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i, l.trim()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+        .map(|(i, l)| (format!("line {} of {path}", i + 1), l.to_string()))
+        .collect())
+}
+
 /// `ses-report stats`.
 #[derive(Clone, Debug)]
 pub struct StatsConfig {
@@ -746,6 +863,8 @@ pub struct SuppressionsConfig {
     pub rules: Rules,
     /// `--reconcile FILE`: SES's list to compare with.
     pub reconcile: Option<String>,
+    /// `--check ADDRESS`: answer for this address only.
+    pub check: Option<String>,
 }
 
 impl SuppressionsConfig {
@@ -783,12 +902,25 @@ impl SuppressionsConfig {
             }
             other => other.clone(),
         };
+        let check = match &args.check {
+            None => None,
+            Some(a) if !crate::domain::text::normalize_address(a).contains('@') => {
+                return Err(Error::usage("--check needs an email address"))
+            }
+            Some(_) if reconcile.is_some() => {
+                return Err(Error::usage(
+                    "--check and --reconcile answer different questions: give one",
+                ))
+            }
+            Some(a) => Some(a.clone()),
+        };
         Ok(SuppressionsConfig {
             env,
             format,
             since,
             rules,
             reconcile,
+            check,
         })
     }
 }
@@ -888,8 +1020,8 @@ impl FailuresConfig {
 #[derive(Clone, Debug)]
 pub struct PruneConfig {
     pub env: Environment,
-    /// Details of events before this instant go.
-    pub cutoff: OffsetDateTime,
+    /// What goes, by kind of data.
+    pub cutoffs: Cutoffs,
     pub batch: u64,
     pub dry_run: bool,
 }
@@ -902,8 +1034,24 @@ impl PruneConfig {
         if args.batch == 0 {
             return Err(Error::usage("--batch must be at least 1"));
         }
+        let days_ago = |days: u32| env.now - time::Duration::days(days as i64);
+        if args.failures_older_than == Some(0) {
+            return Err(Error::usage("--failures-older-than must be at least 1 day"));
+        }
+        if let Some(days) = args.summaries_older_than {
+            if days < args.older_than {
+                return Err(Error::usage(format!(
+                    "--summaries-older-than ({days}) must be at least --older-than ({}): a summary row goes only once its details are gone",
+                    args.older_than
+                )));
+            }
+        }
         Ok(PruneConfig {
-            cutoff: env.now - time::Duration::days(args.older_than as i64),
+            cutoffs: Cutoffs {
+                details: days_ago(args.older_than),
+                failures: days_ago(args.failures_older_than.unwrap_or(args.older_than)),
+                summaries: args.summaries_older_than.map(days_ago),
+            },
             env,
             batch: args.batch,
             dry_run: args.dry_run,
@@ -945,6 +1093,7 @@ pub enum Config {
     Failures(FailuresConfig),
     Prune(PruneConfig),
     Doctor(DoctorConfig),
+    Forget(ForgetConfig),
 }
 
 impl Config {
@@ -964,6 +1113,7 @@ impl Config {
             Command::Failures(args) => Config::Failures(FailuresConfig::new(args, env)?),
             Command::Prune(args) => Config::Prune(PruneConfig::new(args, env)?),
             Command::Doctor(args) => Config::Doctor(DoctorConfig::new(args, env)?),
+            Command::Forget(args) => Config::Forget(ForgetConfig::new(args, env)?),
         })
     }
 }

@@ -66,6 +66,11 @@ pub fn register_url_path(url: &str) {
     }
 }
 
+/// Remembers a whole secret (the erasure key) so that `scrub` hides it wherever it appears.
+pub fn register_secret(secret: &str) {
+    remember([secret.to_string()]);
+}
+
 /// `text` with the password of every URL in it (by the URL's structure), and every registered
 /// secret, replaced by `***`.
 pub fn scrub(text: &str) -> String {

@@ -18,6 +18,7 @@ mod ops;
 mod packaging;
 mod partitions;
 mod portability;
+mod privacy;
 mod properties;
 mod reports;
 mod scenarios;

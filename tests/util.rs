@@ -94,6 +94,10 @@ impl Run {
     pub fn count(&self, key: &str) -> u64 {
         summary_count(&self.stdout(), key).unwrap_or_else(|| panic!("no {key}= in summary\n{self}"))
     }
+    /// One `key=value` of the summary line, 0 when the line does not name it.
+    pub fn count_or_zero(&self, key: &str) -> u64 {
+        summary_count(&self.stdout(), key).unwrap_or(0)
+    }
     pub fn expect_code(&self, code: i32) -> &Run {
         assert_eq!(self.code(), code, "unexpected exit code\n{self}");
         self
@@ -238,6 +242,18 @@ impl TestEnv {
 
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_command(self.command(args), args, None)
+    }
+
+    /// `run`, with some variables set otherwise (`None`: unset) for this run only.
+    pub fn run_with_vars(&self, args: &[&str], vars: &[(&str, Option<&str>)]) -> Run {
+        let mut cmd = self.command(args);
+        for (name, value) in vars {
+            match value {
+                Some(v) => cmd.env(name, v),
+                None => cmd.env_remove(name),
+            };
+        }
+        self.run_command(cmd, args, None)
     }
 
     pub fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Run {

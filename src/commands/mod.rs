@@ -4,6 +4,7 @@
 
 mod doctor;
 mod failures;
+mod forget;
 mod ingest;
 mod migrate;
 mod period;
@@ -30,5 +31,6 @@ pub fn run(config: &Config) -> Result<Exit> {
         Config::Failures(c) => failures::run(c),
         Config::Prune(c) => prune::run(c),
         Config::Doctor(c) => doctor::run(c),
+        Config::Forget(c) => forget::run(c),
     }
 }

@@ -6,6 +6,7 @@
 //! - `ses`: the SNS envelope and the SES record inside it, in both dialects, as `SesEvent`s.
 //! - `accounting`: which (notification, recipient) pairs are new, how summary rows merge.
 //! - `engagement`: which opens and clicks are people and which are machines.
+//! - `erasure`: keyed hashes, pseudonyms and scrubbing of erased addresses.
 //! - `provider`: the mailbox provider behind a recipient.
 //! - `tags`: `mail.tags`, with the configuration set and sending IP.
 //! - `users`: the rule that links a recipient to a user account.
@@ -23,6 +24,7 @@
 pub mod accounting;
 pub mod bounce;
 pub mod engagement;
+pub mod erasure;
 pub mod event_kind;
 pub mod figures;
 pub mod partition;

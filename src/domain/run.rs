@@ -9,6 +9,8 @@ pub struct Counts {
     pub duplicates: u64,
     pub skipped: u64,
     pub failed: u64,
+    /// Records kept out because every recipient they name was erased (`forget`).
+    pub erased: u64,
     pub users_resolved: u64,
 }
 

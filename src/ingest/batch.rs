@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use super::{Ingest, Pending, PROGRESS_EVERY};
 use crate::domain::accounting::{self, Fate};
+use crate::domain::erasure;
 use crate::domain::ses::{self, Interpretation, SesEvent};
 use crate::error::{Error, Result};
 use crate::ops::progress::Progress;
@@ -257,7 +258,7 @@ impl Ingest {
         &mut self,
         index: usize,
         record: &SourceRecord,
-        event: SesEvent,
+        mut event: SesEvent,
         sorted: &mut Sorted,
     ) {
         if self
@@ -292,6 +293,19 @@ impl Ingest {
                 event.notification_id
             );
             return;
+        }
+        if !self.env.store_subjects {
+            event.subject = None;
+        }
+        if let Some(erased) = &self.erased {
+            if erasure::keep_out(&mut event, erased) {
+                self.counts.erased += 1;
+                log::debug!(
+                    "notification {}: every recipient it names was erased, kept out",
+                    event.notification_id
+                );
+                return;
+            }
         }
         for warning in &event.warnings {
             log::warn!(
@@ -401,6 +415,16 @@ impl Ingest {
         }
         let mut document = record.document_text();
         let mut error = reason;
+        // An erased address never reaches a failures row either.
+        if let Some(erased) = self.erased.as_ref().filter(|e| !e.is_empty()) {
+            let replace = |a: &str| erased.replacement(a);
+            if let Some(scrubbed) = erasure::scrub_json_text(&document, &replace) {
+                document = scrubbed;
+            }
+            if let Some(scrubbed) = erasure::scrub_text(&error, &replace) {
+                error = scrubbed;
+            }
+        }
         // The failures row must itself fit in a packet; the whole record is still in its source.
         let room = self.max_packet / 2;
         if document.len() > room {

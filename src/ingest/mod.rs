@@ -28,6 +28,7 @@ use time::OffsetDateTime;
 
 use crate::config::{Environment, IngestConfig, Source, WindowChoice};
 use crate::domain::accounting::{Applied, Fate};
+use crate::domain::erasure::Erased;
 use crate::domain::partition::Partition;
 use crate::domain::run::{Counts, RunStatus};
 use crate::domain::ses::SesEvent;
@@ -173,7 +174,9 @@ impl Ingest {
             .sql_context("reading aws_report_failures")?;
         let max_packet =
             store::max_allowed_packet(&mut conn).sql_context("reading max_allowed_packet")?;
+        let erased = erased_addresses(&mut conn, config)?;
         Ok(Ingest {
+            erased,
             env: config.env.clone(),
             database,
             retries: config.env.retries,
@@ -197,6 +200,32 @@ impl Ingest {
             horizon_moved: false,
             new_failures_logged: 0,
         })
+    }
+}
+
+/// The erased addresses the run keeps out (`forget`), when there are any: their keyed hashes
+/// need the key they were made with, and a run without it (or with another) would let them
+/// back in, so it does not start.
+fn erased_addresses(conn: &mut mysql::Conn, config: &IngestConfig) -> Result<Option<Erased>> {
+    let key = config.env.erasure_key.as_ref();
+    let (hashes, other_key) =
+        store::erasure::erased_hashes(conn, key).sql_context("reading aws_report_erasures")?;
+    if hashes.is_empty() {
+        return Ok(None);
+    }
+    match key {
+        None => Err(Error::config(
+            "SES_REPORT_ERASURE_KEY",
+            format!(
+                "{} address(es) were erased (`ses-report forget`), and only their keyed hashes under that key can keep their later events out: set it to the key they were erased with",
+                hashes.len()
+            ),
+        )),
+        Some(_) if other_key => Err(Error::config(
+            "SES_REPORT_ERASURE_KEY",
+            "is not the key the erased addresses were hashed with (aws_report_erasures.key_check differs): set the key `forget` used",
+        )),
+        Some(key) => Ok(Some(Erased::new(key.clone(), hashes))),
     }
 }
 
@@ -399,8 +428,14 @@ pub fn summary_line(window: Option<Window>, c: &Counts, elapsed: Duration) -> St
         Some(w) => w.to_string(),
         None => "all".to_string(),
     };
+    // `erased=N` only once an address was erased: the line stays as it was for everyone else.
+    let erased = if c.erased > 0 {
+        format!(" erased={}", c.erased)
+    } else {
+        String::new()
+    };
     format!(
-        "window={window} scanned={} applied={} duplicates={} skipped={} failed={} users_resolved={} seconds={:.2}",
+        "window={window} scanned={} applied={} duplicates={} skipped={} failed={}{erased} users_resolved={} seconds={:.2}",
         c.scanned,
         c.applied,
         c.duplicates,
@@ -445,6 +480,8 @@ struct Ingest {
     horizon_moved: bool,
     /// New failures met so far (the first `batch::NEW_FAILURES_LOGGED` are logged whole).
     new_failures_logged: usize,
+    /// The erased addresses, kept out of every row (`None`: nothing was ever erased).
+    erased: Option<Erased>,
 }
 
 /// What a dry run would have written, so that its later batches see it as a real run's see the

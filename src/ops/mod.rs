@@ -252,6 +252,7 @@ fn notifications_family(figures: &RunFigures, labels: &[(&str, &str)]) -> Family
         ("duplicates", c.duplicates),
         ("skipped", c.skipped),
         ("failed", c.failed),
+        ("erased", c.erased),
     ] {
         let mut sample: Vec<(String, String)> = labels
             .iter()

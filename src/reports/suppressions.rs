@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
+use crate::config::Format;
 use crate::domain::suppression::{Reason, Suppression};
 use crate::domain::text::normalize_address;
 use crate::domain::timestamps;
@@ -209,6 +210,31 @@ pub fn differences_json(rows: &[Difference]) -> String {
         "{}\n",
         serde_json::to_string_pretty(&list).unwrap_or_default()
     )
+}
+
+/// `suppressions --check`'s answer: JSON `{"address", "suppressed", "erased", "reasons"}`, or a
+/// CSV line with the reasons joined by `;`.
+pub fn check_output(format: Format, address: &str, erased: bool, reasons: &[String]) -> String {
+    match format {
+        Format::Json => format!(
+            "{}\n",
+            serde_json::json!({
+                "address": address,
+                "suppressed": !reasons.is_empty(),
+                "erased": erased,
+                "reasons": reasons,
+            })
+        ),
+        _ => csv_text(
+            &["address", "suppressed", "erased", "reasons"],
+            [vec![
+                address.to_string(),
+                (!reasons.is_empty()).to_string(),
+                erased.to_string(),
+                reasons.join(";"),
+            ]],
+        ),
+    }
 }
 
 #[cfg(test)]

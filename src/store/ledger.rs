@@ -290,6 +290,19 @@ const LEDGER_PAGE_ROWS: u64 = 5000;
 
 /// The whole ledger, or the entries with evidence since `since`, each with the user account of
 /// the address (the summary rows' user_id).
+/// The entries of these addresses (`suppressions --check`).
+pub fn read_of(conn: &mut Conn, emails: &[String]) -> Result<Vec<LedgerEntry>, mysql::Error> {
+    let rows: Vec<mysql::Row> = select_in(
+        conn,
+        "SELECT s.email, s.kind, (SELECT MAX(r.user_id) FROM aws_reports r WHERE r.user_email = s.email),
+                s.first_at, s.last_at, s.evidence_count, s.last_diagnostic, s.last_diagnostic_at, s.recent,
+                s.bounce_class
+         FROM aws_report_suppressions s WHERE s.email IN ({keys})",
+        emails.iter().cloned(),
+    )?;
+    Ok(rows.into_iter().filter_map(entry_of_row).collect())
+}
+
 pub fn read(
     conn: &mut Conn,
     since: Option<OffsetDateTime>,

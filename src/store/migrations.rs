@@ -115,6 +115,12 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../sql/0015_bounce_classes_in_rollups.sql"),
         data: None,
     },
+    Migration {
+        version: 16,
+        name: "erasures",
+        sql: include_str!("../../sql/0016_erasures.sql"),
+        data: None,
+    },
 ];
 
 /// Duplicate column name, duplicate key name, no such key to drop: what re-running an

@@ -11,6 +11,7 @@ pub mod classification;
 pub mod codes;
 pub mod delivery;
 pub mod details;
+pub mod erasure;
 pub mod evidence;
 pub mod failures;
 pub mod ledger;
