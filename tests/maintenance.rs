@@ -470,7 +470,7 @@ fn doctor_names_invisible_documents_the_index_and_drift() {
         "1 document(s) whose Timestamp is neither a date nor a string",
         "1 document(s) with a Timestamp string not in the SNS form",
         "no index on Timestamp",
-        "schema version 15",
+        "schema version 16",
         "drift: the stored rollups of 2026-11-27 differ from the rows: run `ses-report rollup --from 2026-11-27 --to 2026-11-28 --tz UTC`",
     ] {
         assert!(out.contains(expected), "missing {expected:?}\n{doctor}");

@@ -72,7 +72,7 @@ fn version_3_with_data_upgrades_in_place_and_its_rollups_are_recomputed() {
            VALUES ('2026-11-27', 0, 'news@shop.example', 'x.org', 1, 1, 'UTC', '2026-11-28 02:00:00');",
     );
 
-    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]");
+    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]");
     assert_eq!(env.count("aws_reports"), 1);
     // Version 5's columns, filled in place: no opens, a domain no table or reply names.
     assert_eq!(
@@ -117,7 +117,7 @@ fn a_migration_cut_short_completes_on_the_next_migrate() {
     let env = TestEnv::unmigrated("upgrade_cut");
     schema_at(&env, 3);
     env.execute("ALTER TABLE aws_report_daily ADD COLUMN suppressed_complaints INT UNSIGNED NOT NULL DEFAULT 0 AFTER complaints");
-    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]");
+    migrate_applies(&env, "[4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]");
     assert_eq!(env.count("aws_report_dirty_days"), 0);
 }
 
@@ -153,7 +153,7 @@ fn version_4_with_engagement_upgrades_in_place() {
         "ALTER TABLE aws_report_details ADD COLUMN automated VARCHAR(24) NULL AFTER feedback_id",
     );
 
-    migrate_applies(&env, "[5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]");
+    migrate_applies(&env, "[5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]");
     assert_eq!(
         env.rows("SELECT notification_message_id, COALESCE(automated, 'human') FROM aws_report_details WHERE event_type IN ('Open', 'Click') ORDER BY 1"),
         vec![
@@ -206,13 +206,15 @@ fn version_5_gets_the_suppression_ledger_its_ingests_would_have_kept() {
     assert!(kept.len() >= 5, "{kept:?}");
     let listed = env.run(&["suppressions"]);
     listed.expect_code(0);
-    // Back to version 5: no ledger (and no bounce classes, which migration 14 adds to it).
+    // Back to version 5: no ledger (and no bounce classes or erased hashes, which migrations 14
+    // and 16 add to it).
     env.execute(
         "DROP TABLE aws_report_suppressions;
+         DROP TABLE aws_report_erasures;
          ALTER TABLE aws_report_details DROP COLUMN bounce_class, DROP COLUMN delay_type;
-         DELETE FROM ses_report_migrations WHERE version IN (6, 14)",
+         DELETE FROM ses_report_migrations WHERE version IN (6, 14, 16)",
     );
-    migrate_applies(&env, "[6, 14]");
+    migrate_applies(&env, "[6, 14, 16]");
     assert_eq!(env.snapshot().suppressions, kept);
     assert_eq!(env.run(&["suppressions"]).stdout(), listed.stdout());
 }
@@ -248,7 +250,9 @@ fn version_6_runs_become_whole_stream_runs_that_partitions_continue_from() {
 
 /// Back from version 11 to version 9: the feedback unique key on (feedback_key, recipient_key),
 /// the address index on user_email alone.
-const TO_VERSION_9: &str = "ALTER TABLE aws_report_daily DROP COLUMN bounces_invalid_address, DROP COLUMN bounces_mailbox_full,
+const TO_VERSION_9: &str = "DROP TABLE aws_report_erasures;
+     ALTER TABLE aws_report_suppressions DROP COLUMN erased_hash;
+     ALTER TABLE aws_report_daily DROP COLUMN bounces_invalid_address, DROP COLUMN bounces_mailbox_full,
        DROP COLUMN bounces_mailbox_disabled, DROP COLUMN bounces_reputation, DROP COLUMN bounces_policy,
        DROP COLUMN bounces_content, DROP COLUMN bounces_rate_limit, DROP COLUMN bounces_technical,
        DROP COLUMN bounces_unclassified;
@@ -260,7 +264,7 @@ const TO_VERSION_9: &str = "ALTER TABLE aws_report_daily DROP COLUMN bounces_inv
      ALTER TABLE aws_report_details DROP INDEX uq_details_feedback_recipient_key;
      ALTER TABLE aws_report_details DROP COLUMN feedback_recipient_key;
      ALTER TABLE aws_report_failures DROP COLUMN dismissed_at, DROP COLUMN dismissed_reason;
-     DELETE FROM ses_report_migrations WHERE version IN (10, 11, 12, 13, 14, 15)";
+     DELETE FROM ses_report_migrations WHERE version IN (10, 11, 12, 13, 14, 15, 16)";
 
 /// Back from version 9 to version 7: the two wide unique keys, no digests.
 const TO_VERSION_7: &str = "ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_notification_recipient (notification_message_id, `to`);
@@ -313,7 +317,7 @@ fn rereading_changes_nothing(env: &TestEnv, before: &crate::util::Snapshot) {
 #[test]
 fn version_7_details_get_narrow_unique_keys_in_place() {
     let (env, before) = demo_day_at_version_7("upgrade_v7");
-    let migrate = migrate_applies(&env, "[8, 9, 10, 11, 12, 13, 14, 15]");
+    let migrate = migrate_applies(&env, "[8, 9, 10, 11, 12, 13, 14, 15, 16]");
     assert!(
         migrate.stderr().contains(&format!(
             "key digests of {} detail row(s)",
@@ -340,7 +344,7 @@ fn narrow_keys_cut_short_complete_on_the_next_migrate() {
          WHERE id % 2 = 0",
     );
     let half = env.count("aws_report_details") / 2;
-    let migrate = migrate_applies(&env, "[8, 9, 10, 11, 12, 13, 14, 15]");
+    let migrate = migrate_applies(&env, "[8, 9, 10, 11, 12, 13, 14, 15, 16]");
     assert!(
         migrate.stderr().contains("migration 8: already applied"),
         "{migrate}"
@@ -366,7 +370,7 @@ fn narrow_keys_cut_short_complete_on_the_next_migrate() {
          ALTER TABLE aws_report_details ADD UNIQUE KEY uq_details_notification_recipient (notification_message_id, `to`);
          DELETE FROM ses_report_migrations WHERE version = 9",
     );
-    migrate_applies(&env, "[9, 10, 11, 12, 13, 14, 15]");
+    migrate_applies(&env, "[9, 10, 11, 12, 13, 14, 15, 16]");
     rereading_changes_nothing(&env, &before);
 }
 
@@ -419,7 +423,7 @@ fn version_9_details_get_the_feedback_key_of_feedback_rows_in_place() {
                    WHERE feedback_key IS NOT NULL AND id % 2 = 0",
             );
         }
-        let migrate = migrate_applies(&env, "[10, 11, 12, 13, 14, 15]");
+        let migrate = migrate_applies(&env, "[10, 11, 12, 13, 14, 15, 16]");
         assert_eq!(
             migrate.stderr().contains("migration 10: already applied"),
             cut_short,
@@ -634,4 +638,29 @@ fn version_14_rollups_count_bounce_classes_after_the_next_rollup() {
     );
     env.run(&["rollup", "--date", "2026-11-27"]).expect_code(0);
     assert_eq!(env.snapshot(), clean.snapshot());
+}
+
+/// Version 15 had no erasures: migration 16 adds their table and the ledger's hash column with
+/// every row as it was, and `forget` works on the upgraded database.
+#[test]
+fn version_15_gets_erasures_with_its_rows_unchanged() {
+    let mut env = TestEnv::demo("upgrade_v15");
+    env.ingest(&["--date", "2026-11-27"]).expect_code(3);
+    let before = env.snapshot();
+    env.execute(
+        "DROP TABLE aws_report_erasures;
+         ALTER TABLE aws_report_suppressions DROP INDEX idx_suppressions_erased, DROP COLUMN erased_hash;
+         DELETE FROM ses_report_migrations WHERE version = 16",
+    );
+    migrate_applies(&env, "[16]");
+    assert_eq!(env.snapshot(), before);
+    env.vars.push((
+        "SES_REPORT_ERASURE_KEY".into(),
+        "an erasure key of the upgrade test".into(),
+    ));
+    env.run(&["forget", "user9@yahoo.com"]).expect_code(0);
+    assert_eq!(
+        env.rows("SELECT COUNT(*) FROM aws_report_suppressions WHERE erased_hash IS NOT NULL"),
+        [["1"]]
+    );
 }
