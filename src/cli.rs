@@ -21,7 +21,9 @@ SES_REPORT_USERS_ID_COLUMN, SES_REPORT_USERS_EMAIL_COLUMN (default auth_users, i
 the user accounts recipients are linked to; db.table for another schema), SES_REPORT_REPORT_TYPE_NAMES \
 (1=welcome,2=newsletter: report types by name in the HTML report), SES_REPORT_METRICS_FILE (a \
 node_exporter textfile to write), SES_REPORT_PING_URL (a healthchecks-style URL pinged at start \
-and end). Logs go to stderr (RUST_LOG, default info). `ses-report --version` (or -V) prints the \
+and end), SES_REPORT_ERASURE_KEY (the secret of erased addresses' keyed hashes: forget, and every \
+ingest once an address was erased), SES_REPORT_STORE_SUBJECTS (default true; false keeps subjects \
+out). Logs go to stderr (RUST_LOG, default info). `ses-report --version` (or -V) prints the \
 version; -h is --help.",
     error_code(0, "done, including nothing to do"),
     error_code(
