@@ -18,6 +18,7 @@ use crate::cli::{
 use crate::domain::erasure::ErasureKey;
 use crate::domain::figures::GroupBy;
 use crate::domain::partition::Partition;
+use crate::domain::retention::Cutoffs;
 use crate::domain::suppression::{Rules, RECENT_KEPT};
 use crate::domain::timestamps;
 use crate::domain::verdict::{self, Thresholds, Verdict};
@@ -25,7 +26,6 @@ use crate::domain::window::{self, BoundError, Window};
 use crate::domain::zone::Zone;
 use crate::error::{Error, Result};
 use crate::redact;
-use crate::store::retention::Cutoffs;
 
 /// Which failures `failures` lists (`store::failures::failure_rows`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -98,9 +98,12 @@ fn figures(env: &TestEnv) -> Figures {
     }
 }
 
-/// Rows of every text column of every table of ours that contain `address` (any case), and
+/// Rows of every text column of every table of ours that contain `address` (any case) as an
+/// address (not as the end of a longer one: `erased.…a@x.org` is no trace of `a@x.org`), and
 /// detail rows whose recipient key is the bare SHA-256 of it.
 fn traces_of(env: &TestEnv, address: &str) -> Vec<String> {
+    let lower = address.to_lowercase();
+    let pattern = format!("(^|[^a-z0-9._%+-]){}", lower.replace('.', "[.]"));
     let columns = env.rows(
         "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS
          WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME <> 'auth_users'
@@ -111,10 +114,8 @@ fn traces_of(env: &TestEnv, address: &str) -> Vec<String> {
     for c in columns {
         let n: u64 = env
             .scalar(&format!(
-                "SELECT COUNT(*) FROM `{}` WHERE LOWER(`{}`) LIKE '%{}%'",
-                c[0],
-                c[1],
-                address.to_lowercase()
+                "SELECT COUNT(*) FROM `{0}` WHERE LOWER(`{1}`) LIKE '%{lower}%' AND LOWER(`{1}`) REGEXP '{pattern}'",
+                c[0], c[1]
             ))
             .parse()
             .unwrap();
@@ -310,6 +311,18 @@ fn an_ingest_without_the_key_or_with_another_is_refused_once_an_address_was_eras
             assert!(!run.stderr().contains(key), "{run}");
         }
     }
+    // doctor says so too.
+    let doctor = env.run_with_vars(&["doctor"], &[("SES_REPORT_ERASURE_KEY", None)]);
+    assert!(
+        doctor
+            .stdout()
+            .contains("FIX   1 address(es) were erased and SES_REPORT_ERASURE_KEY is not set"),
+        "{doctor}"
+    );
+    assert!(env
+        .run(&["doctor"])
+        .stdout()
+        .contains("ok    1 erased address(es), recognized with this SES_REPORT_ERASURE_KEY"));
     // A key too short is a configuration error that does not echo it.
     let run = env.run_with_vars(
         &["forget", "b@x.org"],
@@ -410,4 +423,41 @@ fn prune_keeps_each_kind_of_data_for_its_own_time() {
         [["f-new"]]
     );
     assert_eq!(env.snapshot().daily, daily, "the rollups stay");
+}
+
+#[test]
+fn forget_by_user_id_erases_every_address_linked_to_the_account() {
+    let mut env = TestEnv::new("forget_user");
+    env.vars.push(("SES_REPORT_ERASURE_KEY".into(), KEY.into()));
+    let tagged = |m: Value| {
+        let mut m = with_headers(m, &[("user_id", "7")]);
+        m["tags"] = json!({"contact": ["A@X.org"]});
+        m
+    };
+    let first = tagged(mail(
+        "m-1",
+        "2026-11-27T10:00:00.000Z",
+        &["a@x.org", "b@x.org"],
+    ));
+    let second = tagged(mail("m-2", "2026-11-27T11:00:00.000Z", &["c@y.org"]));
+    env.insert(&[send("n-1", &first), send("n-2", &second)]);
+    env.ingest(&["--date", "2026-11-27"]).expect_code(0);
+    assert_eq!(
+        env.rows("SELECT user_email FROM aws_reports WHERE user_id = 7 ORDER BY 1"),
+        [["a@x.org"], ["c@y.org"]]
+    );
+    let run = env.run(&["forget", "--user-id", "7"]);
+    run.expect_code(0);
+    assert!(run.stdout().contains("user 7: 2 address(es)"), "{run}");
+    for address in ["a@x.org", "c@y.org"] {
+        assert_eq!(traces_of(&env, address), Vec::<String>::new(), "{address}");
+        assert_eq!(check(&env, address)["erased"], json!(true));
+    }
+    // b@x.org, another person on the same mail, keeps its row (user 7 is the header's link of
+    // the first destination only).
+    assert_eq!(
+        env.rows("SELECT COUNT(*) FROM aws_reports WHERE user_email = 'b@x.org'"),
+        [["1"]]
+    );
+    assert_eq!(check(&env, "b@x.org")["erased"], json!(false));
 }

@@ -67,6 +67,7 @@ pub fn run(config: &DoctorConfig) -> Result<Exit> {
             "{pending} changed day(s) wait for their rollup (a run failed before it): the next ingest recomputes them, or run `ses-report ingest`"
         ))
     });
+    findings.extend(erasure_finding(&mut conn, config)?);
     let unresolved =
         failures::open_failure_count(&mut conn).sql_context("reading aws_report_failures")?;
     if unresolved > 0 {
@@ -75,6 +76,27 @@ pub fn run(config: &DoctorConfig) -> Result<Exit> {
         )));
     }
     report(&findings)
+}
+
+/// Once addresses were erased, every ingest needs the key they were hashed with
+/// (docs/privacy.md): whether this environment has it.
+fn erasure_finding(conn: &mut mysql::Conn, config: &DoctorConfig) -> Result<Option<Finding>> {
+    let key = config.env.erasure_key.as_ref();
+    let (hashes, other_key) =
+        store::erasure::erased_hashes(conn, key).sql_context("reading aws_report_erasures")?;
+    let n = hashes.len();
+    Ok(match (n, key) {
+        (0, _) => None,
+        (_, None) => Some(fix(format!(
+            "{n} address(es) were erased and SES_REPORT_ERASURE_KEY is not set: ingest and retry refuse to start until it is the key `forget` used"
+        ))),
+        (_, Some(_)) if other_key => Some(fix(format!(
+            "{n} address(es) were erased under another SES_REPORT_ERASURE_KEY than this one: ingest and retry refuse to start until it is the key `forget` used"
+        ))),
+        _ => Some(ok(format!(
+            "{n} erased address(es), recognized with this SES_REPORT_ERASURE_KEY"
+        ))),
+    })
 }
 
 /// Whether the MySQL connection is encrypted and checked (docs/compatibility.md, "TLS").

@@ -29,6 +29,7 @@ pub mod event_kind;
 pub mod figures;
 pub mod partition;
 pub mod provider;
+pub mod retention;
 pub mod run;
 pub mod ses;
 pub mod suppression;

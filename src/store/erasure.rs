@@ -45,7 +45,7 @@ pub fn erased_hashes(
     Ok((rows.into_iter().map(|(h, _)| h).collect(), other_key))
 }
 
-/// `LIKE` pattern for text that contains `address` (the columns' collation ignores case).
+/// `LIKE` pattern for lower-cased text that contains `address` (already lower case).
 fn containing(address: &str) -> String {
     let escaped = address
         .replace('\\', "\\\\")
@@ -108,6 +108,14 @@ pub fn forget(
     Ok(changed)
 }
 
+/// The mails sent to the address.
+fn messages_of(tx: &mut Transaction<'_>, normalized: &str) -> Result<Vec<String>, mysql::Error> {
+    tx.exec(
+        "SELECT DISTINCT message_id FROM aws_reports WHERE user_email = ?",
+        (normalized,),
+    )
+}
+
 /// The address's own detail rows (recipient, keys, event object, subject), and the event
 /// objects of the other recipients of the same mails that name it (a bounce of two recipients
 /// lists both).
@@ -117,10 +125,7 @@ fn details(
     pseudonym: &str,
     replace: &dyn Fn(&str) -> Option<String>,
 ) -> Result<u64, mysql::Error> {
-    let messages: Vec<String> = tx.exec(
-        "SELECT DISTINCT message_id FROM aws_reports WHERE user_email = ?",
-        (normalized,),
-    )?;
+    let messages = messages_of(tx, normalized)?;
     let reports: Vec<u64> = select_in(
         tx,
         "SELECT id FROM aws_reports WHERE message_id IN ({keys})",
@@ -131,6 +136,20 @@ fn details(
         "SELECT id, `to`, other_info FROM aws_report_details WHERE report_id IN ({keys})",
         reports,
     )?;
+    // Mail tags (on every recipient's summary row) that name the address, of any mail: the
+    // sender may tag mails with a contact's address.
+    let tagged: Vec<(u64, String)> = tx.exec(
+        "SELECT id, tags FROM aws_reports WHERE LOWER(tags) LIKE ?",
+        (containing(normalized),),
+    )?;
+    for (id, tags) in tagged {
+        if let Some(scrubbed) = erasure::scrub_json_text(&tags, replace) {
+            tx.exec_drop(
+                "UPDATE aws_reports SET tags = ? WHERE id = ?",
+                (scrubbed, id),
+            )?;
+        }
+    }
     let mut changed = 0;
     for (id, to, info) in rows {
         let scrubbed = info
@@ -191,7 +210,7 @@ fn failures(
 ) -> Result<u64, mysql::Error> {
     let pattern = containing(normalized);
     let rows: Vec<(u64, String, String)> = tx.exec(
-        "SELECT id, document, error FROM aws_report_failures WHERE document LIKE ? OR error LIKE ?",
+        "SELECT id, document, error FROM aws_report_failures WHERE LOWER(document) LIKE ? OR LOWER(error) LIKE ?",
         (&pattern, &pattern),
     )?;
     for (id, document, error) in &rows {
@@ -212,7 +231,7 @@ fn runs(
     replace: &dyn Fn(&str) -> Option<String>,
 ) -> Result<u64, mysql::Error> {
     let rows: Vec<(u64, String)> = tx.exec(
-        "SELECT id, message FROM aws_report_runs WHERE message LIKE ?",
+        "SELECT id, message FROM aws_report_runs WHERE LOWER(message) LIKE ?",
         (containing(normalized),),
     )?;
     for (id, message) in &rows {

@@ -6,6 +6,7 @@ use mysql::{Conn, Value};
 use time::OffsetDateTime;
 
 use crate::domain::event_kind::EventKind;
+use crate::domain::retention::Cutoffs;
 use crate::domain::timestamps;
 
 /// Events before this instant have had their details pruned.
@@ -26,18 +27,6 @@ pub fn pruned_before_locked<Q: Queryable>(
         "SELECT pruned_before FROM aws_report_retention WHERE id = 1 LOCK IN SHARE MODE",
     )?;
     Ok(value.as_ref().and_then(timestamps::from_sql))
-}
-
-/// What `prune` deletes, by kind of data: each kind's cutoff (docs/privacy.md, "Retention").
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cutoffs {
-    /// Detail rows of events before this, and finished runs started before it.
-    pub details: OffsetDateTime,
-    /// Resolved or dismissed failures last failed before this.
-    pub failures: OffsetDateTime,
-    /// Summary rows whose details are all gone and whose last event is before this (`None`:
-    /// summaries are kept).
-    pub summaries: Option<OffsetDateTime>,
 }
 
 /// What `prune` deletes (or, in a dry run, would delete).
