@@ -136,13 +136,7 @@ fn a_version_1_certificate_encrypts_but_cannot_be_verified_and_the_message_says_
     // MySQL's documented openssl recipe and MariaDB 11.4's own certificates are X.509 v1, which
     // rustls refuses to verify (sqlx#3091): REQUIRED and the default connect, VERIFY_CA explains.
     let server = PrivateMariaDb::start_with(true, true);
-    let ca = server
-        .certificates
-        .as_ref()
-        .unwrap()
-        .ca
-        .display()
-        .to_string();
+    let ca = server.ca();
     let env = TestEnv::unmigrated_on("tls_v1", server.server("localhost", "ssl-mode=REQUIRED"));
     env.run(&["migrate"]).expect_code(0);
     let doctor = env.run(&["doctor"]);
@@ -164,13 +158,7 @@ fn a_version_1_certificate_encrypts_but_cannot_be_verified_and_the_message_says_
 #[test]
 fn the_demo_day_over_verified_tls_gives_the_rows_of_a_plain_connection() {
     let server = PrivateMariaDb::start(true);
-    let ca = server
-        .certificates
-        .as_ref()
-        .unwrap()
-        .ca
-        .display()
-        .to_string();
+    let ca = server.ca();
     let env = TestEnv::demo_on(
         "tls_demo",
         server.server(
@@ -205,13 +193,7 @@ fn the_demo_day_over_verified_tls_gives_the_rows_of_a_plain_connection() {
 #[test]
 fn a_read_only_spell_in_the_middle_of_a_run_is_waited_out_with_no_failures() {
     let server = PrivateMariaDb::start(true);
-    let ca = server
-        .certificates
-        .as_ref()
-        .unwrap()
-        .ca
-        .display()
-        .to_string();
+    let ca = server.ca();
     let mysql = server.server(
         "localhost",
         &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"),
@@ -301,10 +283,13 @@ fn mongo_over_tls_through_a_terminator_with_its_own_ca() {
     let env = TestEnv::demo_on("mongo_tls", MySqlServer::shared());
     let url = |options: &str| format!("mongodb://localhost:{}/?{options}", terminator.port);
     let with_mongo = |mongo: String, args: &[&str]| {
-        let mut cmd = env.command(args);
-        cmd.env("SES_REPORT_MONGO_URL", mongo)
-            .env("SES_REPORT_CONNECT_TIMEOUT_SECS", "5");
-        env.run_command(cmd, args, None)
+        env.run_with_vars(
+            args,
+            &[
+                ("SES_REPORT_MONGO_URL", Some(&mongo)),
+                ("SES_REPORT_CONNECT_TIMEOUT_SECS", Some("5")),
+            ],
+        )
     };
     let ca = certs.ca.display().to_string();
     let other = certs.other_ca.display().to_string();

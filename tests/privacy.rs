@@ -460,4 +460,28 @@ fn forget_by_user_id_erases_every_address_linked_to_the_account() {
         [["1"]]
     );
     assert_eq!(check(&env, "b@x.org")["erased"], json!(false));
+
+    // A later bounce of the first mail, listing both recipients: applied for b@x.org only, its
+    // event object naming the erased one by pseudonym; no record is kept out whole.
+    env.insert(&[bounce(
+        "n-late-bounce",
+        &first,
+        "2026-11-27T12:00:00.000Z",
+        "Permanent",
+        "fb-late",
+        &["a@x.org", "b@x.org"],
+    )]);
+    let late = env.ingest(&["--date", "2026-11-27"]);
+    assert_eq!(late.count("applied"), 1, "{late}");
+    assert_eq!(late.count_or_zero("erased"), 0, "{late}");
+    assert_eq!(
+        env.rows("SELECT `to` FROM aws_report_details WHERE event_type = 'Bounce'"),
+        [["b@x.org"]]
+    );
+    let info = env.scalar("SELECT other_info FROM aws_report_details WHERE event_type = 'Bounce'");
+    assert!(
+        info.contains("erased.") && info.contains("b@x.org"),
+        "{info}"
+    );
+    assert_eq!(traces_of(&env, "a@x.org"), Vec::<String>::new());
 }

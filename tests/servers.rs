@@ -336,6 +336,12 @@ impl PrivateMariaDb {
         );
     }
 
+    /// The path of the server's CA certificate (a TLS server only).
+    pub fn ca(&self) -> String {
+        let certificates = self.certificates.as_ref().expect("a TLS server");
+        certificates.ca.display().to_string()
+    }
+
     /// The server as the harness reaches it (the socket, which needs no TLS) and as the job
     /// reaches it: TCP as `ses`, with `options` (e.g. `ssl-mode=VERIFY_IDENTITY&ssl-ca=...`).
     pub fn server(&self, host: &str, options: &str) -> MySqlServer {

@@ -49,16 +49,25 @@ pub fn totals(session: &mut Session, days: &Days, by: &[GroupBy]) -> Result<Vec<
     })
 }
 
-/// What the period's summary and detail rows say about people: each delivered recipient's first
-/// human open and click (for the timing figures), and the human opens by hour. Read once per
-/// command, whatever groupings are then assessed.
+/// What the period's summary and detail rows say about people and delivery: each delivered
+/// recipient's first human open and click (for the timing figures), the human opens by hour,
+/// and the delivery timing of each grouping the command assesses. Read once per command.
 pub struct PeriodEngagement {
     pub firsts: Vec<classification::FirstHuman>,
     pub hours: stats::OpenHours,
+    /// Per grouping asked for: the delivery timing of each group.
+    delivery: Vec<(Vec<GroupBy>, BTreeMap<Vec<String>, TimingTally>)>,
 }
 
-pub fn read_engagement(session: &mut Session, days: &Days) -> Result<PeriodEngagement> {
+/// Reads the period's engagement, and its deliveries and delays tallied for each of `groupings`
+/// in one pass over the rows.
+pub fn read_engagement(
+    session: &mut Session,
+    days: &Days,
+    groupings: &[&[GroupBy]],
+) -> Result<PeriodEngagement> {
     let (from, to) = (days.zone.start_of(days.first), days.zone.start_of(days.end));
+    let delivery = read_delivery(session, days, groupings)?;
     let firsts = session.retrying("reading first human opens and clicks", |conn| {
         classification::first_human_times(conn, from, to)
     })?;
@@ -68,6 +77,7 @@ pub fn read_engagement(session: &mut Session, days: &Days) -> Result<PeriodEngag
     Ok(PeriodEngagement {
         firsts,
         hours: stats::OpenHours::of(&opens, &days.zone),
+        delivery,
     })
 }
 
@@ -84,41 +94,48 @@ pub fn assess_groups(
         .map(|t| verdict::assess(t, thresholds))
         .collect();
     stats::with_timing(&mut groups, &engagement.firsts, by, &days.zone);
-    with_delivery_timing(session, days, by, &mut groups)?;
+    let tallies = engagement.delivery.iter().find(|(b, _)| b.as_slice() == by);
+    for g in &mut groups {
+        g.delivery = tallies
+            .and_then(|(_, t)| t.get(&g.totals.key))
+            .map(|t| t.clone().finish());
+    }
     Ok(groups)
 }
 
-/// Fills in each group's delivery timing: its recipients first delivered in the period, and
-/// those delayed in it (each once per delay type and group).
-pub fn with_delivery_timing(
+type Tallies = BTreeMap<Vec<String>, TimingTally>;
+
+/// Each grouping's delivery timing: its recipients first delivered in the period, and those
+/// delayed in it (each once per delay type and group), in one read of each kind of row.
+fn read_delivery(
     session: &mut Session,
     days: &Days,
-    by: &[GroupBy],
-    groups: &mut [GroupStats],
-) -> Result<()> {
+    groupings: &[&[GroupBy]],
+) -> Result<Vec<(Vec<GroupBy>, Tallies)>> {
     let (from, to) = (days.zone.start_of(days.first), days.zone.start_of(days.end));
     let zone = &days.zone;
-    let mut tallies = session.retrying("reading delivery times and delays", |conn| {
-        let mut tallies: BTreeMap<Vec<String>, TimingTally> = BTreeMap::new();
+    let tallies = session.retrying("reading delivery times and delays", |conn| {
+        let mut tallies: Vec<Tallies> = vec![BTreeMap::new(); groupings.len()];
         delivery::deliveries(conn, from, to, &mut |dims, delivered| {
-            tallies
-                .entry(dims.key(delivered.delivered_at, by, zone))
-                .or_default()
-                .add_delivery(&delivered);
+            for (by, tally) in groupings.iter().zip(tallies.iter_mut()) {
+                tally
+                    .entry(dims.key(delivered.delivered_at, by, zone))
+                    .or_default()
+                    .add_delivery(&delivered);
+            }
         })?;
         let mut seen = BTreeSet::new();
         delivery::delays(conn, from, to, &mut |id, dims, at, delay_type| {
-            let key = dims.key(at, by, zone);
-            if seen.insert((id, delay_type.clone(), key.clone())) {
-                tallies.entry(key).or_default().add_delay(&delay_type);
+            for (i, (by, tally)) in groupings.iter().zip(tallies.iter_mut()).enumerate() {
+                let key = dims.key(at, by, zone);
+                if seen.insert((i, id, delay_type.clone(), key.clone())) {
+                    tally.entry(key).or_default().add_delay(&delay_type);
+                }
             }
         })?;
         Ok(tallies)
     })?;
-    for g in groups {
-        g.delivery = tallies.remove(&g.totals.key).map(TimingTally::finish);
-    }
-    Ok(())
+    Ok(groupings.iter().map(|b| b.to_vec()).zip(tallies).collect())
 }
 
 pub fn decide_suppressions(

@@ -32,7 +32,13 @@ pub fn run(config: &ReportConfig) -> Result<Exit> {
 fn gather(session: &mut Session, config: &ReportConfig) -> Result<html::Report> {
     let days = &config.days;
     let thresholds = &config.thresholds;
-    let period_engagement = read_engagement(session, days)?;
+    let groupings: [&[GroupBy]; 4] = [
+        &[],
+        &[GroupBy::Provider],
+        &[GroupBy::ConfigurationSet],
+        &[GroupBy::SendingIp],
+    ];
+    let period_engagement = read_engagement(session, days, &groupings)?;
     let assess = |session: &mut Session, by: &[GroupBy]| {
         assess_groups(session, days, by, thresholds, &period_engagement)
     };

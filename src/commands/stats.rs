@@ -14,7 +14,7 @@ pub fn run(config: &StatsConfig) -> Result<Exit> {
     if config.by.iter().all(GroupBy::in_rollups) {
         check_zone(&mut session, &config.days)?;
     }
-    let engagement = read_engagement(&mut session, &config.days)?;
+    let engagement = read_engagement(&mut session, &config.days, &[&config.by])?;
     let groups = assess_groups(
         &mut session,
         &config.days,

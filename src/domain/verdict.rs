@@ -218,7 +218,7 @@ pub struct GroupStats {
     pub time_to_open: Option<Spread>,
     pub time_to_click: Option<Spread>,
     /// Send to delivery, first attempts, delays by type; filled in by
-    /// `commands::period::with_delivery_timing`.
+    /// `commands::period::assess_groups` from the period's rows.
     pub delivery: Option<DeliveryTiming>,
 }
 

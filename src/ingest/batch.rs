@@ -416,7 +416,7 @@ impl Ingest {
         let mut document = record.document_text();
         let mut error = reason;
         // An erased address never reaches a failures row either.
-        if let Some(erased) = self.erased.as_ref().filter(|e| !e.is_empty()) {
+        if let Some(erased) = &self.erased {
             let replace = |a: &str| erased.replacement(a);
             if let Some(scrubbed) = erasure::scrub_json_text(&document, &replace) {
                 document = scrubbed;

@@ -73,12 +73,14 @@ pub fn forget(
     let mut tx = conn.start_transaction(TxOpts::default())?;
     // The details first: they are found by the summary rows' address.
     let details = details(&mut tx, &normalized, &pseudonym, &replace)?;
+    let tagged = tags(&mut tx, &normalized, &replace)?;
     let summaries = tx
         .exec_iter(
             "UPDATE aws_reports SET user_email = ?, subject = NULL WHERE user_email = ?",
             (&pseudonym, &normalized),
         )?
-        .affected_rows();
+        .affected_rows()
+        + tagged;
     let changed = Changed {
         summaries,
         details,
@@ -116,15 +118,24 @@ fn messages_of(tx: &mut Transaction<'_>, normalized: &str) -> Result<Vec<String>
     )
 }
 
-/// The address's own detail rows (recipient, keys, event object, subject), and the event
-/// objects of the other recipients of the same mails that name it (a bounce of two recipients
-/// lists both).
+/// The address's own detail rows (recipient, keys, subject) in one statement, then the event
+/// objects that name it among the rows of the mails sent to it (a bounce of two recipients lists
+/// both): the rows changed.
 fn details(
     tx: &mut Transaction<'_>,
     normalized: &str,
     pseudonym: &str,
     replace: &dyn Fn(&str) -> Option<String>,
 ) -> Result<u64, mysql::Error> {
+    let digest = key_digest(pseudonym);
+    let own = tx
+        .exec_iter(
+            "UPDATE aws_report_details SET `to` = ?, recipient_key = ?,
+               feedback_recipient_key = IF(feedback_recipient_key IS NULL, NULL, ?), subject = NULL
+             WHERE report_id IN (SELECT id FROM aws_reports WHERE user_email = ?)",
+            (pseudonym, &digest, &digest, normalized),
+        )?
+        .affected_rows();
     let messages = messages_of(tx, normalized)?;
     let reports: Vec<u64> = select_in(
         tx,
@@ -136,39 +147,39 @@ fn details(
         "SELECT id, `to`, other_info FROM aws_report_details WHERE report_id IN ({keys})",
         reports,
     )?;
-    // Mail tags (on every recipient's summary row) that name the address, of any mail: the
-    // sender may tag mails with a contact's address.
+    let mut others = 0;
+    for (id, to, info) in rows {
+        let scrubbed = info
+            .as_deref()
+            .and_then(|i| erasure::scrub_json_text(i, replace));
+        if let Some(info) = scrubbed {
+            tx.exec_drop(
+                "UPDATE aws_report_details SET other_info = ? WHERE id = ?",
+                (info, id),
+            )?;
+            others += u64::from(to != pseudonym);
+        }
+    }
+    Ok(own + others)
+}
+
+/// Mail tags (on every recipient's summary row) that name the address, of any mail: the sender
+/// may tag mails with a contact's address. The rows changed.
+fn tags(
+    tx: &mut Transaction<'_>,
+    normalized: &str,
+    replace: &dyn Fn(&str) -> Option<String>,
+) -> Result<u64, mysql::Error> {
     let tagged: Vec<(u64, String)> = tx.exec(
         "SELECT id, tags FROM aws_reports WHERE LOWER(tags) LIKE ?",
         (containing(normalized),),
     )?;
+    let mut changed = 0;
     for (id, tags) in tagged {
         if let Some(scrubbed) = erasure::scrub_json_text(&tags, replace) {
             tx.exec_drop(
                 "UPDATE aws_reports SET tags = ? WHERE id = ?",
                 (scrubbed, id),
-            )?;
-        }
-    }
-    let mut changed = 0;
-    for (id, to, info) in rows {
-        let scrubbed = info
-            .as_deref()
-            .and_then(|i| erasure::scrub_json_text(i, replace));
-        if to == normalized {
-            let digest = key_digest(pseudonym);
-            tx.exec_drop(
-                "UPDATE aws_report_details SET `to` = ?, recipient_key = ?,
-                   feedback_recipient_key = IF(feedback_recipient_key IS NULL, NULL, ?),
-                   other_info = COALESCE(?, other_info), subject = NULL
-                 WHERE id = ?",
-                (pseudonym, &digest, &digest, scrubbed, id),
-            )?;
-            changed += 1;
-        } else if let Some(info) = scrubbed {
-            tx.exec_drop(
-                "UPDATE aws_report_details SET other_info = ? WHERE id = ?",
-                (info, id),
             )?;
             changed += 1;
         }
