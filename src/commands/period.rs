@@ -56,7 +56,7 @@ pub struct PeriodEngagement {
     pub firsts: Vec<classification::FirstHuman>,
     pub hours: stats::OpenHours,
     /// Per grouping asked for: the delivery timing of each group.
-    delivery: Vec<(Vec<GroupBy>, BTreeMap<Vec<String>, TimingTally>)>,
+    delivery: Vec<(Vec<GroupBy>, Tallies)>,
 }
 
 /// Reads the period's engagement, and its deliveries and delays tallied for each of `groupings`
