@@ -29,29 +29,15 @@ pub(crate) fn clean_run(name: &str, count: usize) -> TestEnv {
     clean
 }
 
-/// Waits for the ingest's connection to run a statement matching `like`, then kills it.
-fn kill_connection_running(env: &TestEnv, like: &str) {
-    let mut admin = env.conn();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let id: Option<u64> = admin
-            .exec_first(
-                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND (INFO LIKE ? OR INFO LIKE '%SLEEP(%') AND ID <> CONNECTION_ID()",
-                (&env.name, like),
-            )
-            .unwrap();
-        if let Some(id) = id {
-            admin.query_drop(format!("KILL CONNECTION {id}")).unwrap();
-            return;
-        }
-        if Instant::now() >= deadline {
-            let list: Vec<(u64, String, Option<String>, Option<String>)> = admin
-                .query("SELECT ID, USER, DB, INFO FROM information_schema.PROCESSLIST")
-                .unwrap();
-            panic!("the ingest never ran {like}: {list:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Waits until the ingest sleeps in the insert of `what`'s details, then kills that connection.
+/// (Only the sleeping statement is a safe target: a statement seen running a moment earlier may
+/// have ended before the `KILL`, and an idle connection killed between batches is replaced
+/// without a word, so the test would see no fault at all.)
+fn kill_connection_sleeping(env: &TestEnv, what: &str) {
+    let id = wait_until_slept(env, what);
+    env.conn()
+        .query_drop(format!("KILL CONNECTION {id}"))
+        .unwrap();
 }
 
 #[test]
@@ -71,7 +57,7 @@ fn losing_mysql_mid_run_fails_the_run_and_a_rerun_completes_it() {
         let mut child = child;
         child.output().unwrap()
     });
-    kill_connection_running(&env, "%INSERT INTO aws_report_details%");
+    kill_connection_sleeping(&env, "m-015");
     let output = handle.join().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
@@ -212,7 +198,7 @@ fn a_killed_mysql_connection_is_retried_and_the_run_finishes() {
         &env,
         &["ingest", "--date", "2026-11-27", "--batch-size", "5"],
     );
-    kill_connection_running(&env, "%INSERT INTO aws_report_details%");
+    kill_connection_sleeping(&env, "m-015");
     let (code, stdout, stderr) = wait_output(child);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(
