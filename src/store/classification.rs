@@ -16,7 +16,7 @@ use mysql::prelude::Queryable;
 use mysql::Value;
 use time::OffsetDateTime;
 
-use super::{placeholders, rollups, select_in, KEYS_PER_LOOKUP};
+use super::{placeholders, rollups, select_in};
 use crate::domain::engagement::{
     self, Automated, Engagement, Interaction, Reclassified, RowState, Standing,
 };
@@ -240,7 +240,7 @@ fn classify_batch<Q: Queryable>(
         }
     }
     update_classes(conn, &stored_changes)?;
-    for chunk in updates.chunks(super::ROWS_PER_STATEMENT) {
+    for chunk in super::statement_chunks(&updates) {
         update_summaries(conn, chunk)?;
     }
     rollups::mark_dirty(conn, changed_days.into_iter())?;
@@ -253,7 +253,7 @@ fn update_classes<Q: Queryable>(
     changes: &BTreeMap<Option<Automated>, Vec<u64>>,
 ) -> Result<(), mysql::Error> {
     for (class, ids) in changes {
-        for chunk in ids.chunks(KEYS_PER_LOOKUP) {
+        for chunk in super::lookup_chunks(ids) {
             let mut params: Vec<Value> = vec![class.map(Automated::name).into()];
             params.extend(chunk.iter().map(|id| Value::from(*id)));
             conn.exec_drop(

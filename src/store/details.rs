@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use super::classification::Pair;
 use super::summaries::{self, Upserted};
 use super::{
-    classification, key_digest, ledger, rollups, row_placeholders, select_in, ROWS_PER_STATEMENT,
+    classification, key_digest, ledger, rollups, row_placeholders, select_in, statement_chunks,
 };
 use crate::domain::accounting::{self, Applied, Fate, Replaced, SummaryDelta};
 use crate::domain::bounce::{self, BounceClass};
@@ -222,10 +222,7 @@ fn insert_details<Q: Queryable>(
     pairs: &[Pair],
     classes: &[Option<Automated>],
 ) -> Result<(), mysql::Error> {
-    for (chunk, classes) in pairs
-        .chunks(ROWS_PER_STATEMENT)
-        .zip(classes.chunks(ROWS_PER_STATEMENT))
-    {
+    for (chunk, classes) in statement_chunks(pairs).zip(statement_chunks(classes)) {
         let mut params = Vec::with_capacity(chunk.len() * DETAIL_VALUES);
         let mut keys = EventKeys::default();
         for (pair, class) in chunk.iter().zip(classes) {

@@ -8,7 +8,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, Value};
 use time::OffsetDateTime;
 
-use super::{placeholders, row_placeholders, ROWS_PER_STATEMENT};
+use super::{lookup_chunks, placeholders, row_placeholders, statement_chunks};
 use crate::domain::timestamps;
 use crate::redact;
 
@@ -26,7 +26,7 @@ pub fn record_failures(
     failures: &[Failure],
     now: OffsetDateTime,
 ) -> Result<(), mysql::Error> {
-    for chunk in failures.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(failures) {
         let mut params = Vec::with_capacity(chunk.len() * 6);
         for f in chunk {
             params.push(Value::from(
@@ -76,7 +76,7 @@ pub fn mark_resolved(
     ids: &[String],
     now: OffsetDateTime,
 ) -> Result<(), mysql::Error> {
-    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+    for chunk in lookup_chunks(ids) {
         let mut params: Vec<Value> = vec![timestamps::to_sql(now)];
         params.extend(chunk.iter().map(|id| Value::from(id.as_str())));
         conn.exec_drop(

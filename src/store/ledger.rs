@@ -8,7 +8,7 @@ use mysql::prelude::Queryable;
 use mysql::{Conn, TxOpts, Value};
 use time::{Duration, OffsetDateTime};
 
-use super::{evidence, row_placeholders, select_in, ROWS_PER_STATEMENT};
+use super::{evidence, row_placeholders, select_in, statement_chunks};
 use crate::domain::bounce::{classify, BounceClass, Reply};
 use crate::domain::suppression::{
     aggregate, Delivered, Evidence, LedgerEntry, LedgerKind, Signal, SOFT_EXPIRE_DAYS,
@@ -105,7 +105,7 @@ fn write_columns<Q: Queryable>(
         ""
     };
     let now = timestamps::to_sql(OffsetDateTime::now_utc());
-    for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(entries) {
         let mut params = Vec::with_capacity(chunk.len() * values);
         for e in chunk {
             params.push(e.email.as_str().into());
@@ -191,9 +191,9 @@ fn lift_complaints<Q: Queryable>(
     emails: &BTreeSet<&str>,
 ) -> Result<(), mysql::Error> {
     let emails: Vec<&str> = emails.iter().copied().collect();
-    for chunk in emails.chunks(super::KEYS_PER_LOOKUP) {
+    for chunk in super::lookup_chunks(&emails) {
         let keys = super::placeholders(chunk.len());
-        let params: Vec<Value> = chunk.iter().map(|e| Value::from(*e)).collect();
+        let params: Vec<Value> = chunk.into_iter().map(Value::from).collect();
         conn.exec_drop(
             format!(
                 "UPDATE aws_report_suppressions c
@@ -255,7 +255,7 @@ fn lift_soft_bounces<Q: Queryable>(
         })
         .collect();
     let news: Vec<(&str, LiftNews)> = news.into_iter().collect();
-    for chunk in news.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(&news) {
         let mut params: Vec<Value> = Vec::with_capacity(chunk.len() * 4);
         for (email, news) in chunk {
             params.push((*email).into());

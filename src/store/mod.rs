@@ -39,6 +39,15 @@ const ROWS_PER_STATEMENT: usize = 250;
 /// Keys per `IN (...)` lookup.
 const KEYS_PER_LOOKUP: usize = 1000;
 
+/// The key counts an `IN (...)` lookup is padded to (see `lookup_chunks`).
+const LOOKUP_SIZES: [usize; 6] = [1, 4, 16, 64, 256, KEYS_PER_LOOKUP];
+
+/// Prepared statements a connection keeps (the `mysql` crate's default is 32): every shape
+/// `statement_chunks` and `lookup_chunks` make for every statement of a batch, with room to
+/// spare, so that a batch prepares nothing its predecessors prepared. A URL's own
+/// `stmt_cache_size` is kept.
+const STATEMENT_CACHE: usize = 256;
+
 /// Rows per page of a read whose size the data decides (the ledger, the failures, the evidence
 /// of a rebuild): far below the 10,000 rows a Vitess tablet returns by default
 /// (`queryserver-config-max-result-size`; docs/compatibility.md).
@@ -125,11 +134,26 @@ fn options(env: &Environment) -> Result<(OptsBuilder, String, tls::Tls)> {
                 ),
             )
         })?;
+    let cache = opts.get_stmt_cache_size();
     let builder = OptsBuilder::from_opts(opts)
+        .stmt_cache_size(Some(if url_sets(&url, "stmt_cache_size") {
+            cache
+        } else {
+            STATEMENT_CACHE
+        }))
         .tcp_connect_timeout(Some(env.connect_timeout))
         .read_timeout(Some(env.io_timeout))
         .write_timeout(Some(env.io_timeout));
     Ok((tls.apply(builder), database, tls))
+}
+
+/// Whether the URL's query names `option` (`...?option=value`).
+fn url_sets(url: &str, option: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some(option))
+    })
 }
 
 /// Connects with `builder`; under `ssl-mode=PREFERRED`, a server without TLS is connected to
@@ -371,12 +395,63 @@ pub fn select_in<R: FromRow, K: Ord + Clone + Into<Value>>(
     keys.sort_unstable();
     keys.dedup();
     let mut rows = Vec::new();
-    for chunk in keys.chunks(KEYS_PER_LOOKUP) {
+    for chunk in lookup_chunks(&keys) {
         let statement = sql.replace("{keys}", &placeholders(chunk.len()));
-        let params: Vec<Value> = chunk.iter().cloned().map(Into::into).collect();
+        let params: Vec<Value> = chunk.into_iter().map(Into::into).collect();
         rows.extend(conn.exec::<R, _, _>(statement, params)?);
     }
     Ok(rows)
+}
+
+/// `rows` cut into multi-row statements of a few fixed sizes: `ROWS_PER_STATEMENT` rows while
+/// that many are left, then the largest power of two that is left (128, 64, ... 1). A prepared
+/// statement is cached by its text, so a batch's last, odd-sized statement would otherwise be
+/// prepared anew every time (the server describing each of its thousands of placeholders, the
+/// client parsing them, and the statement closed again); with these sizes there are nine texts
+/// per statement, all prepared once per connection.
+fn statement_chunks<T>(rows: &[T]) -> StatementChunks<'_, T> {
+    StatementChunks { rest: rows }
+}
+
+struct StatementChunks<'a, T> {
+    rest: &'a [T],
+}
+
+impl<'a, T> Iterator for StatementChunks<'a, T> {
+    type Item = &'a [T];
+
+    fn next(&mut self) -> Option<&'a [T]> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let rows = if self.rest.len() >= ROWS_PER_STATEMENT {
+            ROWS_PER_STATEMENT
+        } else {
+            1 << self.rest.len().ilog2()
+        };
+        let (chunk, rest) = self.rest.split_at(rows);
+        self.rest = rest;
+        Some(chunk)
+    }
+}
+
+/// `keys` cut into `IN (...)` lookups of `KEYS_PER_LOOKUP` keys, each padded to the next of
+/// `LOOKUP_SIZES` with copies of its last key (a key twice in an `IN` list selects, updates or
+/// deletes nothing more), so that a lookup has six texts rather than one per key count: see
+/// `statement_chunks`.
+fn lookup_chunks<K: Clone>(keys: &[K]) -> impl Iterator<Item = Vec<K>> + '_ {
+    keys.chunks(KEYS_PER_LOOKUP).map(|chunk| {
+        let size = LOOKUP_SIZES
+            .into_iter()
+            .find(|&size| size >= chunk.len())
+            .unwrap_or(chunk.len());
+        let mut padded = Vec::with_capacity(size);
+        padded.extend_from_slice(chunk);
+        if let Some(last) = chunk.last() {
+            padded.resize(size, last.clone());
+        }
+        padded
+    })
 }
 
 fn placeholders(n: usize) -> String {
@@ -419,6 +494,60 @@ mod tests {
         ];
         assert_eq!(key_digest("abc"), expected);
         assert_ne!(key_digest("a@x.org"), key_digest("A@x.org"));
+    }
+
+    #[test]
+    fn statements_take_a_few_fixed_row_counts() {
+        let sizes = |n: usize| {
+            statement_chunks(&vec![0u8; n])
+                .map(<[u8]>::len)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(250), [250]);
+        assert_eq!(sizes(1070), [250, 250, 250, 250, 64, 4, 2]);
+        assert_eq!(sizes(249), [128, 64, 32, 16, 8, 1]);
+        let rows: Vec<usize> = (0..777).collect();
+        let again: Vec<usize> = statement_chunks(&rows).flatten().copied().collect();
+        assert_eq!(again, rows, "every row once, in order");
+        let mut shapes: Vec<usize> = (1..2000).flat_map(sizes).collect();
+        shapes.sort_unstable();
+        shapes.dedup();
+        assert_eq!(shapes, [1, 2, 4, 8, 16, 32, 64, 128, 250]);
+    }
+
+    #[test]
+    fn lookups_are_padded_with_their_last_key() {
+        let keys: Vec<u32> = (1..=5).collect();
+        let chunks: Vec<Vec<u32>> = lookup_chunks(&keys).collect();
+        assert_eq!(
+            chunks,
+            [vec![1, 2, 3, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5]]
+        );
+        let many: Vec<u32> = (0..1001).collect();
+        let chunks: Vec<Vec<u32>> = lookup_chunks(&many).collect();
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(chunks[0], many[..1000]);
+        assert_eq!(chunks[1], [1000]);
+        assert_eq!(lookup_chunks::<u32>(&[]).count(), 0);
+    }
+
+    #[test]
+    fn a_urls_own_statement_cache_is_kept() {
+        assert!(url_sets(
+            "mysql://h/db?stmt_cache_size=8",
+            "stmt_cache_size"
+        ));
+        assert!(url_sets(
+            "mysql://h/db?a=1&stmt_cache_size=0",
+            "stmt_cache_size"
+        ));
+        assert!(!url_sets("mysql://h/db", "stmt_cache_size"));
+        assert!(!url_sets(
+            "mysql://h/db?x_stmt_cache_size=1",
+            "stmt_cache_size"
+        ));
     }
 
     #[test]

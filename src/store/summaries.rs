@@ -7,7 +7,7 @@ use mysql::prelude::Queryable;
 use mysql::Value;
 use time::OffsetDateTime;
 
-use super::{rollups, row_placeholders, select_in, ROWS_PER_STATEMENT};
+use super::{rollups, row_placeholders, select_in, statement_chunks};
 use crate::domain::accounting::SummaryDelta;
 use crate::domain::event_kind::EventKind;
 use crate::domain::timestamps;
@@ -41,7 +41,7 @@ pub fn upsert<Q: Queryable>(
     deltas: &[SummaryDelta],
 ) -> Result<Upserted, mysql::Error> {
     let before = stored_rows(conn, deltas)?;
-    for chunk in deltas.chunks(ROWS_PER_STATEMENT) {
+    for chunk in statement_chunks(deltas) {
         let mut params = Vec::with_capacity(chunk.len() * SUMMARY_VALUES);
         for d in chunk {
             summary_params(d, &mut params);
