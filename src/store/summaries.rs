@@ -48,14 +48,26 @@ pub fn upsert<Q: Queryable>(
         }
         conn.exec_drop(upsert_summaries_sql(chunk.len()), params)?;
     }
-    let rows: Vec<mysql::Row> = select_in(
+    // Ids of every row; the rollup columns only of the mails that had rows before (a row that
+    // was not there cannot have moved between rollup groups), which on a first run is none.
+    let stored: HashSet<&str> = before.keys().map(|(m, _)| m.as_str()).collect();
+    let (old, new): (Vec<&str>, Vec<&str>) = deltas
+        .iter()
+        .map(|d| d.message_id.as_str())
+        .partition(|m| stored.contains(m));
+    let mut rows: Vec<mysql::Row> = select_in(
         conn,
         &format!(
             "SELECT id, message_id, user_email, {} FROM aws_reports WHERE message_id IN ({{keys}})",
             rollups::SUMMARY_COLUMNS.join(", ")
         ),
-        deltas.iter().map(|d| d.message_id.as_str()),
+        old,
     )?;
+    rows.extend(select_in::<mysql::Row, _>(
+        conn,
+        "SELECT id, message_id, user_email FROM aws_reports WHERE message_id IN ({keys})",
+        new,
+    )?);
     let mut ids = HashMap::with_capacity(rows.len());
     let mut regrouped = BTreeSet::new();
     for row in rows {
