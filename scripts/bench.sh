@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures ses-report against the old Node job on the same generated day.
 #
-# usage: scripts/bench.sh [N] [--no-baseline] [--large M] [--compare FILE]
+# usage: scripts/bench.sh [N] [--no-baseline] [--large M] [--runs K] [--compare FILE]
 #   (N notifications, default 100000)
 #
 # Generates N realistic notifications (ses-fixtures generate: every event type, ~2.5 per mail,
@@ -19,6 +19,8 @@
 #   (i) with --large M: an M-notification day (e.g. 1000000) from its NDJSON file, on a fresh
 #       database: its events/s against (b)'s, the large-day ratio (MariaDB as configured)
 # Prints wall time, events/s and peak RSS (from /usr/bin/time) per run, and the ratios.
+# --runs K: runs (b), (g), (h), (a) and (d) K times each, each time on a fresh database, and
+# keeps the median wall time (and the highest RSS): one run can swing by 30% on a busy machine.
 # --compare FILE (BENCHMARKS.md): checks this run's ratios against the "Guarded ratios" table
 # there (rows `| key | ratio | lower or higher is better | commit |`), names each that regressed
 # by more than 10%, and exits 1 if any did. Ratios compare runs of one invocation, so they hold
@@ -26,12 +28,13 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 caller=$PWD
-n=100000; baseline=1; large=0; compare=""
-usage() { echo "usage: scripts/bench.sh [N] [--no-baseline] [--large M] [--compare FILE]" >&2; exit 2; }
+n=100000; baseline=1; large=0; compare=""; runs=1
+usage() { echo "usage: scripts/bench.sh [N] [--no-baseline] [--large M] [--runs K] [--compare FILE]" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case $1 in
     --no-baseline) baseline=0 ;;
     --large) [ $# -ge 2 ] && [[ $2 =~ ^[0-9]+$ ]] || usage; large=$2; shift ;;
+    --runs) [ $# -ge 2 ] && [[ $2 =~ ^[1-9][0-9]*$ ]] || usage; runs=$2; shift ;;
     --compare) [ $# -ge 2 ] || usage; compare=$2; shift
       [[ $compare == /* ]] || compare="$caller/$compare"
       [ -r "$compare" ] || { echo "bench.sh: --compare $compare: no such readable file" >&2; exit 2; }
@@ -70,7 +73,7 @@ fresh_db() {  # a migrated database with the users loaded, and optionally poison
 }
 
 rows=()
-measure() {  # label, command...: runs it, records "label wall rss"
+run_once() {  # label, command...: runs it, leaving its wall time and peak RSS in $wall and $rss
   local label=$1; shift
   local stats="$work/time.txt"
   set +e
@@ -82,27 +85,40 @@ measure() {  # label, command...: runs it, records "label wall rss"
   fi
   read -r wall rss < <(tail -1 "$stats")
   echo "   $label: $(tail -1 "$work/out.txt")" >&2
-  rows+=("$label|$wall|$rss")
+}
+measure() {  # label, command...: runs it once, records "label wall rss"
+  run_once "$@"
+  rows+=("$1|$wall|$rss")
+}
+measure_runs() {  # setup, label, command...: `setup; command` --runs times, records the median
+  local setup=$1 label=$2; shift 2
+  local walls=() top=0 i
+  for ((i = 1; i <= runs; i++)); do
+    $setup
+    run_once "$label" "$@"
+    walls+=("$wall"); [ "$rss" -gt "$top" ] && top=$rss
+  done
+  wall=$(printf '%s\n' "${walls[@]}" | sort -n | awk '{ w[NR] = $1 } END {
+    printf "%.2f", (NR % 2) ? w[(NR + 1) / 2] : (w[NR / 2] + w[NR / 2 + 1]) / 2 }')
+  [ "$runs" -gt 1 ] && echo "   $label: median of ${walls[*]} s: $wall s" >&2
+  rows+=("$label|$wall|$top")
 }
 
 echo "== (b) ingest from the NDJSON file" >&2
-fresh_db ses_report_bench_file
 export SES_REPORT_MYSQL_URL=mysql://root@127.0.0.1:3306/ses_report_bench_file
-measure "(b) ingest, NDJSON" "$bin/ses-report" ingest --file "$data"
+measure_runs "fresh_db ses_report_bench_file" "(b) ingest, NDJSON" "$bin/ses-report" ingest --file "$data"
 measure "(b2) rerun, NDJSON" "$bin/ses-report" ingest --file "$data"
 
 echo "== (g) the write floor: (b)'s rows into the same schema, INSERT ... SELECT" >&2
-fresh_db ses_report_bench_floor
 floor_sql="SET unique_checks = 1;"
 for table in aws_reports aws_report_details aws_report_daily aws_report_suppressions; do
   floor_sql="$floor_sql INSERT INTO ses_report_bench_floor.$table SELECT * FROM ses_report_bench_file.$table;"
 done
-measure "(g) write floor" "$mysql_cli" -h127.0.0.1 -uroot -e "$floor_sql"
+measure_runs "fresh_db ses_report_bench_floor" "(g) write floor" "$mysql_cli" -h127.0.0.1 -uroot -e "$floor_sql"
 
 echo "== (h) ingest from the NDJSON file as 2 partitions at once" >&2
-fresh_db ses_report_bench_parts
 export SES_REPORT_MYSQL_URL=mysql://root@127.0.0.1:3306/ses_report_bench_parts
-measure "(h) 2 partitions, NDJSON" bash -c '
+measure_runs "fresh_db ses_report_bench_parts" "(h) 2 partitions, NDJSON" bash -c '
     "$1" ingest --file "$2" --partition 1/2 & one=$!
     "$1" ingest --file "$2" --partition 2/2 & two=$!
     wait $one; a=$?; wait $two; b=$?
@@ -134,9 +150,8 @@ if [ "$large" -gt 0 ]; then
 fi
 
 echo "== (a) ingest from Mongo, (c) its rerun" >&2
-fresh_db ses_report_bench_mongo
 export SES_REPORT_MYSQL_URL=mysql://root@127.0.0.1:3306/ses_report_bench_mongo
-measure "(a) ingest, Mongo" "$bin/ses-report" ingest --date "$day"
+measure_runs "fresh_db ses_report_bench_mongo" "(a) ingest, Mongo" "$bin/ses-report" ingest --date "$day"
 measure "(c) rerun, Mongo" "$bin/ses-report" ingest --date "$day"
 
 echo "== (f) ingest from Mongo with 5 mails MySQL refuses (per-event isolation)" >&2
@@ -151,7 +166,7 @@ export SES_REPORT_MYSQL_URL=mysql://root@127.0.0.1:3306/ses_report_bench_poison
 measure "(f) ingest, 5 poisoned" "$bin/ses-report" ingest --date "$day"
 
 echo "== (d) bare scan of the Mongo cursor" >&2
-measure "(d) bare scan, Mongo" "$bin/ses-fixtures" scan --from "$from" --to "$to"
+measure_runs true "(d) bare scan, Mongo" "$bin/ses-fixtures" scan --from "$from" --to "$to"
 
 echo "== isolation check" >&2
 q() { "$mysql_cli" -h127.0.0.1 -uroot -N -e "$1"; }
@@ -176,7 +191,8 @@ if [ "$baseline" = 1 ] && [ -x "$root/../shared/baseline/run.sh" ]; then
 fi
 
 echo
-echo "ses-report benchmark: N=$n notifications ($events lines), $(nproc) cores, $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+runs_note=""; [ "$runs" -gt 1 ] && runs_note=", median of $runs runs for (b) (g) (h) (a) (d)"
+echo "ses-report benchmark: N=$n notifications ($events lines), $(nproc) cores, $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$runs_note"
 printf '%-22s %10s %12s %14s\n' run "wall s" "events/s" "peak RSS MB"
 declare -A wall_of
 for row in "${rows[@]}"; do
