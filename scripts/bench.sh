@@ -68,7 +68,7 @@ events=$(grep -c . "$data")
 
 fresh_db() {  # a migrated database with the users loaded, and optionally poisoned mails
   "$mysql_cli" -h127.0.0.1 -uroot -e "DROP DATABASE IF EXISTS $1"
-  SES_REPORT_MYSQL_URL="mysql://root@127.0.0.1:3306/$1" "$bin/ses-report" migrate >/dev/null
+  SES_REPORT_MYSQL_URL="mysql://root@127.0.0.1:3306/$1" RUST_LOG=warn "$bin/ses-report" migrate >/dev/null
   "$mysql_cli" -h127.0.0.1 -uroot "$1" < "$users"
 }
 
