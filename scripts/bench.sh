@@ -90,11 +90,17 @@ measure() {  # label, command...: runs it once, records "label wall rss"
   run_once "$@"
   rows+=("$1|$wall|$rss")
 }
+settle() {  # waits until InnoDB has purged the history of what was written and dropped before
+  # (MariaDB 10.5+: https://mariadb.com/docs/reference/mdb/system-variables/innodb_max_purge_lag_wait/;
+  # elsewhere a no-op), so that a run does not pay for the previous one's cleanup
+  "$mysql_cli" -h127.0.0.1 -uroot -e "SET GLOBAL innodb_max_purge_lag_wait = 0" 2>/dev/null || true
+}
 measure_runs() {  # setup, label, command...: `setup; command` --runs times, records the median
   local setup=$1 label=$2; shift 2
   local walls=() top=0 i
   for ((i = 1; i <= runs; i++)); do
     $setup
+    settle
     run_once "$label" "$@"
     walls+=("$wall"); [ "$rss" -gt "$top" ] && top=$rss
   done
