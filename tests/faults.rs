@@ -29,10 +29,11 @@ pub(crate) fn clean_run(name: &str, count: usize) -> TestEnv {
     clean
 }
 
-/// Waits until the ingest sleeps in the insert of `what`'s details, then kills that connection.
-/// (Only the sleeping statement is a safe target: a statement seen running a moment earlier may
-/// have ended before the `KILL`, and an idle connection killed between batches is replaced
-/// without a word, so the test would see no fault at all.)
+/// Waits until the ingest sleeps in a test trigger (`what`: the record or step it sleeps in), then
+/// kills that connection.
+/// (Only the sleeping statement is a sure target: a statement seen running a moment earlier may
+/// have ended before the `KILL` arrives, and then the run need not meet the fault at all, as CI
+/// saw at d8301ca: the run slept its 5 s and finished with no retry.)
 fn kill_connection_sleeping(env: &TestEnv, what: &str) {
     let id = wait_until_slept(env, what);
     env.conn()
@@ -114,10 +115,7 @@ fn a_failed_runs_days_are_rolled_up_by_the_next_run() {
         let mut child = child;
         child.output().unwrap()
     });
-    let id = wait_until_slept(&env, "m-b05");
-    env.conn()
-        .query_drop(format!("KILL CONNECTION {id}"))
-        .unwrap();
+    kill_connection_sleeping(&env, "m-b05");
     let output = handle.join().unwrap();
     assert_eq!(
         output.status.code(),
@@ -812,10 +810,7 @@ fn a_connection_killed_during_the_rollup_is_retried() {
          BEGIN IF (SELECT COUNT(*) FROM slept) = 0 THEN INSERT INTO slept VALUES (1); DO SLEEP(5); END IF; END",
     );
     let child = spawn(&env, &["ingest", "--date", "2026-11-27"]);
-    let id = wait_until_slept(&env, "the rollup");
-    env.conn()
-        .query_drop(format!("KILL CONNECTION {id}"))
-        .unwrap();
+    kill_connection_sleeping(&env, "the rollup");
     let (code, stdout, stderr) = wait_output(child);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(

@@ -308,8 +308,7 @@ fn engagement_section(report: &Report) -> String {
     let mut out = String::from(
         "<h2>Human and machine engagement</h2><p class=\"note\">Every open and click is kept; those \
          below that are not human (Apple Mail Privacy Protection prefetches, security scanners, \
-         opt-out links) are left out of the human rates. The rules and their sources are in docs/engagement.md.</p>\
-         <table><tr><th>classified as</th><th>opens</th><th>clicks</th></tr>",
+         opt-out links) are left out of the human rates. The rules and their sources are in docs/engagement.md.</p>",
     );
     let mut reasons: Vec<Option<&str>> = report
         .engagement
@@ -326,19 +325,18 @@ fn engagement_section(report: &Report) -> String {
             .map(|(_, _, n)| n)
             .sum()
     };
-    for reason in &reasons {
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(reason.unwrap_or("human")),
-            rows_of("Open", *reason),
-            rows_of("Click", *reason)
-        );
-    }
-    if reasons.is_empty() {
-        out.push_str("<tr><td colspan=\"3\">no opens or clicks</td></tr>");
-    }
-    out.push_str("</table>");
+    out.push_str(&list_table(
+        &["classified as", "opens", "clicks"],
+        reasons.iter().map(|reason| {
+            format!(
+                "<td>{}</td><td>{}</td><td>{}</td>",
+                escape(reason.unwrap_or("human")),
+                rows_of("Open", *reason),
+                rows_of("Click", *reason)
+            )
+        }),
+        "no opens or clicks",
+    ));
     out.push_str(&hour_chart(
         &format!("Human opens by hour of day ({})", report.open_hours.zone),
         &report.open_hours,
@@ -450,20 +448,22 @@ fn why_mail_did_not_arrive(report: &Report) -> String {
          the receiving servers refused the sender, not the address.</p>",
     );
     body.push_str("<h2>Most frequent replies per class</h2>");
-    body.push_str("<table><tr><th>class</th><th>reply (addresses, IPs and ids taken out)</th><th>bounces</th></tr>");
-    for (class, replies) in &report.top_replies {
-        for (reply, n) in replies {
-            let _ = write!(
-                body,
-                "<tr><td>{class}</td><td class=\"reply\">{}</td><td>{n}</td></tr>",
-                escape(reply)
-            );
-        }
-    }
-    if report.top_replies.is_empty() {
-        body.push_str("<tr><td colspan=\"3\">no bounces</td></tr>");
-    }
-    body.push_str("</table>");
+    body.push_str(&list_table(
+        &[
+            "class",
+            "reply (addresses, IPs and ids taken out)",
+            "bounces",
+        ],
+        report.top_replies.iter().flat_map(|(class, replies)| {
+            replies.iter().map(move |(reply, n)| {
+                format!(
+                    "<td>{class}</td><td class=\"reply\">{}</td><td>{n}</td>",
+                    escape(reply)
+                )
+            })
+        }),
+        "no bounces",
+    ));
     body.push_str("<h2>Delivery timing by mailbox provider</h2>");
     body.push_str(&group_table("provider", &report.providers, &TIMING_COLUMNS));
     body
@@ -769,20 +769,19 @@ fn daily_rate(report: &Report, num: Counter, den: Counter) -> Vec<f64> {
 fn worst_domains(report: &Report) -> String {
     let mut body = String::new();
     body.push_str("<h2>Recipient domains with the most bounces and complaints</h2>");
-    body.push_str(
-        "<table><tr><th>domain</th><th>permanent bounces</th><th>complaints</th><th>sent</th></tr>",
-    );
-    for (domain, bounces, complaints, sent) in &report.worst_domains {
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td>{bounces}</td><td>{complaints}</td><td>{sent}</td></tr>",
-            escape(domain)
-        );
-    }
-    if report.worst_domains.is_empty() {
-        body.push_str("<tr><td colspan=\"4\">none</td></tr>");
-    }
-    body.push_str("</table>");
+    body.push_str(&list_table(
+        &["domain", "permanent bounces", "complaints", "sent"],
+        report
+            .worst_domains
+            .iter()
+            .map(|(domain, bounces, complaints, sent)| {
+                format!(
+                    "<td>{}</td><td>{bounces}</td><td>{complaints}</td><td>{sent}</td>",
+                    escape(domain)
+                )
+            }),
+        "none",
+    ));
     body
 }
 
@@ -842,17 +841,43 @@ fn group_tables(report: &Report) -> String {
     body
 }
 
+/// A table headed by `headers` with a row per item of `rows` (its `<td>` cells, escaped), or one
+/// row saying `empty` when there is none.
+fn list_table(headers: &[&str], rows: impl IntoIterator<Item = String>, empty: &str) -> String {
+    let mut out = String::from("<table><tr>");
+    for header in headers {
+        let _ = write!(out, "<th>{}</th>", escape(header));
+    }
+    out.push_str("</tr>");
+    let mut any = false;
+    for row in rows {
+        any = true;
+        let _ = write!(out, "<tr>{row}</tr>");
+    }
+    if !any {
+        let _ = write!(
+            out,
+            "<tr><td colspan=\"{}\">{}</td></tr>",
+            headers.len(),
+            escape(empty)
+        );
+    }
+    out.push_str("</table>");
+    out
+}
+
 /// Addresses suppressed, per reason.
 fn suppression_counts(report: &Report) -> String {
     let mut body = String::new();
-    body.push_str("<h2>Suppression list</h2><table><tr><th>reason</th><th>addresses</th></tr>");
-    for (reason, n) in &report.suppressions {
-        let _ = write!(body, "<tr><td>{}</td><td>{n}</td></tr>", escape(reason));
-    }
-    if report.suppressions.is_empty() {
-        body.push_str("<tr><td colspan=\"2\">none</td></tr>");
-    }
-    body.push_str("</table>");
+    body.push_str("<h2>Suppression list</h2>");
+    body.push_str(&list_table(
+        &["reason", "addresses"],
+        report
+            .suppressions
+            .iter()
+            .map(|(reason, n)| format!("<td>{}</td><td>{n}</td>", escape(reason))),
+        "none",
+    ));
     body
 }
 
