@@ -22,6 +22,7 @@ use crate::store::details::{self, BatchError};
 use crate::store::failures::{self, Failure};
 use crate::store::retention;
 use crate::store::rollups;
+use crate::store::KeyDigests;
 
 /// New failures said whole in the log per run; the rest are summed up at the end.
 pub(super) const NEW_FAILURES_LOGGED: usize = 10;
@@ -144,6 +145,7 @@ impl Ingest {
         let mut sorted = self.sort(records)?;
         let events: Vec<&SesEvent> = sorted.pending.iter().map(|p| &p.event).collect();
         let fates = self.plan(&events, &sorted.looked_up)?;
+        self.digests = std::mem::take(&mut sorted.looked_up);
         let mut done: Vec<bool> = fates.iter().map(|f| *f == Fate::Duplicate).collect();
         if self.dry_run {
             done.iter_mut().for_each(|d| *d = true);
@@ -181,10 +183,8 @@ impl Ingest {
             None => records.iter().map(SourceRecord::notification_id).collect(),
             Some(_) => records.iter().map(|_| None).collect(),
         };
-        let stored = details::notifications_applied(
-            &mut self.conn,
-            ids.iter().flatten().map(String::as_str),
-        )?;
+        let looked_up = KeyDigests::of_ids(ids.iter().flatten().map(String::as_str));
+        let stored = details::notifications_applied(&mut self.conn, &looked_up)?;
         // Applied already, by this partition (duplicates) or another (none of this run's business).
         let (ours, theirs): (Vec<_>, Vec<_>) = stored
             .into_iter()
@@ -200,7 +200,7 @@ impl Ingest {
             );
         }
         let mut sorted = Sorted {
-            looked_up: ids.iter().flatten().cloned().collect(),
+            looked_up,
             ..Sorted::default()
         };
         for (index, record) in records.iter().enumerate() {
@@ -325,10 +325,9 @@ impl Ingest {
     fn plan(
         &mut self,
         events: &[&SesEvent],
-        looked_up: &HashSet<String>,
+        looked_up: &KeyDigests,
     ) -> Result<Vec<Fate>, mysql::Error> {
-        let looked_up: HashSet<&str> = looked_up.iter().map(String::as_str).collect();
-        let mut applied = details::applied_among(&mut self.conn, events, &looked_up)?;
+        let mut applied = details::applied_among(&mut self.conn, events, looked_up)?;
         if let Some(memory) = &self.dry_run_memory {
             memory.recall(events, &mut applied);
         }
@@ -568,7 +567,15 @@ impl Ingest {
             self.horizon_moved = true;
             return Ok(());
         }
-        match details::apply_batch(&mut tx, events, fates, &deltas, self.pruned_before) {
+        let applied = details::apply_batch(
+            &mut tx,
+            events,
+            fates,
+            &deltas,
+            self.pruned_before,
+            &self.digests,
+        );
+        match applied {
             Ok(()) => Ok(tx.commit()?),
             Err(e) => {
                 // An explicit rollback; its own failure is secondary to `e`.
@@ -582,8 +589,9 @@ impl Ingest {
 /// A batch's records, sorted.
 #[derive(Default)]
 struct Sorted {
-    /// The notification ids looked up before parsing (found to have no rows when not duplicates).
-    looked_up: HashSet<String>,
+    /// The notification ids looked up before parsing (found to have no rows when not
+    /// duplicates), with their key digests.
+    looked_up: KeyDigests,
     /// Events to plan, with their record's index.
     pending: Vec<Pending>,
     failures: Vec<Failure>,

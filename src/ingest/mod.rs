@@ -42,7 +42,7 @@ use crate::source::mongo::MongoSource;
 use crate::source::{RecordSource, SourceRecord, StoredSource};
 use crate::store::failures;
 use crate::store::users::UserDirectory;
-use crate::store::{self, migrations, retention, runs, SqlContext};
+use crate::store::{self, migrations, retention, runs, KeyDigests, SqlContext};
 use resilience::{lock, stop_on_signals, watch_deadline};
 
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
@@ -184,6 +184,7 @@ impl Ingest {
             conn,
             users,
             unresolved,
+            digests: KeyDigests::default(),
             counts: Counts::default(),
             dry_run: config.dry_run,
             file_window: match config.source {
@@ -457,6 +458,8 @@ struct Ingest {
     users: UserDirectory,
     /// Notification ids with an unresolved failures row: marked resolved when applied.
     unresolved: HashSet<String>,
+    /// The key digests of the batch being applied (`Sorted::looked_up`).
+    digests: KeyDigests,
     counts: Counts,
     dry_run: bool,
     /// For files, the window is applied here (Mongo applies it in the query).

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use super::classification::Pair;
 use super::summaries::{self, Upserted};
 use super::{
-    classification, key_digest, ledger, rollups, row_placeholders, select_in, statement_chunks,
+    classification, key_digest, ledger, KeyDigests, rollups, row_placeholders, select_in, statement_chunks,
 };
 use crate::domain::accounting::{self, Applied, Fate, Replaced, SummaryDelta};
 use crate::domain::bounce::{self, BounceClass};
@@ -24,20 +24,19 @@ use crate::domain::timestamps;
 
 /// Which of these notification ids have rows in `aws_report_details`, with the SES mail
 /// `messageId` they were stored under (what `--partition` hashes).
-pub fn notifications_applied<'a>(
+pub fn notifications_applied(
     conn: &mut Conn,
-    ids: impl Iterator<Item = &'a str>,
+    ids: &KeyDigests,
 ) -> Result<HashMap<String, String>, mysql::Error> {
-    let ids: HashSet<&str> = ids.collect();
     let found: Vec<(String, String)> = select_in(
         conn,
         "SELECT DISTINCT notification_message_id, message_id FROM aws_report_details WHERE notification_key IN ({keys})",
-        ids.iter().map(|id| key_digest(id)),
+        ids.ids().map(|(_, key)| key.to_vec()),
     )?;
     // The readable id decides: a digest shared by another id (never seen) matches nothing.
     Ok(found
         .into_iter()
-        .filter(|(id, _)| ids.contains(id.as_str()))
+        .filter(|(id, _)| ids.contains(id))
         .collect())
 }
 
@@ -47,7 +46,7 @@ pub fn notifications_applied<'a>(
 pub fn applied_among(
     conn: &mut Conn,
     events: &[&SesEvent],
-    known_absent: &HashSet<&str>,
+    known_absent: &KeyDigests,
 ) -> Result<Applied, mysql::Error> {
     let mut applied = Applied::default();
     let ids: HashSet<&str> = events
@@ -132,13 +131,14 @@ pub fn apply_batch<Q: Queryable>(
     fates: &[Fate],
     deltas: &[SummaryDelta],
     pruned_before: Option<OffsetDateTime>,
+    keys: &KeyDigests,
 ) -> Result<(), BatchError> {
     let summaries = summaries::upsert(conn, deltas)?;
     let pairs = pairs_of(events, fates, &summaries)?;
     let replaced = accounting::replaced(events, fates);
     remove_replaced(conn, &replaced, &summaries)?;
     let classes = classification::classify_pairs(conn, &pairs, pruned_before)?;
-    insert_details(conn, &pairs, &classes)?;
+    insert_details(conn, &pairs, &classes, keys)?;
     let delivered = suppression::deliveries_of(deltas, |d| {
         summaries
             .delivered_before
@@ -221,12 +221,13 @@ fn insert_details<Q: Queryable>(
     conn: &mut Q,
     pairs: &[Pair],
     classes: &[Option<Automated>],
+    digests: &KeyDigests,
 ) -> Result<(), mysql::Error> {
     for (chunk, classes) in statement_chunks(pairs).zip(statement_chunks(classes)) {
         let mut params = Vec::with_capacity(chunk.len() * DETAIL_VALUES);
         let mut keys = EventKeys::default();
         for (pair, class) in chunk.iter().zip(classes) {
-            detail_params(pair, *class, &mut keys, &mut params);
+            detail_params(pair, *class, keys.of(pair.event, digests), &mut params);
         }
         conn.exec_drop(
             format!(
@@ -253,10 +254,10 @@ struct EventKeys<'a> {
 }
 
 impl<'a> EventKeys<'a> {
-    fn of(&mut self, event: &'a SesEvent) -> &Self {
+    fn of(&mut self, event: &'a SesEvent, digests: &KeyDigests) -> &Self {
         if !self.event.is_some_and(|e| std::ptr::eq(e, event)) {
             self.event = Some(event);
-            self.notification = key_digest(&event.notification_id);
+            self.notification = digests.digest(&event.notification_id);
             self.feedback = event.feedback_id.as_deref().map(key_digest);
             self.info = matches!(event.kind, EventKind::Bounce | EventKind::DeliveryDelay)
                 .then(|| serde_json::from_str(&event.other_info).unwrap_or_default());
@@ -268,11 +269,10 @@ impl<'a> EventKeys<'a> {
 fn detail_params<'a>(
     pair: &Pair<'a>,
     class: Option<Automated>,
-    keys: &mut EventKeys<'a>,
+    keys: &EventKeys<'a>,
     params: &mut Vec<Value>,
 ) {
     let (event, recipient) = (pair.event, pair.recipient);
-    let keys = keys.of(event);
     let recipient_key = key_digest(recipient);
     params.push(event.notification_id.as_str().into());
     params.push(keys.notification.clone().into());

@@ -384,6 +384,35 @@ pub fn key_digest(text: &str) -> Vec<u8> {
     Sha256::digest(text.as_bytes())[..16].to_vec()
 }
 
+/// The key digests of the notification ids a batch looked up before parsing, by id: the same
+/// ids are digested again for their rows' insert, and SHA-256 is most of what a digest costs.
+#[derive(Default)]
+pub struct KeyDigests(std::collections::HashMap<String, Vec<u8>>);
+
+impl KeyDigests {
+    pub fn of_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> Self {
+        KeyDigests(
+            ids.into_iter()
+                .map(|id| (id.to_string(), key_digest(id)))
+                .collect(),
+        )
+    }
+
+    /// Whether `id` was among the ids looked up.
+    pub fn contains(&self, id: &str) -> bool {
+        self.0.contains_key(id)
+    }
+
+    /// `key_digest(text)`, computed again only for a text not among the ids.
+    pub fn digest(&self, text: &str) -> Vec<u8> {
+        self.0.get(text).cloned().unwrap_or_else(|| key_digest(text))
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.0.iter().map(|(id, key)| (id.as_str(), key.as_slice()))
+    }
+}
+
 /// The lookup every table family needs: `sql` with `IN ({keys})`, run once per chunk of the
 /// distinct `keys` (so no statement outgrows the placeholder limit), all rows together.
 pub fn select_in<R: FromRow, K: Ord + Clone + Into<Value>>(
