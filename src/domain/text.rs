@@ -17,6 +17,10 @@ pub fn normalize_address(text: &str) -> String {
 
 /// The first `max` characters of `text`, and whether anything was cut.
 pub fn truncate(text: &str, max: usize) -> (Cow<'_, str>, bool) {
+    // No more bytes than `max` means no more characters: most texts end here, uncounted.
+    if text.len() <= max {
+        return (Cow::Borrowed(text), false);
+    }
     match text.char_indices().nth(max) {
         Some((byte, _)) => (Cow::Borrowed(&text[..byte]), true),
         None => (Cow::Borrowed(text), false),
@@ -51,6 +55,11 @@ mod tests {
     fn truncation_counts_characters_not_bytes() {
         assert_eq!(truncate("héllo", 2), (Cow::Borrowed("hé"), true));
         assert_eq!(truncate("hé", 2), (Cow::Borrowed("hé"), false));
+        // 6 bytes, 5 characters: the byte count alone does not decide.
+        assert_eq!(truncate("héllo", 5), (Cow::Borrowed("héllo"), false));
+        assert_eq!(truncate("héllo", 4), (Cow::Borrowed("héll"), true));
+        assert_eq!(truncate("", 0), (Cow::Borrowed(""), false));
+        assert_eq!(truncate("a", 0), (Cow::Borrowed(""), true));
         assert_eq!(json_kind(&Value::Null), "null");
         assert_eq!(json_kind(&serde_json::json!([1])), "a list");
     }
