@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 use super::classification::Pair;
 use super::summaries::{self, Upserted};
 use super::{
-    classification, key_digest, ledger, KeyDigests, rollups, row_placeholders, select_in, statement_chunks,
+    classification, key_digest, ledger, rollups, row_placeholders, select_in, statement_chunks,
+    KeyDigests,
 };
 use crate::domain::accounting::{self, Applied, Fate, Replaced, SummaryDelta};
 use crate::domain::bounce::{self, BounceClass};

@@ -405,7 +405,10 @@ impl KeyDigests {
 
     /// `key_digest(text)`, computed again only for a text not among the ids.
     pub fn digest(&self, text: &str) -> Vec<u8> {
-        self.0.get(text).cloned().unwrap_or_else(|| key_digest(text))
+        self.0
+            .get(text)
+            .cloned()
+            .unwrap_or_else(|| key_digest(text))
     }
 
     pub fn ids(&self) -> impl Iterator<Item = (&str, &[u8])> {
