@@ -413,7 +413,32 @@ struct OwnMongo {
 }
 
 impl OwnMongo {
+    /// On a free port: one the kernel just said unused, and another if a client's socket took it
+    /// before the server could.
+    fn start_anywhere(dir: &std::path::Path) -> OwnMongo {
+        for _ in 0..5 {
+            if let Some(mongo) = OwnMongo::try_start(crate::servers::free_port(), dir) {
+                return mongo;
+            }
+        }
+        panic!(
+            "nx-27017 could not start on 5 free ports: see {}",
+            dir.join("log").display()
+        )
+    }
+
+    /// On `port` (a restart, where a test's clients know the port).
     fn start(port: u16, dir: &std::path::Path) -> OwnMongo {
+        OwnMongo::try_start(port, dir).unwrap_or_else(|| {
+            panic!(
+                "nx-27017 exited before answering on port {port}: see {}",
+                dir.join("log").display()
+            )
+        })
+    }
+
+    /// `None` when the server exits before it answers (its port was taken).
+    fn try_start(port: u16, dir: &std::path::Path) -> Option<OwnMongo> {
         let server = crate::util::repo_path(".services/venv/bin/nx-27017");
         assert!(
             server.exists(),
@@ -432,18 +457,27 @@ impl OwnMongo {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nx-27017 did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        OwnMongo {
+        let mut mongo = OwnMongo {
             child,
             port,
             dir: dir.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if mongo.child.try_wait().unwrap().is_some() {
+                return None;
+            }
+            // Answered while our server still runs: the port is ours.
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && mongo.child.try_wait().unwrap().is_none()
+            {
+                return Some(mongo);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nx-27017 did not answer on port {port} within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -464,11 +498,11 @@ impl Drop for OwnMongo {
     }
 }
 
-/// A Mongo wire server of the test's own on a port near `base`, holding `day(40)`.
-fn own_mongo_with_day(env: &TestEnv, base: u16) -> (OwnMongo, u16, std::path::PathBuf) {
-    let port = base + (std::process::id() % 2000) as u16;
+/// A Mongo wire server of the test's own on a free port, holding `day(40)`.
+fn own_mongo_with_day(env: &TestEnv) -> (OwnMongo, u16, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("{}-nx", env.name));
-    let mongo = OwnMongo::start(port, &dir);
+    let mongo = OwnMongo::start_anywhere(&dir);
+    let port = mongo.port;
     let client = mongodb::sync::Client::with_uri_str(mongo.url()).unwrap();
     let docs: Vec<mongodb::bson::Document> = day(40)
         .into_iter()
@@ -491,7 +525,7 @@ fn the_mongo_server_dying_mid_run_is_survived() {
     let clean = clean_run("mongo_dies_clean", 40);
 
     let mut env = TestEnv::new("mongo_dies");
-    let (mut mongo, port, dir) = own_mongo_with_day(&env, 28000);
+    let (mut mongo, port, dir) = own_mongo_with_day(&env);
     env.vars.push(("SES_REPORT_MONGO_URL".into(), mongo.url()));
     env.vars.push(("SES_REPORT_RETRIES".into(), "6".into()));
     slow_once(&env, "m-012", 2);
@@ -521,7 +555,7 @@ fn the_mongo_server_staying_down_fails_the_run_and_a_rerun_completes() {
     let clean = clean_run("mongo_down_clean", 40);
 
     let mut env = TestEnv::new("mongo_down");
-    let (mut mongo, port, dir) = own_mongo_with_day(&env, 30000);
+    let (mut mongo, port, dir) = own_mongo_with_day(&env);
     env.vars.push(("SES_REPORT_MONGO_URL".into(), mongo.url()));
     env.vars.push(("SES_REPORT_RETRIES".into(), "1".into()));
     env.vars
@@ -767,7 +801,7 @@ fn passwords_never_reach_the_tables() {
     );
 
     // A run that fails on a Mongo server gone mid-run records a message quoting its URL.
-    let (mut mongo, _port, _dir) = own_mongo_with_day(&env, 31000);
+    let (mut mongo, _port, _dir) = own_mongo_with_day(&env);
     env.vars.extend([
         (
             "SES_REPORT_MONGO_URL".to_string(),
