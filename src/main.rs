@@ -11,8 +11,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc's `mi_option_purge_delay`: 15 in the option enums of mimalloc v2 and v3 (the sys
 /// crate names no constant for it). 0 gives freed pages back to the OS at once rather than after
-/// its default delay (1 s in the v3 that mimalloc 0.1.52 builds, 10 ms in v2): the Mongo ingest of a 100k day peaked at 43 MB with the delay and at 35 MB without
-/// (BENCHMARKS.md, "CPU per event").
+/// its default delay (1 s in the v3 that mimalloc 0.1.52 builds, 10 ms in v2): the Mongo ingest
+/// of a 100k day peaked at 43 MB with the delay and at 35 MB without (docs/benchmark-notes.md,
+/// "The allocator"). The `no_thp` feature (Cargo.toml) keeps its arenas off huge pages.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 fn main() -> ExitCode {

@@ -132,14 +132,14 @@ pub fn apply_batch<Q: Queryable>(
     fates: &[Fate],
     deltas: &[SummaryDelta],
     pruned_before: Option<OffsetDateTime>,
-    keys: &KeyDigests,
+    digests: &KeyDigests,
 ) -> Result<(), BatchError> {
     let summaries = summaries::upsert(conn, deltas)?;
     let pairs = pairs_of(events, fates, &summaries)?;
     let replaced = accounting::replaced(events, fates);
     remove_replaced(conn, &replaced, &summaries)?;
     let classes = classification::classify_pairs(conn, &pairs, pruned_before)?;
-    insert_details(conn, &pairs, &classes, keys)?;
+    insert_details(conn, &pairs, &classes, digests)?;
     let delivered = suppression::deliveries_of(deltas, |d| {
         summaries
             .delivered_before
