@@ -32,7 +32,7 @@ pub fn notifications_applied(
     let found: Vec<(String, String)> = select_in(
         conn,
         "SELECT DISTINCT notification_message_id, message_id FROM aws_report_details WHERE notification_key IN ({keys})",
-        ids.ids().map(|(_, key)| key.to_vec()),
+        ids.keys().map(<[u8]>::to_vec),
     )?;
     // The readable id decides: a digest shared by another id (never seen) matches nothing.
     Ok(found

@@ -411,8 +411,9 @@ impl KeyDigests {
             .unwrap_or_else(|| key_digest(text))
     }
 
-    pub fn ids(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.0.iter().map(|(id, key)| (id.as_str(), key.as_slice()))
+    /// The digests, for the lookup.
+    pub fn keys(&self) -> impl Iterator<Item = &[u8]> {
+        self.0.values().map(Vec::as_slice)
     }
 }
 
@@ -526,6 +527,21 @@ mod tests {
         ];
         assert_eq!(key_digest("abc"), expected);
         assert_ne!(key_digest("a@x.org"), key_digest("A@x.org"));
+    }
+
+    #[test]
+    fn a_batchs_digests_equal_key_digest_whether_looked_up_or_not() {
+        let digests = KeyDigests::of_ids(["n-1", "n-2", "n-1"]);
+        assert!(digests.contains("n-1") && digests.contains("n-2"));
+        assert!(!digests.contains("n-3"));
+        for id in ["n-1", "n-2", "n-3"] {
+            assert_eq!(digests.digest(id), key_digest(id), "{id}");
+        }
+        let mut keys: Vec<Vec<u8>> = digests.keys().map(<[u8]>::to_vec).collect();
+        keys.sort();
+        let mut expected = vec![key_digest("n-1"), key_digest("n-2")];
+        expected.sort();
+        assert_eq!(keys, expected, "each id once");
     }
 
     #[test]
