@@ -14,12 +14,15 @@
 #   (f) (a) with 5 mails poisoned by a MySQL trigger: exactly their events must fail
 #   (g) the write floor: the rows (b) wrote, copied into a fresh database of the same schema by
 #       the plainest bulk path (INSERT ... SELECT on the server: no parsing, no dedup, no client)
+#   (j) the prepared write floor: the same rows copied by the mysql crate's prepared multi-row
+#       INSERTs (`ses-fixtures copy`: 250 rows each, read first, only the writes timed), the least
+#       an ingest that writes through prepared statements, as ses-report does, can spend on them
 #   (h) (b) as 2 partitions at once (`--partition 1/2` and `2/2`, two processes): wall time of
 #       both, and their tables checked against (b)'s
 #   (i) with --large M: an M-notification day (e.g. 1000000) from its NDJSON file, on a fresh
 #       database: its events/s against (b)'s, the large-day ratio (MariaDB as configured)
 # Prints wall time, events/s and peak RSS (from /usr/bin/time) per run, and the ratios.
-# --runs K: runs (b), (g), (h), (a) and (d) K times each, each time on a fresh database, and
+# --runs K: runs (b), (g), (j), (h), (a) and (d) K times each, each time on a fresh database, and
 # keeps the median wall time (and the highest RSS): one run can swing by 30% on a busy machine.
 # --compare FILE (BENCHMARKS.md): checks this run's ratios against the "Guarded ratios" table
 # there (rows `| key | ratio | lower or higher is better | commit |`), names each that regressed
@@ -122,6 +125,20 @@ for table in aws_reports aws_report_details aws_report_daily aws_report_suppress
 done
 measure_runs "fresh_db ses_report_bench_floor" "(g) write floor" "$mysql_cli" -h127.0.0.1 -uroot -e "$floor_sql"
 
+echo "== (j) the prepared write floor: (b)'s rows by prepared multi-row INSERTs" >&2
+copies=()
+for ((i = 1; i <= runs; i++)); do
+  fresh_db ses_report_bench_copy
+  settle
+  run_once "(j) prepared write floor" "$bin/ses-fixtures" copy \
+    --from mysql://root@127.0.0.1:3306/ses_report_bench_file --to mysql://root@127.0.0.1:3306/ses_report_bench_copy
+  copies+=("$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' "$work/out.txt")")
+done
+copy=$(printf '%s\n' "${copies[@]}" | sort -n | awk '{ w[NR] = $1 } END {
+  printf "%.2f", (NR % 2) ? w[(NR + 1) / 2] : (w[NR / 2] + w[NR / 2 + 1]) / 2 }')
+[ "$runs" -gt 1 ] && echo "   (j) prepared write floor: writes took ${copies[*]} s: median $copy s" >&2
+rows+=("(j) prepared writes|$copy|$rss")
+
 echo "== (h) ingest from the NDJSON file as 2 partitions at once" >&2
 export SES_REPORT_MYSQL_URL=mysql://root@127.0.0.1:3306/ses_report_bench_parts
 measure_runs "fresh_db ses_report_bench_parts" "(h) 2 partitions, NDJSON" bash -c '
@@ -197,7 +214,7 @@ if [ "$baseline" = 1 ] && [ -x "$root/../shared/baseline/run.sh" ]; then
 fi
 
 echo
-runs_note=""; [ "$runs" -gt 1 ] && runs_note=", median of $runs runs for (b) (g) (h) (a) (d)"
+runs_note=""; [ "$runs" -gt 1 ] && runs_note=", median of $runs runs for (b) (g) (j) (h) (a) (d)"
 echo "ses-report benchmark: N=$n notifications ($events lines), $(nproc) cores, $(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$runs_note"
 printf '%-22s %10s %12s %14s\n' run "wall s" "events/s" "peak RSS MB"
 declare -A wall_of
@@ -221,6 +238,7 @@ ratio ndjson-vs-baseline "ses-report NDJSON ingest speed / baseline" "${wall_of[
 ratio mongo-vs-baseline "ses-report Mongo ingest speed / baseline" "${wall_of["(e) baseline, Node"]:-0}" "${wall_of["(a) ingest, Mongo"]}"
 ratio mongo/scan "Mongo ingest time / bare scan time" "${wall_of["(a) ingest, Mongo"]}" "${wall_of["(d) bare scan, Mongo"]}"
 ratio ndjson/floor "NDJSON ingest time / write floor time" "${wall_of["(b) ingest, NDJSON"]}" "${wall_of["(g) write floor"]}"
+ratio prepared/floor "prepared write floor time / write floor time" "${wall_of["(j) prepared writes"]}" "${wall_of["(g) write floor"]}"
 ratio partitions/one "2 partitions at once, wall / one run (NDJSON)" "${wall_of["(h) 2 partitions, NDJSON"]}" "${wall_of["(b) ingest, NDJSON"]}"
 if [ "$large" -gt 0 ]; then  # events/s of the large day over events/s of (b)
   ratio large/100k "$large-event day events/s / $n-event events/s" \
