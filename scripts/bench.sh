@@ -98,6 +98,10 @@ settle() {  # waits until InnoDB has purged the history of what was written and 
   # elsewhere a no-op), so that a run does not pay for the previous one's cleanup
   "$mysql_cli" -h127.0.0.1 -uroot -e "SET GLOBAL innodb_max_purge_lag_wait = 0" 2>/dev/null || true
 }
+median() {  # seconds...: their median, to 2 decimals
+  printf '%s\n' "$@" | sort -n | awk '{ w[NR] = $1 } END {
+    printf "%.2f", (NR % 2) ? w[(NR + 1) / 2] : (w[NR / 2] + w[NR / 2 + 1]) / 2 }'
+}
 measure_runs() {  # setup, label, command...: `setup; command` --runs times, records the median
   local setup=$1 label=$2; shift 2
   local walls=() top=0 i
@@ -107,8 +111,7 @@ measure_runs() {  # setup, label, command...: `setup; command` --runs times, rec
     run_once "$label" "$@"
     walls+=("$wall"); [ "$rss" -gt "$top" ] && top=$rss
   done
-  wall=$(printf '%s\n' "${walls[@]}" | sort -n | awk '{ w[NR] = $1 } END {
-    printf "%.2f", (NR % 2) ? w[(NR + 1) / 2] : (w[NR / 2] + w[NR / 2 + 1]) / 2 }')
+  wall=$(median "${walls[@]}")
   [ "$runs" -gt 1 ] && echo "   $label: median of ${walls[*]} s: $wall s" >&2
   rows+=("$label|$wall|$top")
 }
@@ -126,18 +129,19 @@ done
 measure_runs "fresh_db ses_report_bench_floor" "(g) write floor" "$mysql_cli" -h127.0.0.1 -uroot -e "$floor_sql"
 
 echo "== (j) the prepared write floor: (b)'s rows by prepared multi-row INSERTs" >&2
-copies=()
+copies=() top=0
 for ((i = 1; i <= runs; i++)); do
   fresh_db ses_report_bench_copy
   settle
-  run_once "(j) prepared write floor" "$bin/ses-fixtures" copy \
+  run_once "(j) prepared writes" "$bin/ses-fixtures" copy \
     --from mysql://root@127.0.0.1:3306/ses_report_bench_file --to mysql://root@127.0.0.1:3306/ses_report_bench_copy
+  # The tool's own time of the writes (it reads the rows first): not the process's wall time.
   copies+=("$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' "$work/out.txt")")
+  [ "$rss" -gt "$top" ] && top=$rss
 done
-copy=$(printf '%s\n' "${copies[@]}" | sort -n | awk '{ w[NR] = $1 } END {
-  printf "%.2f", (NR % 2) ? w[(NR + 1) / 2] : (w[NR / 2] + w[NR / 2 + 1]) / 2 }')
-[ "$runs" -gt 1 ] && echo "   (j) prepared write floor: writes took ${copies[*]} s: median $copy s" >&2
-rows+=("(j) prepared writes|$copy|$rss")
+copy=$(median "${copies[@]}")
+[ "$runs" -gt 1 ] && echo "   (j) prepared writes: the writes took ${copies[*]} s: median $copy s" >&2
+rows+=("(j) prepared writes|$copy|$top")
 
 echo "== (h) ingest from the NDJSON file as 2 partitions at once" >&2
 export SES_REPORT_MYSQL_URL=mysql://root@127.0.0.1:3306/ses_report_bench_parts
